@@ -1,0 +1,314 @@
+"""``MLflowBackend``: one MLflow run per trackplug resource, in one experiment.
+
+A resource's run has the run name = the resource id and two tags: ``trackplug.resource``
+(the id) and ``trackplug.resource_key`` (its SHA-256, which search filters can match without
+quoting). Metrics are ordinary MLflow metrics of that run; the performance record is the
+pair of tags ``performance_metric`` / ``performance_metric_value``. Runs are created on the
+first write and marked FINISHED when the backend closes.
+
+Two writers that create the same resource at once both find every run carrying its tag
+right after creating theirs; both then use the earliest (start time, run id) and the other
+writer deletes its own, so they converge on one run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+from trackplug import (
+    BackendError,
+    Capabilities,
+    MetricPoint,
+    PerfRecord,
+    Resource,
+    hookimpl,
+)
+from trackplug.model import Batch
+
+from .store import MAX_ENTITIES_PER_BATCH, RunStore
+from .urls import Kind, MLflowTarget, parse_url
+
+__all__ = ["CAPABILITIES_BY_KIND", "MLflowBackend"]
+
+RESOURCE_TAG = "trackplug.resource"
+RESOURCE_KEY_TAG = "trackplug.resource_key"
+ENV_EXPERIMENT_NAME = "MLFLOW_EXPERIMENT_NAME"
+ENV_EXPERIMENT_ID = "MLFLOW_EXPERIMENT_ID"
+DEFAULT_EXPERIMENT_ID = "0"
+PERF_METRIC_TAG = "performance_metric"
+PERF_VALUE_TAG = "performance_metric_value"
+#: Runs of trackplug resources (the tag is never empty: it is a hex digest).
+TRACKPLUG_RUNS = f"tags.`{RESOURCE_KEY_TAG}` LIKE '%'"
+
+#: What MLflow 3.17 keeps, measured on its SQL store (SQLite, PostgreSQL) directly and behind
+#: ``mlflow server``: ±inf -> ±1.7976931348623157e308; -0.0 -> 0.0 (so -0.0 and 0.0 at one
+#: step and timestamp are one point); NaN kept; an exact duplicate stored once (the metric's
+#: primary key); every signed 64-bit step and timestamp kept.
+_SQL_STORE = Capabilities(
+    persistent=True,
+    infinity="clamp",
+    nan="keep",
+    negative_zero="positive",
+    duplicates="collapse",
+    max_batch_size=MAX_ENTITIES_PER_BATCH,
+)
+#: MLflow's legacy file store writes ``repr(value)`` lines: ±inf and -0.0 survive, and
+#: every copy of a point is appended.
+_FILE_STORE = Capabilities(
+    persistent=True,
+    infinity="keep",
+    nan="keep",
+    negative_zero="keep",
+    duplicates="keep",
+    max_batch_size=MAX_ENTITIES_PER_BATCH,
+)
+CAPABILITIES_BY_KIND: dict[Kind, Capabilities] = {
+    "server": _SQL_STORE,  # a tracking server on a database store, MLflow 3's only default
+    "database": _SQL_STORE,
+    "file": _FILE_STORE,
+}
+
+
+def resource_key(resource_id: str) -> str:
+    """The tag value that finds a resource's run (hex: safe inside a filter string)."""
+    return hashlib.sha256(resource_id.encode()).hexdigest()
+
+
+class MLflowBackend:
+    """trackplug's hooks on an MLflow tracking store; ``url`` as in :mod:`.urls`.
+
+    :param experiment: the experiment's name (same as ``?experiment=``); created if missing.
+    :param client: an existing ``MlflowClient`` to use instead of building one.
+    :param probe_timeout: seconds to wait for a tracking server to answer at open.
+    """
+
+    def __init__(
+        self,
+        url: str = "mlflow://",
+        *,
+        experiment: str | None = None,
+        client: Any = None,
+        probe_timeout: float = 10.0,
+    ) -> None:
+        self.target: MLflowTarget = parse_url(url, experiment)
+        self.url = self.target.url
+        self._store = RunStore(self.target, client, probe_timeout=probe_timeout)
+        self.CAPABILITIES = CAPABILITIES_BY_KIND[self.target.kind]
+        self.experiment_id = self._experiment_id()
+        self._runs: dict[Resource, str] = {}
+        self._created: list[str] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MLflowBackend({self.url!r}, experiment_id={self.experiment_id!r})"
+
+    @property
+    def client(self) -> Any:
+        """The ``MlflowClient`` this backend uses."""
+        return self._store.client
+
+    def _experiment_id(self) -> str:
+        """The URL's experiment, else ``$MLFLOW_EXPERIMENT_NAME``, else
+        ``$MLFLOW_EXPERIMENT_ID``, else MLflow's ``Default`` ("0"); a name is created if
+        missing, as MLflow does."""
+        name = self.target.experiment or os.environ.get(ENV_EXPERIMENT_NAME) or None
+        if name is None:
+            experiment_id = os.environ.get(ENV_EXPERIMENT_ID) or DEFAULT_EXPERIMENT_ID
+            with self._store.errors(f"finding experiment id {experiment_id!r}"):
+                found = self.client.get_experiment(experiment_id)
+            return self._usable(found, f"id {experiment_id!r}")
+        with self._store.errors(f"finding experiment {name!r}"):
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                return str(self.client.create_experiment(name))
+        return self._usable(found, repr(name))
+
+    def _usable(self, experiment: Any, described: str) -> str:
+        if experiment.lifecycle_stage == "deleted":
+            raise BackendError(
+                f"MLflow at {self.url}: experiment {described} is deleted; restore it "
+                "(MlflowClient().restore_experiment) or choose another with ?experiment="
+            )
+        return str(experiment.experiment_id)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def _run_id(self, resource: Resource) -> str | None:
+        """The run of ``resource``: cached, else found by its tag; None if it has none."""
+        run_id = self._runs.get(resource)
+        if run_id is None:
+            run_id = self._find(resource)
+            if run_id is not None:
+                with self._lock:
+                    self._runs[resource] = run_id
+        return run_id
+
+    def _ensure_run(self, resource: Resource) -> str:
+        """The run of ``resource``, created on its first write."""
+        run_id = self._run_id(resource)
+        if run_id is None:
+            run_id = self._create(resource)
+            with self._lock:
+                self._runs[resource] = run_id
+        return run_id
+
+    def _find(self, resource: Resource) -> str | None:
+        runs = list(self._store.search(self.experiment_id, _filter_of(resource), page_size=50))
+        if not runs:
+            return None
+        first = min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        return str(first.info.run_id)
+
+    def _create(self, resource: Resource) -> str:
+        tags = {RESOURCE_TAG: resource.id, RESOURCE_KEY_TAG: resource_key(resource.id)}
+        with self._store.errors(f"creating the run of resource {resource.id!r}"):
+            run = self.client.create_run(self.experiment_id, run_name=resource.id, tags=tags)
+        run_id = str(run.info.run_id)
+        chosen = self._find(resource) or run_id
+        with self._store.errors(f"finishing the run of resource {resource.id!r}"):
+            if chosen != run_id:  # another writer created it first: use theirs
+                self.client.delete_run(run_id)
+            else:
+                self._created.append(run_id)
+        return chosen
+
+    def _resource_runs(self, order_by: Sequence[str] = (), page: int = 1000) -> Iterator[Any]:
+        """Every trackplug run of the experiment (one per resource), in ``order_by``."""
+        seen: set[str] = set()
+        for run in self._store.search(self.experiment_id, TRACKPLUG_RUNS, order_by, page):
+            rid = run.data.tags.get(RESOURCE_TAG)
+            if rid is not None and rid not in seen:
+                seen.add(rid)
+                yield run
+
+    # -- writes ---------------------------------------------------------------------------
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        for resource, points in batch.items():
+            if points:
+                self._store.log(self._ensure_run(resource), points)
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        if not points and perf is None:
+            return
+        tags = {}
+        if perf is not None:
+            value = self.CAPABILITIES.stored(perf.value)  # as the metric itself reads back
+            tags = {PERF_METRIC_TAG: perf.metric, PERF_VALUE_TAG: repr(value)}
+        self._store.log(self._ensure_run(resource), points, tags)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        run_id = self._run_id(resource)
+        return [] if run_id is None else self._store.history(run_id, key)
+
+    @hookimpl
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        run_id = self._run_id(resource)
+        if run_id is None:
+            return None
+        return self._store.latest(self._store.get_run(run_id), [key]).get(key)
+
+    @hookimpl
+    def latest(self, resource: Resource) -> dict[str, float]:
+        run_id = self._run_id(resource)
+        return {} if run_id is None else self._store.latest(self._store.get_run(run_id))
+
+    @hookimpl
+    def resources(self) -> list[str]:
+        return sorted(
+            run.data.tags[RESOURCE_TAG] for run in self._resource_runs() if run.data.metrics
+        )
+
+    @hookimpl
+    def get_perf(self, resource: Resource) -> PerfRecord | None:
+        run_id = self._run_id(resource)
+        if run_id is None:
+            return None
+        tags = self._store.get_run(run_id).data.tags
+        metric, value = tags.get(PERF_METRIC_TAG), tags.get(PERF_VALUE_TAG)
+        if metric is None or value is None:
+            return None
+        try:
+            return PerfRecord(metric, float(value))
+        except ValueError as exc:
+            raise BackendError(
+                f"MLflow at {self.url}: run {run_id} has a {PERF_VALUE_TAG} tag that is not a "
+                f"number ({value[:40]!r}); it was not written by trackplug"
+            ) from exc
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        """``search_runs(order_by=metrics.key)``, read until the ranking is certain.
+
+        MLflow orders runs by its latest value, NaN after every number, then runs without
+        the metric. Runs it reports NaN for may hold a number <= 0 by the contract (see
+        :mod:`.store`): they are read to the end (their history decides) whenever such a
+        number could still rank, i.e. unless ``order`` is ``max`` and the ``limit``-th
+        value is positive.
+        """
+        ranked: list[tuple[str, float]] = []
+        unsure: list[Any] = []
+        direction = "DESC" if order == "max" else "ASC"
+        order_by = [f"metrics.`{key}` {direction}", "attributes.run_name ASC"]
+        for run in self._resource_runs(order_by, page=limit + 1):
+            value = run.data.metrics.get(key)
+            if value is None:
+                break  # MLflow puts runs without the metric last
+            if math.isnan(value):
+                unsure.append(run)
+            elif len(ranked) >= limit and value != ranked[limit - 1][1]:
+                if order == "max" and ranked[limit - 1][1] > 0:
+                    break
+            else:
+                ranked.append((run.data.tags[RESOURCE_TAG], float(value)))
+        for run in unsure:
+            value = self._store.latest_value(run.info.run_id, key, math.nan)
+            if value is not None and not math.isnan(value):
+                ranked.append((run.data.tags[RESOURCE_TAG], value))
+        sign = -1.0 if order == "max" else 1.0
+        ranked.sort(key=lambda item: (sign * item[1], item[0]))
+        return ranked[:limit]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @hookimpl
+    def capabilities(self) -> Capabilities:
+        return self.CAPABILITIES
+
+    @hookimpl
+    def flush(self) -> None:
+        """Nothing to do: every ``log_batch`` has returned, so MLflow has the points."""
+
+    @hookimpl
+    def close(self) -> None:
+        """Mark the runs this backend created FINISHED, as a finished script leaves them."""
+        created, self._created = self._created, []
+        for run_id in created:
+            self._finish(run_id)
+
+    def _finish(self, run_id: str) -> None:
+        """FINISHED, unless someone deleted the run meanwhile (then there is nothing to do)."""
+        from mlflow.exceptions import MlflowException
+
+        with self._store.errors(f"finishing run {run_id}"):
+            try:
+                self.client.set_terminated(run_id)
+            except MlflowException:
+                if self.client.get_run(run_id).info.lifecycle_stage != "deleted":
+                    raise
+
+
+def _filter_of(resource: Resource) -> str:
+    return f"tags.`{RESOURCE_KEY_TAG}` = '{resource_key(resource.id)}'"

@@ -1,0 +1,176 @@
+"""The MLflow side of both trackers: batched writes, exact reads, errors translated.
+
+Importing this module imports mlflow (~2.5 s); the package's ``__init__`` never does.
+
+What MLflow 3 answers and what trackplug's contract asks differ in one place this module
+fixes on the client: MLflow's *latest* value of a metric (``run.data.metrics``, and the order
+of ``search_runs(order_by=...)``) breaks ties of ``(step, timestamp)`` by value with NaN
+counted as 0.0 (its stores keep NaN as ``value=0, is_nan=1``), while the contract ranks NaN
+below every number. MLflow can therefore report NaN where the contract's latest is a number
+<= 0 logged at the same step and timestamp, never the other way round, so whenever MLflow
+reports NaN the latest value is recomputed from the history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+from urllib.parse import urlsplit
+
+from mlflow.entities import Metric, Run, RunTag
+from mlflow.tracking import MlflowClient
+
+from trackplug import BackendError, MetricPoint, redact_url
+from trackplug.model import point_order
+
+from .errors import scrub, translate_errors
+from .urls import MLflowTarget
+
+__all__ = ["MAX_ENTITIES_PER_BATCH", "RunStore"]
+
+#: MLflow's limit for one ``log_batch`` call: 1,000 metrics, params and tags together.
+MAX_ENTITIES_PER_BATCH = 1000
+#: Runs per ``search_runs`` page when every run must be seen (MLflow allows up to 50,000).
+SEARCH_PAGE = 1000
+
+
+class RunStore:
+    """An :class:`~mlflow.tracking.MlflowClient` on one tracking URI, as trackplug needs it."""
+
+    def __init__(
+        self, target: MLflowTarget, client: Any = None, *, probe_timeout: float = 10.0
+    ) -> None:
+        self.target = target
+        self.url = target.url
+        uri = target.resolved_uri
+        if client is None and urlsplit(uri).scheme.lower() in ("http", "https"):
+            self._probe(uri, probe_timeout)
+        with self.errors("opening the tracking store"):
+            self.client: Any = client or MlflowClient(tracking_uri=target.tracking_uri)
+
+    def errors(self, action: str) -> AbstractContextManager[None]:
+        """MLflow's exceptions as :class:`~trackplug.BackendError`, password scrubbed."""
+        return translate_errors(self.url, action, self.target.password)
+
+    def _probe(self, tracking_uri: str, timeout: float) -> None:
+        """Fail fast, naming the URL, when a tracking server cannot be reached at all.
+
+        MLflow retries a refused connection for minutes by default
+        (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``); this one request does not retry. Any HTTP
+        answer counts as reachable: authentication and the rest are MLflow's to report.
+        """
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        try:
+            http_request(  # type: ignore[no-untyped-call]
+                get_default_host_creds(tracking_uri),  # type: ignore[no-untyped-call]
+                "/health",
+                "GET",
+                max_retries=0,
+                backoff_factor=0,
+                timeout=timeout,
+                raise_on_status=False,
+            )
+        except MlflowException as exc:
+            detail = scrub(str(exc.message), self.target.password)
+            where = self.url
+            if not self.target.tracking_uri:  # mlflow://: say where MLflow pointed us
+                where = f"{redact_url(tracking_uri)} (from MLFLOW_TRACKING_URI, {self.url})"
+            raise BackendError(
+                f"the MLflow tracking server at {where} cannot be reached (is it running, "
+                f"and is the address right?): {detail}"
+            ) from exc
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def log(self, run_id: str, points: Sequence[MetricPoint], tags: Mapping[str, str] = {}) -> None:
+        """Log ``points`` and set ``tags`` in as few ``log_batch`` calls as MLflow's limit
+        allows; the tags go with the last call, after every point is in."""
+        metrics = [Metric(p.key, p.value, p.timestamp, p.step) for p in points]
+        run_tags = [RunTag(key, value) for key, value in tags.items()]
+        with self.errors(f"logging {len(metrics)} metrics to run {run_id}"):
+            for chunk, chunk_tags in _chunks(metrics, run_tags):
+                self.client.log_batch(run_id, metrics=chunk, tags=chunk_tags)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> Any:
+        with self.errors(f"reading run {run_id}"):
+            return self.client.get_run(run_id)
+
+    def history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every point of ``key`` in the run, in the contract's order."""
+        with self.errors(f"reading the history of {key!r} in run {run_id}"):
+            metrics = self.client.get_metric_history(run_id, key)
+        points = [
+            MetricPoint(key, _canonical(float(m.value)), int(m.step), int(m.timestamp))
+            for m in metrics
+        ]
+        return sorted(points, key=point_order)
+
+    def latest_value(self, run_id: str, key: str, reported: float) -> float | None:
+        """The contract's latest value of ``key``, given the one MLflow reported."""
+        if not math.isnan(reported):
+            return reported
+        points = self.history(run_id, key)  # MLflow ranks NaN as 0.0: decide exactly
+        return max(points, key=point_order).value if points else None
+
+    def latest(self, run: Run, keys: Sequence[str] | None = None) -> dict[str, float]:
+        """``{key: latest value}`` of a run (only ``keys`` if given), sorted by key."""
+        reported: dict[str, float] = run.data.metrics
+        chosen = sorted(reported) if keys is None else sorted(k for k in keys if k in reported)
+        result = {}
+        for key in chosen:
+            value = self.latest_value(run.info.run_id, key, _canonical(float(reported[key])))
+            if value is not None:
+                result[key] = value
+        return result
+
+    def search(
+        self,
+        experiment_id: str,
+        filter_string: str,
+        order_by: Sequence[str] = (),
+        page_size: int = SEARCH_PAGE,
+    ) -> Iterator[Run]:
+        """Every run matching, page by page, in ``order_by`` order."""
+        token = None
+        while True:
+            with self.errors("searching runs"):
+                page = self.client.search_runs(
+                    [experiment_id],
+                    filter_string=filter_string,
+                    order_by=list(order_by),
+                    max_results=page_size,
+                    page_token=token,
+                )
+            yield from page
+            token = page.token
+            if not token:
+                return
+            page_size = SEARCH_PAGE
+
+
+def _chunks(metrics: list[Any], tags: list[Any]) -> list[tuple[list[Any], list[Any]]]:
+    """As few ``log_batch`` calls as the limit allows, the tags in the last one (after
+    every point is in, so a failure leaves no performance record behind)."""
+    last = max(0, MAX_ENTITIES_PER_BATCH - len(tags))
+    head, tail = (metrics[: len(metrics) - last], metrics[len(metrics) - last :])
+    if not tags:
+        head, tail = metrics, []
+    chunks: list[tuple[list[Any], list[Any]]] = [
+        (head[i : i + MAX_ENTITIES_PER_BATCH], [])
+        for i in range(0, len(head), MAX_ENTITIES_PER_BATCH)
+    ]
+    if tags:
+        chunks.append((tail, tags))
+    return chunks
+
+
+def _canonical(value: float) -> float:
+    """One NaN, as the facade stores it."""
+    return math.nan if math.isnan(value) else value

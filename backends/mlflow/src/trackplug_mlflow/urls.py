@@ -1,0 +1,130 @@
+"""trackplug URLs -> MLflow tracking URIs and experiments; no mlflow import here.
+
+=================================  ========================================================
+``mlflow://``                      MLflow's own configuration: ``MLFLOW_TRACKING_URI``,
+                                   ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME``,
+                                   ``MLFLOW_TRACKING_TOKEN`` (read by MLflow itself)
+``mlflow+http://host:port``        a tracking server (``mlflow+https://`` with TLS)
+``mlflow+sqlite:///path.db``       an MLflow database store (``mlflow+postgresql://…`` too)
+``mlflow+file:///path``            MLflow's legacy file store: needs
+                                   ``MLFLOW_ALLOW_FILE_STORE=true`` with MLflow 3
+=================================  ========================================================
+
+Every form takes ``?experiment=<name>`` (created when missing); other query parameters are
+passed on to MLflow (e.g. ``?sslmode=require`` for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from trackplug import BackendError, ValidationError, redact_url
+
+__all__ = ["ALLOW_FILE_STORE", "Kind", "MLflowTarget", "parse_url"]
+
+PREFIX = "mlflow"
+EXPERIMENT_PARAM = "experiment"
+ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
+_TRUE = {"1", "true", "yes", "y", "on"}
+
+#: What kind of store the data lands in: it decides what MLflow keeps (capabilities).
+Kind = Literal["server", "database", "file"]
+
+
+@dataclass(frozen=True)
+class MLflowTarget:
+    """Where a trackplug MLflow URL points.
+
+    ``tracking_uri`` None means MLflow's own choice (``MLFLOW_TRACKING_URI`` or its
+    default); ``experiment`` None means MLflow's (``MLFLOW_EXPERIMENT_ID`` / ``_NAME``, else
+    the ``Default`` experiment).
+    """
+
+    url: str  # the trackplug URL, password redacted
+    tracking_uri: str | None
+    experiment: str | None
+
+    @property
+    def resolved_uri(self) -> str:
+        """The tracking URI MLflow will use (asks MLflow for ``mlflow://``)."""
+        return self.tracking_uri or _mlflow_default_uri()
+
+    @property
+    def kind(self) -> Kind:
+        return store_kind(self.resolved_uri)
+
+    @property
+    def password(self) -> str | None:
+        """The password in the tracking URI, to scrub from MLflow's messages."""
+        return urlsplit(self.resolved_uri).password
+
+
+def parse_url(url: str, experiment: str | None = None) -> MLflowTarget:
+    """Read a trackplug MLflow URL; ``experiment`` (a factory option) is the same as
+    ``?experiment=``, and the two may not disagree."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or not (scheme == PREFIX or scheme.startswith(PREFIX + "+")):
+        raise ValidationError(
+            f"{redact_url(url)!r} is not an MLflow URL: use mlflow://, mlflow+http://host:port, "
+            "mlflow+sqlite:///path.db, mlflow+postgresql://… or mlflow+file:///path"
+        )
+    store = scheme.partition("+")[2]
+    parts = urlsplit(f"{store or 'mlflow'}://{rest}")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    named = [value for name, value in pairs if name == EXPERIMENT_PARAM]
+    chosen = _one_experiment(url, [*named, *([experiment] if experiment is not None else [])])
+    query = urlencode([(n, v) for n, v in pairs if n != EXPERIMENT_PARAM])
+    if not store:
+        if parts.netloc or parts.path.strip("/"):
+            raise ValidationError(
+                f"{redact_url(url)!r}: mlflow:// takes no host or path (it uses "
+                "MLFLOW_TRACKING_URI); write mlflow+http://host:port or mlflow+sqlite:///path"
+            )
+        return MLflowTarget(redact_url(url), None, chosen)
+    base = rest.partition("?")[0].partition("#")[0]  # urlunsplit would drop sqlite:////'s //
+    tracking_uri = f"{store}://{base}" + (f"?{query}" if query else "")
+    if store == "file":
+        _check_file_store_allowed(url)
+    return MLflowTarget(redact_url(url), tracking_uri, chosen)
+
+
+def _one_experiment(url: str, names: list[str]) -> str | None:
+    if any(not name for name in names):
+        raise ValidationError(f"{redact_url(url)!r}: the experiment name is empty")
+    if len(set(names)) > 1:
+        raise ValidationError(
+            f"{redact_url(url)!r}: two experiments given ({', '.join(map(repr, names))}); "
+            "name it once, in ?experiment= or in experiment="
+        )
+    return names[0] if names else None
+
+
+def _check_file_store_allowed(url: str) -> None:
+    if os.environ.get(ALLOW_FILE_STORE, "").strip().lower() not in _TRUE:
+        raise BackendError(
+            f"{redact_url(url)}: MLflow 3 refuses its legacy file store unless "
+            f"{ALLOW_FILE_STORE}=true is set in the environment; set it, or use a database "
+            "store instead, e.g. mlflow+sqlite:///mlflow.db"
+        )
+
+
+def store_kind(tracking_uri: str) -> Kind:
+    """``server`` for http(s) (and anything remote), ``file`` for a path, else ``database``."""
+    scheme = urlsplit(tracking_uri).scheme.lower()
+    if scheme in ("", "file"):
+        return "file"
+    if scheme in ("http", "https", "databricks", "uc"):
+        return "server"
+    return "database"
+
+
+def _mlflow_default_uri() -> str:
+    """MLflow's tracking URI when none is given (imports mlflow: only called when needed)."""
+    import mlflow
+
+    uri: str = mlflow.get_tracking_uri()
+    return uri

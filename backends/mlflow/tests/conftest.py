@@ -1,0 +1,151 @@
+"""Stores to test against: MLflow SQLite stores (copied from one migrated template) and a
+real ``mlflow server`` on 127.0.0.1, started once per session on a free port.
+
+The first open of a fresh MLflow SQLite database runs its migrations (seconds), so the
+session migrates one template database and every test copies the file. The server gets its
+own copy as backend store; each backend on it uses a new experiment, so tests never see each
+other's runs. ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` is lowered for the session (a test against
+a dead server must fail in seconds, not after MLflow's minutes of retries).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SERVER_START_TIMEOUT = 180.0  # seconds; a loaded CI machine is slow to import mlflow
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_http_failures() -> Iterator[None]:
+    """Few, short retries against servers in every test (MLflow reads these per request)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",)}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "1"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated, empty MLflow SQLite database to copy."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "template.db"
+    MlflowClient(f"sqlite:///{path}").get_experiment("0")  # runs the migrations
+    return path
+
+
+class SQLiteStores:
+    """Fresh MLflow SQLite stores: copies of the template, in one test's directory."""
+
+    def __init__(self, template: Path, directory: Path) -> None:
+        self._template = template
+        self._dir = directory
+
+    def new_path(self) -> Path:
+        path = self._dir / f"{uuid.uuid4().hex}.db"
+        shutil.copyfile(self._template, path)
+        return path
+
+    def new_url(self, query: str = "") -> str:
+        return f"mlflow+sqlite:///{self.new_path()}{query}"
+
+
+@pytest.fixture
+def sqlite_stores(template_db: Path, tmp_path: Path) -> SQLiteStores:
+    return SQLiteStores(template_db, tmp_path)
+
+
+@pytest.fixture
+def sqlite_url(sqlite_stores: SQLiteStores) -> str:
+    return sqlite_stores.new_url()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A running ``mlflow server``: its address, and trackplug URLs on new experiments."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def new_url(self) -> str:
+        return f"mlflow+{self.address}?experiment=test-{uuid.uuid4().hex}"
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], address: str, log: Path) -> str | None:
+    """None once the server answers /health; else why it did not start."""
+    import urllib.request
+
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"mlflow server exited with {process.returncode}: {log.read_text()[-2000:]}"
+        try:
+            with urllib.request.urlopen(f"{address}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return None
+        except OSError:
+            time.sleep(0.5)
+    return f"mlflow server did not answer within {SERVER_START_TIMEOUT:.0f} s"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real ``mlflow server`` on a free port with a temporary SQLite store."""
+    directory = tmp_path_factory.mktemp("mlflow-server")
+    store = directory / "server.db"
+    shutil.copyfile(template_db, store)
+    port = free_port()
+    address = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{store}",
+        "--default-artifact-root", str(directory / "artifacts"),
+        "--workers", "1",
+    ]  # fmt: skip
+    log = directory / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, cwd=directory, start_new_session=True
+        )
+    try:
+        problem = _wait_until_up(process, address, log)
+        if problem is not None:
+            pytest.skip(f"no MLflow server for the server tests: {problem}")
+        yield Server(address)
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and its workers (its own process group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue

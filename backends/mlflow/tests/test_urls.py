@@ -1,0 +1,107 @@
+"""URL forms: what each trackplug MLflow URL means to MLflow (no store is opened here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from trackplug_mlflow import SCHEMES, open_backend
+from trackplug_mlflow.urls import parse_url, store_kind
+
+from trackplug import BackendError, Registry, ValidationError
+
+
+@pytest.mark.parametrize(
+    ("url", "tracking_uri", "experiment"),
+    [
+        ("mlflow://", None, None),
+        ("mlflow://?experiment=demo", None, "demo"),
+        ("mlflow+http://127.0.0.1:5000", "http://127.0.0.1:5000", None),
+        ("mlflow+https://host/prefix?experiment=a%20b", "https://host/prefix", "a b"),
+        ("mlflow+sqlite:////tmp/x.db?experiment=e", "sqlite:////tmp/x.db", "e"),
+        ("mlflow+sqlite:///rel.db", "sqlite:///rel.db", None),
+        (
+            "mlflow+postgresql://u:pw@db/mlflow?sslmode=require&experiment=e",
+            "postgresql://u:pw@db/mlflow?sslmode=require",
+            "e",
+        ),
+        ("mlflow+postgresql+psycopg2://db/m", "postgresql+psycopg2://db/m", None),
+    ],
+)
+def test_url_forms(url: str, tracking_uri: str | None, experiment: str | None) -> None:
+    target = parse_url(url)
+    assert (target.tracking_uri, target.experiment) == (tracking_uri, experiment)
+
+
+def test_the_experiment_option_equals_the_query() -> None:
+    assert parse_url("mlflow+sqlite:///x.db", experiment="e").experiment == "e"
+    assert parse_url("mlflow+sqlite:///x.db?experiment=e", experiment="e").experiment == "e"
+    with pytest.raises(ValidationError, match="two experiments"):
+        parse_url("mlflow+sqlite:///x.db?experiment=a", experiment="b")
+    with pytest.raises(ValidationError, match="empty"):
+        parse_url("mlflow+sqlite:///x.db?experiment=")
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///x.db", "mlflow:/x", "mlflowx://h", "mlflow://host:5000"]
+)
+def test_not_mlflow_urls(url: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_url(url)
+
+
+def test_passwords_are_redacted() -> None:
+    target = parse_url("mlflow+https://me:s3cret@host/?experiment=e")
+    assert "s3cret" not in target.url
+    assert target.password == "s3cret"
+    assert target.tracking_uri == "https://me:s3cret@host/"  # MLflow needs it
+
+
+def test_file_store_needs_mlflow_allow_file_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(BackendError, match="MLFLOW_ALLOW_FILE_STORE=true"):
+        parse_url("mlflow+file:///tmp/mlruns")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert parse_url("mlflow+file:///tmp/mlruns").tracking_uri == "file:///tmp/mlruns"
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind"),
+    [
+        ("http://h", "server"),
+        ("https://h", "server"),
+        ("sqlite:///x", "database"),
+        ("postgresql://h/d", "database"),
+        ("file:///x", "file"),
+        ("./mlruns", "file"),
+    ],
+)
+def test_store_kinds(uri: str, kind: str) -> None:
+    assert store_kind(uri) == kind
+
+
+def test_every_scheme_is_registered() -> None:
+    registry = Registry()
+    for scheme in SCHEMES:
+        assert registry.lookup(f"{scheme}://x").distribution == "trackplug-mlflow"
+    # an unregistered sub-scheme falls back to "mlflow", whose factory reads it whole
+    assert registry.lookup("mlflow+postgresql+psycopg2://h/d").distribution == "trackplug-mlflow"
+
+
+def test_importing_the_plugin_does_not_import_mlflow() -> None:
+    code = (
+        "import sys, trackplug, trackplug_mlflow; "
+        "trackplug.Registry().lookup('mlflow+sqlite:///x.db'); "
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_options_of_other_backends_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trackplug_mlflow.backend as backend
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(backend, "MLflowBackend", lambda url, **options: seen.update(options))
+    open_backend("mlflow://", experiment="e", journal_mode="wal")  # the latter: for SQL
+    assert seen == {"experiment": "e"}

@@ -1,0 +1,78 @@
+"""What the backend needs from a database: transactions, queries and a bulk insert.
+
+Two stores implement it: :mod:`trackplug_sql.sqlite` on the standard library's ``sqlite3``
+and :mod:`trackplug_sql.postgresql` on a SQLAlchemy engine (psycopg 3). Both run the same
+statements (:mod:`trackplug_sql.schema`); only the DDL, the bulk insert and the way a
+transaction starts differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from trackplug import BackendError
+
+from .schema import SCHEMA_VERSION
+
+__all__ = ["HistoryColumns", "PointColumns", "Row", "Store", "Transaction", "check_version"]
+
+Row = tuple[Any, ...]
+Params = Mapping[str, object]
+#: A batch of points as columns: series ids, steps, timestamps, orders, bits, values.
+PointColumns = tuple[
+    Sequence[int], Sequence[int], Sequence[int], Sequence[int], Sequence[int], Sequence[float]
+]
+#: One series' history as columns, in history order: steps, timestamps, value bits.
+HistoryColumns = tuple[Sequence[int], Sequence[int], Sequence[int]]
+
+
+class Transaction(Protocol):
+    """Statements inside one transaction; it commits when the ``with`` block ends."""
+
+    def run(self, sql: str, params: Params) -> None: ...
+
+    def run_many(self, sql: str, rows: Sequence[Params]) -> None: ...
+
+    def query(self, sql: str, params: Params) -> list[Row]: ...
+
+    def insert_points(self, columns: PointColumns) -> None:
+        """Insert point rows, ignoring exact duplicates of stored ones."""
+
+
+class Store(Protocol):
+    #: The URL, password redacted.
+    url: str
+    #: Whether another store on the same URL sees the data (False for ``sqlite://``).
+    persistent: bool
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction: all or nothing, serialized against other writers."""
+
+    def query(self, sql: str, params: Params) -> list[Row]: ...
+
+    def history(self, resource: str, key: str) -> HistoryColumns:
+        """Every point of one series (empty columns if there is none)."""
+
+    def sync(self) -> None:
+        """Make committed transactions durable (beyond a crash of this process)."""
+
+    def close(self) -> None: ...
+
+
+def check_version(found: object, url: str) -> None:
+    """Refuse a store whose schema this version cannot read."""
+    try:
+        version = int(str(found))
+    except ValueError:
+        raise BackendError(
+            f"{url} has a trackplug_meta table with schema_version {found!r}, which is not a "
+            "trackplug-sql schema version"
+        ) from None
+    if version != SCHEMA_VERSION:
+        newer = "a newer" if version > SCHEMA_VERSION else "an older"
+        raise BackendError(
+            f"{url} holds trackplug-sql schema version {version}, written by {newer} "
+            f"trackplug-sql; this one reads version {SCHEMA_VERSION}"
+        )

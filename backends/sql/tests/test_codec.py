@@ -1,0 +1,69 @@
+"""The batch codec matches the core's per-value definitions exactly."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from hypothesis import given
+from hypothesis import strategies as st
+from trackplug_sql.codec import best_order, from_bits, latest_indexes, to_bits, to_orders
+
+from trackplug.model import INT64_MIN, MetricPoint, float_bits, point_order, value_order
+
+# Any double, NaNs with any payload and sign included (the core canonicalizes, but the codec
+# must not depend on it).
+any_float = st.integers(min_value=0, max_value=2**64 - 1).map(
+    lambda n: float(struct.unpack("<d", struct.pack("<Q", n))[0])
+)
+floats = st.one_of(any_float, st.floats(), st.sampled_from([0.0, -0.0, math.inf, -math.inf]))
+
+
+@given(st.lists(floats))
+def test_bits_and_orders_match_the_model(values: list[float]) -> None:
+    bits = to_bits(values)
+    assert bits == [float_bits(v) for v in values]
+    assert to_orders(bits) == [value_order(v) for v in values]
+    assert [float_bits(v) for v in from_bits(bits)] == bits
+
+
+@given(floats)
+def test_best_order_compares_values_and_skips_nan(value: float) -> None:
+    order = best_order(value_order(value))
+    if math.isnan(value):
+        assert order is None
+    else:
+        assert order == value_order(value + 0.0)  # -0.0 + 0.0 == 0.0
+
+
+@given(floats, floats)
+def test_best_order_is_the_order_of_values(a: float, b: float) -> None:
+    if not (math.isnan(a) or math.isnan(b)):
+        oa, ob = best_order(value_order(a)), best_order(value_order(b))
+        assert oa is not None
+        assert ob is not None
+        assert (oa < ob, oa == ob) == (a < b, a == b)
+
+
+points = st.builds(
+    MetricPoint,
+    st.sampled_from(["a", "b", "c"]),
+    floats,
+    st.integers(-3, 3),
+    st.integers(0, 3),
+)
+
+
+@given(st.lists(points, min_size=1))
+def test_latest_indexes_pick_the_greatest_point_per_key(batch: list[MetricPoint]) -> None:
+    keys, values, steps, stamps = zip(*batch, strict=True)
+    orders = to_orders(to_bits(values))
+    found = latest_indexes(keys, steps, stamps, orders)
+    assert found.keys() == set(keys)
+    for key, index in found.items():
+        best = max((p for p in batch if p.key == key), key=point_order)
+        assert point_order(batch[index]) == point_order(best)
+
+
+def test_nan_orders_lowest() -> None:
+    assert to_orders(to_bits([math.nan, -math.nan])) == [INT64_MIN, INT64_MIN]

@@ -1,0 +1,158 @@
+"""trackplug's side of each comparison, on the backend the case names."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .. import data
+from ..probes import latency_figures, status_kib
+from ..worker import Context, Result
+from .stores import mlflow_metric_rows, store_url
+
+if TYPE_CHECKING:
+    from trackplug import Tracker
+
+
+def _connect(url: str) -> Tracker:
+    import trackplug  # imported by the body, in the case's own interpreter
+
+    return trackplug.connect(url)
+
+
+def _count(context: Context, tracker: Tracker, resource: str, keys: Iterable[str]) -> int:
+    """Points read back: through trackplug, or for the MLflow backend from MLflow's table."""
+    if context.backend == "mlflow":
+        return mlflow_metric_rows(context.mlflow_db)
+    return sum(len(tracker.history(resource, key)) for key in keys)
+
+
+def log_metric_loop(context: Context) -> Result:
+    """One ``log_metric`` call per point, then ``flush``: sustained points/s."""
+    points = data.series(context.size)
+    with store_url(context) as url:
+        tracker = _connect(url)
+        log, resource, key = tracker.log_metric, data.RESOURCE, data.KEY
+        start = time.perf_counter()
+        for step, value in points:
+            log(resource, key, value, step=step)
+        tracker.flush()
+        seconds = time.perf_counter() - start
+        found = _count(context, tracker, resource, [key])
+        tracker.close()
+    return Result(seconds, len(points), len(points), found)
+
+
+def log_metric_latency(context: Context) -> Result:
+    """The caller's wait in each ``log_metric`` call: p50, p99, max."""
+    points = data.series(context.size)
+    waits = [0] * len(points)
+    clock = time.perf_counter_ns
+    with store_url(context) as url:
+        tracker = _connect(url)
+        log, resource, key = tracker.log_metric, data.RESOURCE, data.KEY
+        start = time.perf_counter()
+        for index, (step, value) in enumerate(points):
+            before = clock()
+            log(resource, key, value, step=step)
+            waits[index] = clock() - before
+        tracker.flush()
+        seconds = time.perf_counter() - start
+        found = _count(context, tracker, resource, [key])
+        tracker.close()
+    return Result(seconds, len(points), len(points), found, latency_figures(waits))
+
+
+def batch_loop(context: Context) -> Result:
+    """The batch data (many keys x steps) as one ``log_metric`` call per point."""
+    rows = data.grid(context.size, int(context.params["keys"]))
+    total = sum(len(row) for row in rows)
+    with store_url(context) as url:
+        tracker = _connect(url)
+        log, resource = tracker.log_metric, data.RESOURCE
+        start = time.perf_counter()
+        for step, row in enumerate(rows):
+            for key, value in row.items():
+                log(resource, key, value, step=step)
+        tracker.flush()
+        seconds = time.perf_counter() - start
+        found = _count(context, tracker, resource, rows[0])
+        tracker.close()
+    return Result(seconds, total, total, found)
+
+
+def batch_dict(context: Context) -> Result:
+    """The batch data as one ``log_metrics(resource, {key: value}, step=...)`` per step."""
+    rows = data.grid(context.size, int(context.params["keys"]))
+    total = sum(len(row) for row in rows)
+    with store_url(context) as url:
+        tracker = _connect(url)
+        log, resource = tracker.log_metrics, data.RESOURCE
+        start = time.perf_counter()
+        for step, row in enumerate(rows):
+            log(resource, row, step=step)
+        tracker.flush()
+        seconds = time.perf_counter() - start
+        found = _count(context, tracker, resource, rows[0])
+        tracker.close()
+    return Result(seconds, total, total, found)
+
+
+def history(context: Context) -> Result:
+    """``history()`` of one metric with ``size`` points, from a store reopened cold."""
+    points = data.series(context.size)
+    with store_url(context) as url:
+        with _connect(url) as writer:
+            for step, value in points:
+                writer.log_metric(data.RESOURCE, data.KEY, value, step=step)
+        tracker = _connect(url)
+        tracker.get_metric("absent", data.KEY)  # opens the connection, outside the timer
+        start = time.perf_counter()
+        read = tracker.history(data.RESOURCE, data.KEY)
+        seconds = time.perf_counter() - start
+        tracker.close()
+    steps_ok = [point.step for point in read] == [step for step, _ in points]
+    mismatch = None if steps_ok else "history is not ordered by step"
+    return Result(seconds, len(read), len(points), len(read), mismatch=mismatch)
+
+
+def best(context: Context) -> Result:
+    """``best(f1, "max", limit=1)`` over ``size`` resources, from a store reopened cold."""
+    rows = data.ranked(context.size)
+    with store_url(context) as url:
+        with _connect(url) as writer:
+            for resource, f1, loss in rows:
+                writer.log_metrics(resource, {data.RANK_KEY: f1, data.KEY: loss})
+        tracker = _connect(url)
+        tracker.get_metric("absent", data.RANK_KEY)  # opens the connection
+        start = time.perf_counter()
+        top = tracker.best(data.RANK_KEY, order="max", limit=1)
+        seconds = time.perf_counter() - start
+        found = len(tracker.resources())
+        tracker.close()
+    expected_best = data.best_of(rows)
+    mismatch = None if top[0][0] == expected_best else f"best is {top}, not {expected_best}"
+    return Result(seconds, 0, len(rows), found, mismatch=mismatch)
+
+
+def peak_memory(context: Context) -> Result:
+    """Peak RSS (VmHWM) while logging ``size`` points, above the process after import."""
+    import trackplug_sql.sqlite  # noqa: F401  # the backend's import, in the baseline
+
+    import trackplug
+
+    baseline = status_kib("VmHWM")
+    with store_url(context) as url:
+        tracker = trackplug.connect(url)
+        log, resource, key = tracker.log_metric, data.RESOURCE, data.KEY
+        start = time.perf_counter()
+        for step in range(context.size):
+            log(resource, key, step * 0.001, step=step)
+        tracker.flush()
+        seconds = time.perf_counter() - start
+        peak = status_kib("VmHWM")
+        found = _count(context, tracker, resource, [key])
+        tracker.close()
+    figures = {"peak_rss_mib": (peak - baseline) / 1024}
+    return Result(seconds, context.size, context.size, found, figures)

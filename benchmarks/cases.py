@@ -1,0 +1,131 @@
+"""Every case, what it is compared with, and what it needs installed.
+
+A case is one body (:mod:`benchmarks.bodies`) on one backend with one size. ``versus``
+names the case a user would run instead (the MLflow side), ``limit`` the physical limit
+beside it. A case whose backend is not installed (or PostgreSQL without a URL) is skipped
+with its reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .fixtures import BEST, HISTORY, TEMPLATE
+
+#: The environment variable that gives the PostgreSQL URL (the tests use it too).
+POSTGRESQL_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
+
+Tool = Literal["trackplug", "mlflow", "limit"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    label: str  # what the table calls it
+    tool: Tool
+    body: str  # "module:function" run by the worker
+    size: str  # the field of Sizes that says how many points or resources
+    params: Mapping[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()  # "mlflow", "trackplug_sql", "trackplug_mlflow", "postgresql"
+    fixture: str | None = None  # an MLflow store of the run, copied in as mlflow.db
+    versus: str | None = None
+    limit: str | None = None
+
+
+_TP = "benchmarks.bodies.trackplug:"
+_ML = "benchmarks.bodies.mlflow_client:"
+_LIMIT = "benchmarks.bodies.limits:"
+_START = "benchmarks.bodies.startup:"
+_SQLITE = {"backend": "sqlite"}
+_PG = {"backend": "postgresql"}
+_MEMORY = {"backend": "memory"}
+_MLFLOW = {"backend": "mlflow"}
+_SQL_NEEDS = ("trackplug_sql",)
+_PG_NEEDS = ("trackplug_sql", "postgresql")
+_MLB_NEEDS = ("trackplug_mlflow", "mlflow")
+
+CASES: tuple[Case, ...] = (
+    # one log_metric call per point, incl. the final flush
+    Case("tp-sqlite-log-metric", "trackplug, SQLite", "trackplug", _TP + "log_metric_loop",
+         "per_point", _SQLITE, _SQL_NEEDS, versus="mlflow-log-metric",
+         limit="limit-sqlite-executemany"),
+    Case("tp-postgresql-log-metric", "trackplug, PostgreSQL", "trackplug",
+         _TP + "log_metric_loop", "per_point_postgresql", _PG, _PG_NEEDS,
+         versus="mlflow-log-metric"),
+    Case("tp-memory-log-metric", "trackplug, memory", "trackplug", _TP + "log_metric_loop",
+         "per_point", _MEMORY, versus="mlflow-log-metric", limit="limit-list-append"),
+    Case("tp-mlflow-log-metric", "trackplug, MLflow backend (SQLite store)", "trackplug",
+         _TP + "log_metric_loop", "mlflow_backend_per_point", _MLFLOW, _MLB_NEEDS, TEMPLATE,
+         versus="lolpop-log-metric"),
+    Case("mlflow-log-metric", "MlflowClient.log_metric, SQLite store", "mlflow",
+         _ML + "log_metric_loop", "mlflow_per_point", {}, ("mlflow",), TEMPLATE),
+    Case("lolpop-log-metric", 'lolpop-style: MlflowClient.log_metric, key "<id>.<name>"',
+         "mlflow", _ML + "log_metric_loop", "mlflow_per_point", {"lolpop": True}, ("mlflow",),
+         TEMPLATE),
+    Case("limit-sqlite-executemany", "limit: sqlite3 executemany, 1 transaction, indexed",
+         "limit", _LIMIT + "sqlite_executemany", "per_point"),
+    Case("limit-list-append", "limit: list.append of tuples", "limit", _LIMIT + "list_append",
+         "per_point"),
+    # caller latency
+    Case("tp-sqlite-latency", "trackplug, SQLite", "trackplug", _TP + "log_metric_latency",
+         "per_point", _SQLITE, _SQL_NEEDS, versus="mlflow-log-metric"),
+    Case("tp-postgresql-latency", "trackplug, PostgreSQL", "trackplug",
+         _TP + "log_metric_latency", "per_point_postgresql", _PG, _PG_NEEDS,
+         versus="mlflow-log-metric"),
+    Case("tp-memory-latency", "trackplug, memory", "trackplug", _TP + "log_metric_latency",
+         "per_point", _MEMORY, versus="mlflow-log-metric"),
+    # batch logging
+    Case("tp-sqlite-batch-loop", "trackplug, SQLite, log_metric per point", "trackplug",
+         _TP + "batch_loop", "batch", _SQLITE, _SQL_NEEDS, versus="mlflow-log-batch",
+         limit="limit-sqlite-executemany"),
+    Case("tp-sqlite-batch-dict", "trackplug, SQLite, log_metrics per step", "trackplug",
+         _TP + "batch_dict", "batch", _SQLITE, _SQL_NEEDS, versus="mlflow-log-batch",
+         limit="limit-sqlite-executemany"),
+    Case("tp-mlflow-batch-loop", "trackplug, MLflow backend, log_metric per point",
+         "trackplug", _TP + "batch_loop", "batch", _MLFLOW, _MLB_NEEDS, TEMPLATE,
+         versus="mlflow-log-batch"),
+    Case("mlflow-log-batch", "MlflowClient.log_batch, 1,000 per call", "mlflow",
+         _ML + "log_batch", "batch", {}, ("mlflow",), TEMPLATE),
+    # reads
+    Case("tp-sqlite-history", "trackplug history(), SQLite", "trackplug", _TP + "history",
+         "history", _SQLITE, _SQL_NEEDS, versus="mlflow-history"),
+    Case("tp-postgresql-history", "trackplug history(), PostgreSQL", "trackplug",
+         _TP + "history", "history", _PG, _PG_NEEDS, versus="mlflow-history"),
+    Case("mlflow-history", "MlflowClient.get_metric_history", "mlflow", _ML + "history",
+         "history", {}, ("mlflow",), HISTORY),
+    Case("tp-sqlite-best", "trackplug best(), SQLite", "trackplug", _TP + "best", "resources",
+         _SQLITE, _SQL_NEEDS, versus="mlflow-best"),
+    Case("tp-postgresql-best", "trackplug best(), PostgreSQL", "trackplug", _TP + "best",
+         "resources", _PG, _PG_NEEDS, versus="mlflow-best"),
+    Case("mlflow-best", "MlflowClient.search_runs(order_by=…)", "mlflow", _ML + "best",
+         "resources", {}, ("mlflow",), BEST),
+    # a fresh process to the first durable point
+    Case("tp-sqlite-startup", "trackplug, new SQLite file", "trackplug",
+         _START + "trackplug_first_point", "first_point", _SQLITE, _SQL_NEEDS,
+         versus="mlflow-startup"),
+    Case("mlflow-startup", "MLflow, new SQLite store (incl. migrations)", "mlflow",
+         _START + "mlflow_first_point", "first_point", {}, ("mlflow",)),
+    # peak memory
+    Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
+         _SQLITE, _SQL_NEEDS),
+)  # fmt: skip
+
+BY_NAME: dict[str, Case] = {case.name: case for case in CASES}
+
+
+def missing(need: str) -> str | None:
+    """Why ``need`` is not met here, or None when it is."""
+    if need == "postgresql":
+        return None if os.environ.get(POSTGRESQL_ENV) else f"{POSTGRESQL_ENV} is not set"
+    if importlib.util.find_spec(need) is None:
+        return f"{need} is not installed"
+    return None
+
+
+def skip_reason(case: Case) -> str | None:
+    reasons = [reason for reason in map(missing, case.needs) if reason]
+    return "; ".join(reasons) or None

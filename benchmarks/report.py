@@ -1,0 +1,211 @@
+"""The markdown: one table per group of cases, the targets of issues 4 and 5, versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cases import BY_NAME
+from .sizes import Sizes
+from .stats import Summaries, Summary, advantage, median
+
+BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+TIMES, DASH = "\N{MULTIPLICATION SIGN}", "\N{EN DASH}"
+
+
+@dataclass(frozen=True)
+class Group:
+    title: str  # formatted with the run's sizes as ``s``
+    rows: tuple[tuple[str, str], ...]  # (case, figure)
+
+
+def _rows(cases: Sequence[str], *figures: str) -> tuple[tuple[str, str], ...]:
+    return tuple((case, figure) for case in cases for figure in figures)
+
+
+_LATENCY = ("p50_us", "p99_us", "max_us")
+
+GROUPS = (
+    Group(
+        "One log_metric call per point, incl. the final flush ({s.per_point:,} points; "
+        "PostgreSQL {s.per_point_postgresql:,}; MLflow backend {s.mlflow_backend_per_point:,}; "
+        "MlflowClient {s.mlflow_per_point:,})",
+        _rows(
+            ["tp-sqlite-log-metric", "tp-postgresql-log-metric", "tp-memory-log-metric",
+             "tp-mlflow-log-metric", "mlflow-log-metric", "lolpop-log-metric",
+             "limit-sqlite-executemany", "limit-list-append"],
+            "points_per_s",
+        ),
+    ),
+    Group(
+        "Caller latency of one log_metric call",
+        _rows(["tp-sqlite-latency", "tp-postgresql-latency", "tp-memory-latency",
+               "mlflow-log-metric", "lolpop-log-metric"], *_LATENCY),
+    ),
+    Group(
+        "Batch logging of {s.batch:,} points ({s.batch_keys} keys per step)",
+        _rows(["tp-sqlite-batch-loop", "tp-sqlite-batch-dict", "tp-mlflow-batch-loop",
+               "mlflow-log-batch"], "points_per_s"),
+    ),
+    Group(
+        "History of one {s.history:,}-point metric",
+        _rows(["tp-sqlite-history", "tp-postgresql-history", "mlflow-history"], "seconds"),
+    ),
+    Group(
+        "Best of {s.resources:,} resources by a metric (top 1)",
+        _rows(["tp-sqlite-best", "tp-postgresql-best", "mlflow-best"], "seconds"),
+    ),
+    Group(
+        "A fresh process to the first durable point on a new store (whole process, wall)",
+        _rows(["tp-sqlite-startup", "mlflow-startup"], "seconds", "import_s", "store_s"),
+    ),
+    Group(
+        "Peak memory while logging {s.rss:,} points (VmHWM above the process after import)",
+        _rows(["tp-sqlite-rss"], "peak_rss_mib", "points_per_s"),
+    ),
+)  # fmt: skip
+
+_FIGURE_NAMES = {
+    "points_per_s": "points/s",
+    "seconds": "time",
+    "p50_us": "p50",
+    "p99_us": "p99",
+    "max_us": "max",
+    "import_s": "of which import",
+    "store_s": "of which store + point",
+    "peak_rss_mib": "peak RSS",
+}
+
+
+def fmt_value(figure: str, value: float) -> str:
+    if figure == "points_per_s":
+        return f"{value:,.0f}"
+    if figure == "peak_rss_mib":
+        return f"{value:.1f} MiB"
+    seconds = value / 1e6 if figure.endswith("_us") else value
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def fmt_summary(figure: str, summary: Summary) -> str:
+    low, high = fmt_value(figure, summary.low), fmt_value(figure, summary.high)
+    return f"**{fmt_value(figure, summary.median)}** [{low} {DASH} {high}]"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return ""
+    return f"{ratio:,.0f}{TIMES}" if ratio >= 100 else f"{ratio:.3g}{TIMES}"
+
+
+def group_table(group: Group, sizes: Sizes, summaries: Summaries) -> list[str]:
+    rows = [(c, f) for c, f in group.rows if median(summaries, c, f) is not None]
+    if not rows:
+        return []
+    lines = [
+        f"### {group.title.format(s=sizes)}",
+        "",
+        f"| case | figure | median [min {DASH} max] | vs MLflow | vs limit |",
+        "|---|---|---|---|---|",
+    ]
+    for case_name, figure in rows:
+        case = BY_NAME[case_name]
+        versus = fmt_ratio(advantage(summaries, case_name, case.versus, figure))
+        limit = fmt_ratio(advantage(summaries, case_name, case.limit, figure))
+        summary = summaries[case_name][figure]
+        cell = fmt_summary(figure, summary)
+        lines.append(f"| {case.label} | {_FIGURE_NAMES[figure]} | {cell} | {versus} | {limit} |")
+    return [*lines, ""]
+
+
+@dataclass(frozen=True)
+class Target:
+    issue: int
+    what: str
+    goal: str
+    measure: Callable[[Summaries], float | None]
+    met: Callable[[float], bool]
+    show: Callable[[float], str]
+
+
+def _overhead(summaries: Summaries) -> float | None:
+    ratio = advantage(summaries, "tp-mlflow-batch-loop", "mlflow-log-batch", "points_per_s")
+    return None if ratio is None else 1 / ratio - 1
+
+
+TARGETS = (
+    Target(4, "log_metric into SQLite, one call per point incl. flush", "≥ 60,000 points/s",
+           lambda s: median(s, "tp-sqlite-log-metric", "points_per_s"),
+           lambda v: v >= 60_000, lambda v: f"{v:,.0f} points/s"),
+    Target(4, "caller latency of log_metric (SQLite), p99", "≤ 20 µs",
+           lambda s: median(s, "tp-sqlite-latency", "p99_us"),
+           lambda v: v <= 20, lambda v: fmt_value("p99_us", v)),
+    Target(4, "history of one 100,000-point metric (SQLite)", "≤ 0.35 s",
+           lambda s: median(s, "tp-sqlite-history", "seconds"),
+           lambda v: v <= 0.35, lambda v: fmt_value("seconds", v)),
+    Target(4, "best of 1,000 resources by a metric (SQLite)", "≤ 15 ms",
+           lambda s: median(s, "tp-sqlite-best", "seconds"),
+           lambda v: v <= 0.015, lambda v: fmt_value("seconds", v)),
+    Target(4, "fresh process to the first durable point (SQLite)", "≤ 0.3 s",
+           lambda s: median(s, "tp-sqlite-startup", "seconds"),
+           lambda v: v <= 0.3, lambda v: fmt_value("seconds", v)),
+    Target(4, "peak memory logging 1,000,000 points, above after-import", "≤ 80 MiB",
+           lambda s: median(s, "tp-sqlite-rss", "peak_rss_mib"),
+           lambda v: v <= 80, lambda v: fmt_value("peak_rss_mib", v)),
+    Target(5, "MLflow backend vs lolpop-style log_metric per point", f"≥ 20{TIMES}",
+           lambda s: advantage(s, "tp-mlflow-log-metric", "lolpop-log-metric", "points_per_s"),
+           lambda v: v >= 20, fmt_ratio),
+    Target(5, "MLflow backend's overhead over raw log_batch", "≤ 10%", _overhead,
+           lambda v: v <= 0.10, lambda v: f"{v:+.1%}"),
+)  # fmt: skip
+
+
+def targets_table(summaries: Summaries) -> list[str]:
+    lines = ["| issue | target | goal | measured | met |", "|---|---|---|---|---|"]
+    for target in TARGETS:
+        value = target.measure(summaries)
+        if value is None:
+            lines.append(f"| #{target.issue} | {target.what} | {target.goal} | not run | — |")
+            continue
+        verdict = "yes" if target.met(value) else "**no**"
+        shown = target.show(value)
+        lines.append(f"| #{target.issue} | {target.what} | {target.goal} | {shown} | {verdict} |")
+    return [*lines, ""]
+
+
+def header(run: Mapping[str, Any]) -> list[str]:
+    versions = ", ".join(f"{name} {version}" for name, version in run["versions"].items())
+    lines = [
+        f"Run `{run['run_id']}` ({run['mode']}, {run['repeats']} rounds): {run['machine']}.",
+        "",
+        f"Versions: {versions}.",
+        "",
+    ]
+    for name, reason in run["skipped"].items():
+        lines.append(f"- skipped {name}: {reason}")
+    return [*lines, ""] if run["skipped"] else lines
+
+
+def render(run: Mapping[str, Any], sizes: Sizes, summaries: Summaries, chart: str) -> str:
+    lines = [*header(run), "#### Targets (issues 4 and 5)", "", *targets_table(summaries)]
+    lines += [f"![trackplug vs MLflow: headline ratios]({chart})", ""]
+    for group in GROUPS:
+        lines += group_table(group, sizes, summaries)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def replace_section(document: Path, section: str) -> None:
+    """Put ``section`` between the markers of ``document`` (appended if it has none)."""
+    text = document.read_text() if document.exists() else ""
+    block = f"{BEGIN}\n{section}{END}"
+    if BEGIN in text and END in text:
+        before, _, rest = text.partition(BEGIN)
+        _, _, after = rest.partition(END)
+        document.write_text(before + block + after)
+    else:
+        document.write_text(text + ("\n" if text else "") + block + "\n")

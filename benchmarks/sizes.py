@@ -1,0 +1,49 @@
+"""How much each case logs or reads: the full run and the ``--quick`` smoke run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Points (or resources) per case; ``repeats`` rounds of every case."""
+
+    repeats: int
+    per_point: int  # trackplug log_metric one call per point, and the physical limits
+    per_point_postgresql: int
+    mlflow_per_point: int  # MlflowClient.log_metric and lolpop-style logging
+    mlflow_backend_per_point: int  # trackplug's MLflow backend, one log_metric per point
+    batch: int  # batch logging, as batch_keys keys x (batch // batch_keys) steps
+    batch_keys: int
+    history: int  # points of the one metric whose history is read
+    resources: int  # resources ranked by best()
+    rss: int  # points logged while the peak resident memory is watched
+    first_point: int = 1  # a fresh process's first durable point
+
+
+FULL = Sizes(
+    repeats=3,
+    per_point=200_000,
+    per_point_postgresql=50_000,
+    mlflow_per_point=2_000,
+    mlflow_backend_per_point=20_000,
+    batch=100_000,
+    batch_keys=100,
+    history=100_000,
+    resources=1_000,
+    rss=1_000_000,
+)
+
+QUICK = Sizes(
+    repeats=2,
+    per_point=20_000,
+    per_point_postgresql=5_000,
+    mlflow_per_point=100,
+    mlflow_backend_per_point=1_000,
+    batch=5_000,
+    batch_keys=50,
+    history=5_000,
+    resources=50,
+    rss=100_000,
+)

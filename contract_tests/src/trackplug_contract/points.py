@@ -1,0 +1,265 @@
+"""Points: values (bit-exact, or the declared deviation), steps, keys, latest, history,
+duplicates. Each test drives the backend through the public facade, ``trackplug.Tracker``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, cast
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trackplug import (
+    InvalidTypeError,
+    MetricPoint,
+    UnsupportedValueError,
+    ValidationError,
+)
+from trackplug.model import point_order
+
+from . import strategies as tps
+from .base import ContractBase, Pair
+from .reference import exact, exact_history
+
+__all__ = ["DuplicateTests", "HistoryTests", "KeyTests", "LatestTests", "StepTests", "ValueTests"]
+
+
+def expect_value(pair: Pair, rid: str, key: str, value: float, step: int = 0) -> None:
+    """``value`` was just logged: read back as declared, or refused with nothing written."""
+    caps = pair.caps
+    if caps.rejects(value):
+        assert pair.tracker.latest(rid) == {}, f"{value!r} was refused but something was written"
+        return
+    want = caps.stored(math.nan if math.isnan(value) else value)  # one canonical NaN
+    got = pair.tracker.get_metric(rid, key)
+    assert exact(got) == exact(want), (
+        f"logged {value!r}: read back {got!r}, expected {want!r} "
+        f"(declared infinity={caps.infinity!r}, nan={caps.nan!r}, "
+        f"negative_zero={caps.negative_zero!r})"
+    )
+    assert exact_history(pair.tracker.history(rid, key)) == exact_history(
+        [MetricPoint(key, want, step, 7)]
+    ), f"history after logging {value!r}"
+
+
+def log_one(pair: Pair, rid: str, key: str, value: object, step: int = 0) -> bool:
+    """Log one point at timestamp 7; False when the facade refused it as declared."""
+    caps = pair.caps
+    if isinstance(value, float) and caps.rejects(value):
+        with pytest.raises(UnsupportedValueError):
+            pair.tracker.log_metric(rid, key, value, step=step, timestamp=7)
+        return False
+    pair.tracker.log_metric(rid, key, value, step=step, timestamp=7)  # type: ignore[arg-type]
+    return True
+
+
+class ValueTests(ContractBase):
+    """NaN, ±inf, -0.0 and every other float round-trip bit-exactly, or as declared."""
+
+    @pytest.mark.parametrize("value", tps.SPECIAL_VALUES, ids=repr)
+    def test_special_value_round_trips(self, value: float) -> None:
+        with self.pair() as pair:
+            log_one(pair, "run", "m", value)
+            expect_value(pair, "run", "m", value)
+
+    def test_values_round_trip(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(value=tps.values())
+            def check(value: float) -> None:
+                rid = pair.fresh()
+                log_one(pair, rid, "m", value)
+                expect_value(pair, rid, "m", value)
+
+            check()
+
+    def test_numbers_are_stored_as_floats(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(number=tps.real_numbers())
+            def check(number: object) -> None:
+                rid = pair.fresh()
+                pair.log(rid, "m", number)
+                pair.check_resource(rid, ["m"])
+
+            check()
+
+    @pytest.mark.parametrize("value", [True, False, None, "0.5", [1.0], {"v": 1.0}], ids=repr)
+    def test_non_numbers_are_refused(self, value: object) -> None:
+        with self.pair() as pair:
+            with pytest.raises(InvalidTypeError, match="bad_metric"):
+                pair.tracker.log_metric("run", "bad_metric", value)  # type: ignore[arg-type]
+            assert pair.tracker.resources() == [], "a refused value was written"
+
+
+class StepTests(ContractBase):
+    """Steps are signed 64-bit integers (or the declared range), in any order."""
+
+    @pytest.mark.parametrize("step", tps.SPECIAL_STEPS)
+    def test_64_bit_steps_are_kept(self, step: int) -> None:
+        with self.pair() as pair:
+            if pair.caps.rejects_step(step):
+                with pytest.raises(UnsupportedValueError):
+                    pair.tracker.log_metric("run", "m", 1.5, step=step, timestamp=7)
+                assert pair.tracker.resources() == [], "a refused step was written"
+                return
+            pair.tracker.log_metric("run", "m", 1.5, step=step, timestamp=7)
+            history = pair.tracker.history("run", "m")
+            assert [p.step for p in history] == [step], f"step {step} read back as {history}"
+
+    @pytest.mark.parametrize("step", [2**63, -(2**63) - 1, 2**64, 1.0, True, "3"], ids=repr)
+    def test_steps_beyond_64_bits_are_refused(self, step: object) -> None:
+        with self.pair() as pair:
+            with pytest.raises(ValidationError):
+                pair.tracker.log_metric("run", "m", 1.0, step=step)  # type: ignore[arg-type]
+            assert pair.tracker.resources() == [], "a refused step was written"
+
+    def test_default_step_and_timestamp(self) -> None:
+        with self.pair() as pair:
+            from trackplug.validation import now_ms
+
+            before = now_ms()
+            pair.tracker.log_metric("run", "m", 1.0)
+            after = now_ms()
+            (point,) = pair.tracker.history("run", "m")
+            assert point.step == 0, "the default step is 0"
+            assert before <= point.timestamp <= after, "the default timestamp is now, in ms"
+
+
+class KeyTests(ContractBase):
+    """Keys follow MLflow's rule; every valid key round-trips whole, invalid ones write
+    nothing."""
+
+    def test_valid_keys_round_trip(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(key=tps.keys(), value=st.floats(allow_nan=False, allow_infinity=False))
+            def check(key: str, value: float) -> None:
+                rid = pair.fresh()
+                pair.log(rid, key, value, ts=3)
+                assert list(pair.tracker.latest(rid)) == [key], f"key {key!r} not kept whole"
+                pair.check_resource(rid, [key])
+
+            check()
+
+    def test_invalid_keys_write_nothing(self) -> None:
+        with self.pair() as pair:
+            pair.tracker.log_metric("run", "kept", 1.0, timestamp=1)
+
+            @self.examples
+            @given(key=tps.invalid_keys())
+            def check(key: object) -> None:
+                with pytest.raises(ValidationError):
+                    pair.tracker.log_metric("run", key, 2.0)  # type: ignore[arg-type]
+                with pytest.raises(ValidationError):
+                    pair.tracker.log_metrics("run", cast(Any, {"ok": 1.0, key: 2.0}))
+                assert exact_history(pair.tracker.history("run", "kept")) == exact_history(
+                    [MetricPoint("kept", 1.0, 0, 1)]
+                )
+                assert list(pair.tracker.latest("run")) == ["kept"], "an invalid key wrote"
+
+            check()
+
+
+class LatestTests(ContractBase):
+    """The latest value is that of the greatest ``(step, timestamp, value)``."""
+
+    def test_latest_of_random_points(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(points=st.lists(tps.points(st.sampled_from(["a", "b.c"])), max_size=12))
+            def check(points: list[MetricPoint]) -> None:
+                rid = pair.fresh()
+                for p in points:
+                    pair.log_points(rid, [p])
+                pair.check_resource(rid, ["a", "b.c"])
+
+            check()
+
+    @pytest.mark.parametrize(
+        ("points", "latest"),
+        [
+            ([(5, 1, 1.0), (2, 9, 2.0)], 1.0),  # out of order: the greater step wins
+            ([(-3, 5, 1.0), (-7, 9, 2.0)], 1.0),  # negative steps
+            ([(1, 9, 1.0), (1, 5, 2.0)], 1.0),  # same step: the later timestamp wins
+            ([(1, 5, 3.0), (1, 5, 2.0)], 3.0),  # same step and timestamp: the greater value
+            ([(1, 5, 2.0), (1, 5, 3.0)], 3.0),
+            ([(1, 5, math.nan), (1, 5, -math.inf)], -math.inf),  # NaN ranks lowest
+            ([(1, 5, -math.inf), (1, 5, math.nan)], -math.inf),
+            ([(1, 5, 0.0), (1, 5, -0.0)], 0.0),  # -0.0 ranks below 0.0
+            ([(1, 5, -0.0), (1, 5, 0.0)], 0.0),
+            ([(0, 5, 1.0), (2**63 - 1, 0, -1.0), (-(2**63), 9, 9.0)], -1.0),
+        ],
+    )
+    def test_latest_rule_and_ties(
+        self, points: list[tuple[int, int, float]], latest: float
+    ) -> None:
+        with self.pair() as pair:
+            for step, timestamp, value in points:
+                pair.log("r", "m", value, step, timestamp)
+            pair.check_resource("r", ["m"])
+            if not any(pair.caps.rejects(v) or pair.caps.rejects_step(s) for s, _, v in points):
+                want = exact(pair.caps.stored(latest))
+                assert exact(pair.tracker.get_metric("r", "m")) == want, "latest rule"
+
+    def test_never_logged_is_none(self) -> None:
+        with self.pair() as pair:
+            pair.tracker.log_metric("r", "a", 1.0)
+            assert pair.tracker.get_metric("r", "b") is None, "a key never logged"
+            assert pair.tracker.get_metric("other", "a") is None, "a resource never logged"
+            assert pair.tracker.history("other", "a") == []
+            assert pair.tracker.latest("other") == {}
+            assert pair.tracker.perf("other") is None
+
+
+class HistoryTests(ContractBase):
+    """A history holds every point, ordered by ``point_order``."""
+
+    def test_history_is_ordered(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(points=st.lists(tps.points(st.just("m")), min_size=1, max_size=15))
+            def check(points: list[MetricPoint]) -> None:
+                rid = pair.fresh()
+                pair.log_points(rid, points)
+                history = pair.tracker.history(rid, "m")
+                assert history == sorted(history, key=point_order), "history out of order"
+                pair.check_resource(rid, ["m"])
+
+            check()
+
+
+class DuplicateTests(ContractBase):
+    """Exact duplicates collapse (replays are idempotent), or are kept as declared."""
+
+    def test_replayed_batch_changes_nothing(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(points=st.lists(tps.points(st.sampled_from(["a", "b"])), max_size=8))
+            def check(points: list[MetricPoint]) -> None:
+                rid = pair.fresh()
+                for _ in range(2):  # the same batch twice, flushed in between
+                    pair.log_points(rid, points)
+                    pair.do(lambda t: t.flush())
+                pair.check_resource(rid, ["a", "b"])
+
+            check()
+
+    def test_duplicate_in_one_batch(self) -> None:
+        with self.pair() as pair:
+            for value in (0.5, 0.5, 0.5, -0.0, 0.0):
+                pair.log("r", "m", value, 1, 2)
+            pair.check_resource("r", ["m"])
+            values = [p.value for p in pair.tracker.history("r", "m")]
+            copies = 3 if pair.caps.duplicates == "keep" else 1
+            assert values.count(0.5) == copies, f"0.5 logged 3 times: history {values}"
+            if pair.caps.negative_zero == "keep":
+                zeros = {exact(v) for v in values if v == 0.0}
+                assert zeros == {exact(-0.0), exact(0.0)}, f"-0.0 is not 0.0: history {values}"

@@ -1,0 +1,87 @@
+"""How hard the suite tries: the ``fast`` and ``thorough`` profiles, chosen per pytest run.
+
+The profile comes from ``--trackplug-profile`` (the pytest plugin records it while a session
+is configured), else from ``$TRACKPLUG_CONTRACT_PROFILE``, else ``fast``. Settings are built
+when a test asks for them, on top of whatever Hypothesis profile is loaded, so a user's own
+profile (and Hypothesis's derandomized ``ci`` profile, loaded by Hypothesis itself when ``CI``
+is set) still applies. Nothing here calls ``settings.load_profile()``: the suite never
+changes the settings of a user's other tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from hypothesis import HealthCheck, settings
+
+__all__ = ["ENV_VAR", "PROFILES", "Kind", "Profile", "active_profile", "contract_settings"]
+
+#: The environment variable that picks a profile when the command-line option is absent.
+ENV_VAR = "TRACKPLUG_CONTRACT_PROFILE"
+
+#: ``"property"``: one property test; ``"stateful"``: the state machine.
+Kind = Literal["property", "stateful"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Examples per property test, and examples (runs) and steps per run of the machine."""
+
+    examples: int
+    machine_runs: int
+    machine_steps: int
+
+
+#: ``thorough`` runs ten times the examples of ``fast``, and longer machine runs.
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(examples=20, machine_runs=12, machine_steps=25),
+    "thorough": Profile(examples=200, machine_runs=120, machine_steps=50),
+}
+
+# The profiles chosen by the pytest sessions configured in this process, innermost last
+# (pytester runs sessions inside sessions); maintained by trackplug_contract.plugin.
+_chosen: list[str | None] = []
+
+
+def active_profile() -> str:
+    """The profile name in force: the innermost session's option, the variable, ``fast``."""
+    name = next((n for n in reversed(_chosen) if n), None) or os.environ.get(ENV_VAR) or "fast"
+    if name not in PROFILES:
+        raise ValueError(
+            f"{ENV_VAR}={name!r} is not a trackplug-contract profile: use one of "
+            f"{', '.join(sorted(PROFILES))}"
+        )
+    return name
+
+
+def contract_settings(kind: Kind) -> settings:
+    """Hypothesis settings for one test of the suite, built now from the active profile.
+
+    No deadline (backends do I/O, and the machine is shared); the health checks that
+    measure time are off for the same reason.
+    """
+    profile = PROFILES[active_profile()]
+    common = {
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    }
+    if kind == "stateful":
+        return settings(
+            max_examples=profile.machine_runs,
+            stateful_step_count=profile.machine_steps,
+            **common,  # type: ignore[arg-type]
+        )
+    return settings(max_examples=profile.examples, **common)  # type: ignore[arg-type]
+
+
+def push(name: str | None) -> None:
+    """Record the profile a pytest session chose (None: not given)."""
+    _chosen.append(name)
+
+
+def pop() -> None:
+    """Forget the profile of the session that ends."""
+    if _chosen:
+        _chosen.pop()

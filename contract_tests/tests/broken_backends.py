@@ -1,0 +1,437 @@
+"""Backends that each break one rule of the contract; the suite must fail on every one.
+
+Each is the in-memory reference with one hook changed (or a persistent variant of it,
+``JournalBackend``, whose store is a journal of writes replayed on opening). ``MUTANTS``
+names them; :func:`contract_for` builds the test class a plugin author would write.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from trackplug_contract import BackendContract
+
+from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
+from trackplug.memory import MemoryBackend
+from trackplug.model import FLOAT_MAX, Batch
+
+Op = tuple[str, tuple[Any, ...]]
+
+
+class JournalBackend(MemoryBackend):
+    """A *correct* persistent backend: every write is appended to a journal (the "store")
+    and replayed by the next backend opened on the same journal."""
+
+    CAPABILITIES = Capabilities(persistent=True)
+
+    def __init__(self, journal: list[Op] | None = None) -> None:
+        super().__init__("memory://journal")
+        self.journal: list[Op] = [] if journal is None else journal
+        for name, args in self.journal:
+            getattr(MemoryBackend, name)(self, *args)
+
+    def record(self, op: Op) -> None:
+        self.journal.append(op)
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        super().log_metric(batch)
+        self.record(("log_metric", ({r: list(p) for r, p in batch.items()},)))
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        super().log_metrics(resource, points, perf)
+        self.record(("log_metrics", (resource, list(points), perf)))
+
+
+def reopen_journal(backend: object) -> JournalBackend:
+    assert isinstance(backend, JournalBackend)
+    return type(backend)(backend.journal)
+
+
+def _points(backend: MemoryBackend, resource: Resource, key: str) -> list[MetricPoint]:
+    return MemoryBackend.history(backend, resource, key)
+
+
+# -- the mutants ---------------------------------------------------------------------------
+
+
+class LatestByTimestamp(MemoryBackend):
+    """Latest = the point with the greatest timestamp, whatever its step."""
+
+    @hookimpl
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        points = _points(self, resource, key)
+        return max(points, key=lambda p: p.timestamp).value if points else None
+
+    @hookimpl
+    def latest(self, resource: Resource) -> dict[str, float]:
+        keys = MemoryBackend.latest(self, resource)
+        return {k: v for k in keys if (v := self.get_metric(resource, k)) is not None}
+
+
+class LatestTieByArrival(MemoryBackend):
+    """Ties of (step, timestamp) go to the point logged first, not the greatest value."""
+
+    @hookimpl
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        points = list(self._points.get(resource, {}).get(key, {}).values())
+        return max(points, key=lambda p: (p.step, p.timestamp)).value if points else None
+
+    @hookimpl
+    def latest(self, resource: Resource) -> dict[str, float]:
+        keys = MemoryBackend.latest(self, resource)
+        return {k: v for k in keys if (v := self.get_metric(resource, k)) is not None}
+
+
+class _ValueChange(MemoryBackend):
+    """Stores ``change(value)`` instead of the value."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return value
+
+    def _change(self, points: Sequence[MetricPoint]) -> list[MetricPoint]:
+        return [p._replace(value=self.change(p.value)) for p in points]
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        super().log_metric({r: self._change(points) for r, points in batch.items()})
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        super().log_metrics(resource, self._change(points), perf)
+
+
+class NanAsZero(_ValueChange):
+    """NaN is stored as 0.0."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return 0.0 if math.isnan(value) else value
+
+
+class NegativeZeroLost(_ValueChange):
+    """-0.0 is stored as 0.0, without declaring ``negative_zero="positive"``."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return 0.0 if value == 0.0 else value
+
+
+class InfinityClamped(_ValueChange):
+    """±inf is stored as ±max float, without declaring ``infinity="clamp"``."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return math.copysign(FLOAT_MAX, value) if math.isinf(value) else value
+
+
+class Float32Values(_ValueChange):
+    """Values are stored as 32-bit floats."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        try:
+            narrowed: float = struct.unpack("<f", struct.pack("<f", value))[0]
+        except OverflowError:
+            return math.copysign(math.inf, value)
+        return narrowed
+
+
+class DeclaresClampButKeeps(MemoryBackend):
+    """Declares ``infinity="clamp"`` but keeps ±inf: the declaration is checked too."""
+
+    CAPABILITIES = Capabilities(infinity="clamp")
+
+
+class DuplicatesKept(MemoryBackend):
+    """Exact duplicates are all kept, without declaring ``duplicates="keep"``."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        keys = self._points.setdefault(resource, {})
+        for point in points:
+            stored = keys.setdefault(point.key, {})
+            stored[(len(stored), 0, 0)] = point
+
+
+class HistoryUnordered(MemoryBackend):
+    """History in arrival order."""
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        return list(self._points.get(resource, {}).get(key, {}).values())
+
+
+class Steps32Bit(MemoryBackend):
+    """Steps are wrapped to signed 32 bits."""
+
+    @staticmethod
+    def _wrap(step: int) -> int:
+        return (step + 2**31) % 2**32 - 2**31
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        super()._add(resource, [p._replace(step=self._wrap(p.step)) for p in points])
+
+
+class TimestampsInSeconds(MemoryBackend):
+    """Timestamps lose their milliseconds."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        super()._add(resource, [p._replace(timestamp=p.timestamp // 1000 * 1000) for p in points])
+
+
+class ResourcesCaseInsensitive(MemoryBackend):
+    """Resource ids are matched case-insensitively: ``A`` leaks into ``a``."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        super()._add(Resource(resource.id.lower()), points)
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        return super().history(Resource(resource.id.lower()), key)
+
+    @hookimpl
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        return super().get_metric(Resource(resource.id.lower()), key)
+
+    @hookimpl
+    def latest(self, resource: Resource) -> dict[str, float]:
+        return super().latest(Resource(resource.id.lower()))
+
+
+class BatchKeepsFirstResource(MemoryBackend):
+    """A batch that spans several resources is written for the first one only."""
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        for resource, points in list(batch.items())[:1]:
+            super().log_metric({resource: points})
+
+
+class LogMetricsDropsPerf(MemoryBackend):
+    """``log_metrics`` writes the points but not the perf record."""
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        super().log_metrics(resource, points, None)
+
+
+class LogMetricsNotAtomic(MemoryBackend):
+    """``log_metrics`` writes its points one by one and fails half-way on an infinity it
+    claims to keep, leaving a partial write."""
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        for point in points:
+            if math.isinf(point.value):
+                raise OverflowError("cannot store an infinity")
+            super().log_metrics(resource, [point], None)
+        super().log_metrics(resource, [], perf)
+
+
+class _NativeCopy(MemoryBackend):
+    """A native ``copy_metrics`` built from ``sources`` and ``copied``."""
+
+    def sources(self, source: Resource) -> list[Resource]:
+        return [source]
+
+    def copied(self, resource: Resource) -> list[MetricPoint]:
+        keys = MemoryBackend.latest(self, resource)
+        return [p for key in keys for p in MemoryBackend.history(self, resource, key)]
+
+    def copy_perf(self, source: Resource, target: Resource) -> None:
+        if (perf := self._perf.get(source)) is not None:
+            self._perf[target] = perf
+
+    @hookimpl
+    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+        for resource in self.sources(source):
+            MemoryBackend.log_metric(self, {target: self.copied(resource)})
+        self.copy_perf(source, target)
+        return True
+
+
+class CopyTakesNeighbours(_NativeCopy):
+    """``copy_metrics`` also copies every resource whose id starts with the source's."""
+
+    def sources(self, source: Resource) -> list[Resource]:
+        return [Resource(r) for r in self.resources() if r.startswith(source.id)]
+
+
+class CopyLatestOnly(_NativeCopy):
+    """``copy_metrics`` copies the latest point of each key, not the full history."""
+
+    def copied(self, resource: Resource) -> list[MetricPoint]:
+        keys = MemoryBackend.latest(self, resource)
+        return [MemoryBackend.history(self, resource, key)[-1] for key in keys]
+
+
+class CopySplitsDottedKeys(_NativeCopy):
+    """``copy_metrics`` keeps only the part of a key before its first dot."""
+
+    def copied(self, resource: Resource) -> list[MetricPoint]:
+        return [p._replace(key=p.key.split(".")[0]) for p in super().copied(resource)]
+
+
+class CopyWithoutPerf(_NativeCopy):
+    """``copy_metrics`` copies the history but not the perf record."""
+
+    def copy_perf(self, source: Resource, target: Resource) -> None:
+        """Forgets the perf record."""
+
+
+class _Ranking(MemoryBackend):
+    """``best`` from ``rank(values)``."""
+
+    def ranked(self, key: str) -> list[tuple[str, float]]:
+        return [
+            (rid, value)
+            for rid in self.resources()
+            if (value := self.get_metric(Resource(rid), key)) is not None
+        ]
+
+
+class BestTiesByIdDescending(_Ranking):
+    """Ties in ``best`` go to the greater resource id."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        ranked = [item for item in self.ranked(key) if not math.isnan(item[1])]
+        ranked.sort(key=lambda item: item[0], reverse=True)
+        ranked.sort(key=lambda item: item[1], reverse=order == "max")
+        return ranked[:limit]
+
+
+class BestIncludesNan(_Ranking):
+    """``best`` ranks resources whose latest value is NaN (last)."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        sign = -1.0 if order == "max" else 1.0
+        ranked = self.ranked(key)
+        ranked.sort(key=lambda item: (math.isnan(item[1]), sign * item[1], item[0]))
+        return ranked[:limit]
+
+
+class BestOfHistory(MemoryBackend):
+    """``best`` ranks by the best value ever logged, not by the latest."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        pick = max if order == "max" else min
+        ranked = []
+        for rid in self.resources():
+            values = [p.value for p in self.history(Resource(rid), key) if not math.isnan(p.value)]
+            if values and not math.isnan(self.get_metric(Resource(rid), key) or 0.0):
+                ranked.append((rid, pick(values)))
+        sign = -1.0 if order == "max" else 1.0
+        ranked.sort(key=lambda item: (sign * item[1], item[0]))
+        return ranked[:limit]
+
+
+class ResourcesUnsorted(MemoryBackend):
+    """``resources()`` in arrival order."""
+
+    @hookimpl
+    def resources(self) -> list[str]:
+        return [r.id for r, keys in self._points.items() if keys]
+
+
+class PasswordInRepr(MemoryBackend):
+    """Shows its URL, password included, in ``repr``."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        super().__init__("memory://")
+        self.secret_url = url
+
+    def __repr__(self) -> str:
+        return f"PasswordInRepr({self.secret_url!r})"
+
+
+class JournalLosesLastWrite(JournalBackend):
+    """Persistent, but each write reaches the journal only with the next one: closing
+    loses the last batch."""
+
+    def __init__(self, journal: list[Op] | None = None) -> None:
+        super().__init__(journal)
+        self.pending: Op | None = None
+
+    def record(self, op: Op) -> None:
+        if self.pending is not None:
+            self.journal.append(self.pending)
+        self.pending = op
+
+
+class JournalWithoutPerf(JournalBackend):
+    """Persistent, but perf records are not written to the journal."""
+
+    def record(self, op: Op) -> None:
+        name, args = op
+        if name == "log_metrics":
+            op = (name, (args[0], args[1], None))
+        super().record(op)
+
+
+# -- the test classes ----------------------------------------------------------------------
+
+Factory = Callable[[], object]
+MUTANTS: dict[str, type[MemoryBackend]] = {
+    cls.__name__: cls
+    for cls in (
+        LatestByTimestamp,
+        LatestTieByArrival,
+        NanAsZero,
+        NegativeZeroLost,
+        InfinityClamped,
+        Float32Values,
+        DeclaresClampButKeeps,
+        DuplicatesKept,
+        HistoryUnordered,
+        Steps32Bit,
+        TimestampsInSeconds,
+        ResourcesCaseInsensitive,
+        BatchKeepsFirstResource,
+        LogMetricsDropsPerf,
+        LogMetricsNotAtomic,
+        CopyTakesNeighbours,
+        CopyLatestOnly,
+        CopySplitsDottedKeys,
+        CopyWithoutPerf,
+        BestTiesByIdDescending,
+        BestIncludesNan,
+        BestOfHistory,
+        ResourcesUnsorted,
+        PasswordInRepr,
+        JournalLosesLastWrite,
+        JournalWithoutPerf,
+    )
+}
+#: Backends the suite must pass: the reference and its persistent variant.
+CORRECT: dict[str, type[MemoryBackend]] = {
+    "MemoryBackend": MemoryBackend,
+    "JournalBackend": JournalBackend,
+}
+
+
+def contract_for(name: str) -> type[BackendContract]:
+    """The test class for the backend called ``name``, as a plugin author would write it."""
+    cls = MUTANTS.get(name) or CORRECT[name]
+    body: dict[str, Any] = {"make_backend": lambda self: cls()}
+    if issubclass(cls, JournalBackend):
+        body["reopen_backend"] = lambda self, backend: reopen_journal(backend)
+    body["make_backend_with_password"] = lambda self, password: (
+        PasswordInRepr(f"memory://user:{password}@host") if cls is PasswordInRepr else None
+    )
+    return type(f"Test{name}", (BackendContract,), body)

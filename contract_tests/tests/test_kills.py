@@ -1,0 +1,64 @@
+"""The suite proves its power: it fails on every broken backend and passes on the correct
+ones, run exactly as a plugin author runs it (a test file, pytest, ``--strict-markers``)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import broken_backends
+import pytest
+
+# The runs are in-process (fast); pytester restores sys.modules after each, and numpy
+# cannot be imported twice in one process: import it once, here, for all of them.
+with contextlib.suppress(ImportError):
+    import numpy  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+HERE = Path(__file__).parent
+#: Finding a failure is all these runs need: no shrinking (it can take minutes on a
+#: broken backend), no example database. The suite builds its settings on this profile.
+CONFTEST = """
+from hypothesis import Phase, settings
+
+settings.register_profile(
+    "kill", phases=[Phase.explicit, Phase.generate], database=None, print_blob=False
+)
+"""
+
+
+def run_contract(pytester: pytest.Pytester, name: str, *options: str) -> dict[str, int]:
+    """Run the whole suite on the backend ``name``; the outcome counts."""
+    pytester.syspathinsert(HERE)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        test_backend=f"from broken_backends import contract_for\n\n"
+        f"TestBackend = contract_for({name!r})\n"
+    )
+    result = pytester.runpytest(
+        "--strict-markers",
+        "-p",
+        "no:cacheprovider",
+        "--trackplug-profile",
+        "fast",
+        "--hypothesis-profile",
+        "kill",
+        *options,
+    )
+    return result.parseoutcomes()
+
+
+@pytest.mark.parametrize("name", sorted(broken_backends.MUTANTS))
+def test_the_suite_fails_on_a_broken_backend(pytester: pytest.Pytester, name: str) -> None:
+    outcomes = run_contract(pytester, name, "-x")
+    assert outcomes.get("failed", 0) >= 1, f"the broken backend {name} passed the suite"
+    assert "errors" not in outcomes, f"{name}: the suite errored instead of failing"
+
+
+@pytest.mark.parametrize("name", sorted(broken_backends.CORRECT))
+def test_the_suite_passes_on_a_correct_backend(pytester: pytest.Pytester, name: str) -> None:
+    outcomes = run_contract(pytester, name)
+    assert "failed" not in outcomes, f"the suite failed on the correct backend {name}"
+    assert "errors" not in outcomes
+    assert outcomes["passed"] >= 100, outcomes

@@ -1,0 +1,131 @@
+"""The pytest plugin and the profiles: option, environment variable, CI, markers, and the
+message a plugin author gets without ``make_backend``."""
+
+from __future__ import annotations
+
+import pytest
+from trackplug_contract import contract_settings, profiles
+from trackplug_contract.profiles import ENV_VAR, PROFILES, active_profile
+
+pytest_plugins = ["pytester"]
+
+PROFILE_PROBE = """
+from trackplug_contract import contract_settings, profiles
+from trackplug_contract.profiles import active_profile
+
+def test_probe():
+    print("PROFILE", active_profile(), contract_settings("property").max_examples,
+          "DERANDOMIZE", contract_settings("stateful").derandomize)
+"""
+
+
+def test_thorough_tries_ten_times_the_examples() -> None:
+    fast, thorough = PROFILES["fast"], PROFILES["thorough"]
+    assert thorough.examples >= 10 * fast.examples
+    assert thorough.machine_runs >= 10 * fast.machine_runs
+    assert thorough.machine_steps >= fast.machine_steps
+
+
+def test_the_environment_variable_picks_a_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profiles, "_chosen", [None])  # a session without the option
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert active_profile() == "fast"
+    monkeypatch.setenv(ENV_VAR, "thorough")
+    assert active_profile() == "thorough"
+    assert contract_settings("stateful").max_examples == PROFILES["thorough"].machine_runs
+    monkeypatch.setenv(ENV_VAR, "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        active_profile()
+
+
+def test_an_unknown_profile_is_an_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, "bogus")
+    pytester.makepyfile(PROFILE_PROBE)
+    result = pytester.runpytest("-s")
+    result.stderr.fnmatch_lines(["*TRACKPLUG_CONTRACT_PROFILE='bogus' is not a*profile*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "profile"),
+    [
+        ((), {}, "fast"),
+        (("--trackplug-profile", "thorough"), {}, "thorough"),
+        ((), {ENV_VAR: "thorough"}, "thorough"),
+        (("--trackplug-profile", "fast"), {ENV_VAR: "thorough"}, "fast"),  # the option wins
+    ],
+)
+def test_option_and_environment_variable(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    profile: str,
+) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(PROFILE_PROBE)
+    result = pytester.runpytest("-s", *args)  # in-process: Hypothesis is already imported
+    examples = PROFILES[profile].examples
+    result.stdout.fnmatch_lines([f"*PROFILE {profile} {examples} DERANDOMIZE*"])
+
+
+def test_ci_derandomizes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new process: Hypothesis loads its ``ci`` profile when it is imported under CI."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    pytester.makepyfile(PROFILE_PROBE)
+    result = pytester.runpytest_subprocess("-s")
+    result.stdout.fnmatch_lines(["*PROFILE fast * DERANDOMIZE True*"])
+
+
+def test_settings_are_built_for_the_active_profile() -> None:
+    built = contract_settings("property")
+    assert built.deadline is None
+    assert built.max_examples == PROFILES[active_profile()].examples
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(
+        ["*trackplug_contract:*", "*trackplug_stateful:*", "*trackplug_persistent:*"]
+    )
+
+
+def test_a_missing_make_backend_says_what_to_define(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from trackplug_contract import BackendContract
+
+        class TestForgetful(BackendContract):
+            pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers", "-x", "-q")
+    result.stdout.fnmatch_lines(["*TestForgetful*does not define make_backend(self)*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_persistent_backend_without_reopen_says_what_to_define(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        from trackplug_contract import BackendContract
+        from trackplug import Capabilities
+        from trackplug.memory import MemoryBackend
+
+        class Persistent(MemoryBackend):
+            CAPABILITIES = Capabilities(persistent=True)
+
+        class TestNoReopen(BackendContract):
+            def make_backend(self):
+                return Persistent()
+        """
+    )
+    result = pytester.runpytest("-q", "-k", "reopen_keeps_everything")
+    result.stdout.fnmatch_lines(["*declares Capabilities(persistent=True)*reopen_backend*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

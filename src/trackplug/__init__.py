@@ -1,0 +1,77 @@
+"""trackplug: a pluggable metrics tracker for machine-learning code.
+
+::
+
+    import trackplug
+
+    with trackplug.connect("sqlite:///runs.db") as t:
+        t.log_metric("model-1", "loss", 0.5, step=3)
+        t.get_metric("model-1", "loss")          # 0.5
+
+A backend is a pluggy plugin. Its distribution declares an entry point in the group
+``trackplug`` that names a module, and the module registers a factory per URL scheme::
+
+    # pyproject.toml:  [project.entry-points.trackplug]  mystore = "mystore.plugin"
+    import trackplug
+
+    @trackplug.hookimpl
+    def trackplug_register_backends(register):
+        register("mystore", MyBackend)   # MyBackend(url, **options) implements the hooks
+
+``trackplug.spec`` lists the hooks; ``docs/plugin-authors.md`` walks through one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    BackendError,
+    ClosedError,
+    InvalidTypeError,
+    PluginError,
+    TrackplugError,
+    UnknownBackendError,
+    UnsupportedValueError,
+    ValidationError,
+)
+from .model import Capabilities, MetricPoint, PerfRecord, Resource
+from .registry import DEFAULT_URL, Registry
+from .spec import hookimpl, hookspec
+from .tracker import Tracker, connect
+from .transfer import CopySummary, copy, sync
+from .urls import redact_url
+
+__all__ = [
+    "DEFAULT_URL",
+    "BackendError",
+    "Capabilities",
+    "ClosedError",
+    "CopySummary",
+    "InvalidTypeError",
+    "MetricPoint",
+    "PerfRecord",
+    "PluginError",
+    "Registry",
+    "Resource",
+    "Tracker",
+    "TrackplugError",
+    "UnknownBackendError",
+    "UnsupportedValueError",
+    "ValidationError",
+    "__version__",
+    "connect",
+    "copy",
+    "hookimpl",
+    "hookspec",
+    "redact_url",
+    "sync",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata costs milliseconds: only when asked
+        from importlib.metadata import version
+
+        return version("trackplug")
+    raise AttributeError(f"module 'trackplug' has no attribute {name!r}")

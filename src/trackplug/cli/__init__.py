@@ -1,0 +1,20 @@
+"""The ``trackplug`` command: ``demo``, ``ls``, ``history``, ``best``, ``plot``, ``copy``,
+``backends``.
+
+::
+
+    trackplug demo                      # a simulated training run into the default store
+    trackplug ls                        # resources and their latest metrics
+    trackplug best sqlite:///trackplug.db valid_f1 --limit 3
+    trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
+
+Importing :mod:`trackplug` never imports this package (nor click, rich or matplotlib):
+only running the command does. Every error is one line on stderr and a non-zero exit code;
+``trackplug --debug …`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+from ._app import cli, main
+
+__all__ = ["cli", "main"]

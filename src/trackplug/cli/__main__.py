@@ -1,0 +1,5 @@
+"""``python -m trackplug.cli`` runs the ``trackplug`` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,194 @@
+"""The command group: global options and the error policy of every command.
+
+Every failure ends as one line on stderr and a non-zero exit code (1 for errors, 2 for
+usage errors), with any password of a URL given on the command line or in
+``$TRACKPLUG_URL`` replaced by ``***``. ``trackplug --debug`` (or ``TRACKPLUG_DEBUG=1``)
+lets unexpected exceptions through with their traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import click
+
+from ..errors import TrackplugError
+from ..registry import ENV_URL
+from ..urls import REDACTED, redact_url
+from ._commands import COMMANDS
+
+__all__ = ["Session", "cli", "main"]
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+#: Longest error line printed; ``--debug`` shows everything.
+MAX_MESSAGE = 500
+#: Passwords shorter than this are not searched for in messages (they would match anywhere).
+MIN_SECRET = 4
+_URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
+
+
+@dataclass
+class Session:
+    """What the error policy needs to know about one run of the command."""
+
+    debug: bool = False
+    #: ``{text that must not be printed: what to print instead}``, longest first.
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args: Sequence[str]) -> Session:
+        found: dict[str, str] = {}
+        for text in [*args, os.environ.get(ENV_URL, "")]:
+            for url in _URL.findall(text):
+                found.update(_secrets_of(url))
+        ordered = sorted(found.items(), key=lambda item: -len(item[0]))
+        return cls(secrets=dict(ordered))
+
+    def scrub(self, text: str) -> str:
+        """``text`` on one line, without any secret, at most :data:`MAX_MESSAGE` long."""
+        for secret, replacement in self.secrets.items():
+            text = text.replace(secret, replacement)
+        line = " ".join(text.split())
+        return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
+
+
+def _secrets_of(url: str) -> dict[str, str]:
+    try:
+        safe, password = redact_url(url), urlsplit(url).password
+    except ValueError:  # not parseable as a URL (e.g. a bad port): nothing to redact
+        return {}
+    found = {url: safe} if safe != url else {}
+    if password and len(password) >= MIN_SECRET:
+        found[password] = REDACTED
+    return found
+
+
+class TrackplugGroup(click.Group):
+    """A click group whose ``main`` applies the one-line error policy."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        session = Session.from_args(argv)
+        extra.setdefault("obj", session)
+
+        def run() -> Any:
+            return super(TrackplugGroup, self).main(
+                argv, prog_name, complete_var, standalone_mode=False, **extra
+            )
+
+        if not standalone_mode:  # the caller handles exceptions itself
+            return run()
+        sys.exit(run_with_policy(run, session))
+
+
+def run_with_policy(run: Callable[[], Any], session: Session) -> int:
+    """Run the command; return its exit code after printing any error as one line."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_printer(session)
+        try:
+            result = run()
+        except click.UsageError as exc:
+            _error(session, f"{exc.format_message().rstrip('.')} ({_usage(exc.ctx)})")
+            return exc.exit_code
+        except click.ClickException as exc:
+            _error(session, exc.format_message())
+            return exc.exit_code
+        except click.Abort as exc:
+            _error(session, "aborted")
+            return EXIT_INTERRUPTED if isinstance(exc.__cause__, KeyboardInterrupt) else EXIT_ERROR
+        except Exception as exc:
+            if session.debug:
+                raise
+            _error(session, describe(exc))
+            return EXIT_ERROR
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a user reads it: trackplug's own errors say it all."""
+    if isinstance(exc, TrackplugError):  # its message names what failed, and why
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return (
+        f"unexpected {type(exc).__name__}: {exc} (run 'trackplug --debug …' to see the traceback)"
+    )
+
+
+def _usage(ctx: click.Context | None) -> str:
+    if ctx is None:
+        return "see 'trackplug --help'"
+    pieces = " ".join([ctx.command_path, *ctx.command.collect_usage_pieces(ctx)])
+    return f"usage: {pieces}; see '{ctx.command_path} --help'"
+
+
+def _error(session: Session, message: str) -> None:
+    click.echo(f"Error: {session.scrub(message)}", err=True)
+
+
+def _warning_printer(session: Session) -> Callable[..., None]:
+    def show(message: Warning | str, category: type[Warning], *args: object, **_: object) -> None:
+        click.echo(f"Warning: {session.scrub(str(message))}", err=True)
+
+    return show
+
+
+def _set_debug(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value and isinstance(ctx.obj, Session):
+        ctx.obj.debug = True
+
+
+@click.group(
+    name="trackplug",
+    cls=TrackplugGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    envvar="TRACKPLUG_DEBUG",
+    callback=_set_debug,
+    help="Show the traceback of unexpected errors.",
+)
+@click.version_option(package_name="trackplug", prog_name="trackplug")
+def cli() -> None:
+    """trackplug: log metrics from ML code to any backend, then look at them.
+
+    A store is a URL: memory://, sqlite:///runs.db, postgresql://user:pw@host/db,
+    mlflow+http://host:5000 … (see 'trackplug backends'). Where a URL is optional it
+    defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
+
+    \b
+    Example:
+      trackplug demo                  # simulate a training run into the default store
+      trackplug ls                    # what is in it
+      trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
+    """
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main(args: Sequence[str] | None = None) -> NoReturn:
+    """The ``trackplug`` console script."""
+    cli.main(args, prog_name="trackplug")
+    raise AssertionError("unreachable: main() exits")  # pragma: no cover

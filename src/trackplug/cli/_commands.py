@@ -1,0 +1,584 @@
+"""The commands. Each opens its own tracker on the URL it is given and closes it when done;
+what it prints names stores by their redacted URL."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import fnmatch
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..errors import TrackplugError
+from ..model import Capabilities, MetricPoint, PerfRecord
+from ..outbox import Outbox
+from ..registry import ENV_URL, BackendEntry, Registry, default_url
+from ..tracker import Tracker, connect
+from ..transfer import CopySummary
+from ..transfer import copy as copy_store
+from ..transfer import sync as sync_outbox
+from ..urls import redact_url
+from . import _demo
+from ._output import (
+    echo_json,
+    fmt_time,
+    fmt_value,
+    json_value,
+    leaderboard_table,
+    location,
+    say,
+    show_table,
+    sqlite_file,
+    stdout,
+    suggest,
+)
+from ._plot import render
+
+__all__ = ["COMMANDS"]
+
+
+def _resolve(url: str | None) -> str:
+    return url or default_url()
+
+
+def _open_existing(url: str) -> Tracker:
+    """A tracker on a store that must already exist: reading a misspelled SQLite path
+    must not create an empty database there."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise click.ClickException(
+            f"{redact_url(url)} does not exist (no file {path.resolve()}); "
+            "'trackplug demo' creates a store to look at"
+        )
+    return connect(url)
+
+
+def _note(text: str) -> None:
+    """A remark for people on stderr, so stdout stays the command's data."""
+    click.echo(text, err=True)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("url", required=False)
+@click.option(
+    "--models",
+    type=click.IntRange(1, len(_demo.MODELS)),
+    default=3,
+    show_default=True,
+    help="How many models train.",
+)
+@click.option(
+    "--epochs", type=click.IntRange(1, 1000), default=10, show_default=True, help="Epochs each."
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(1, 1_000_000),
+    default=500,
+    show_default=True,
+    help="Rows the prediction job labels.",
+)
+@click.option(
+    "--seed", type=click.IntRange(0, 10_000), default=0, show_default=True, help="RNG seed."
+)
+def demo(url: str | None, models: int, epochs: int, rows: int, seed: int) -> None:
+    """Simulate a small training run into URL, then show the leaderboard.
+
+    Each model logs train/valid loss, accuracy and f1 per epoch (f1 is the perf metric)
+    and its learning rate; the best one then labels ROWS rows for a prediction job.
+    The same seed logs the same points, so running it again changes no training history.
+
+    URL defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
+
+    \b
+    Example:
+      trackplug demo
+      trackplug demo sqlite:///runs.db --models 5 --epochs 30
+    """
+    url = _resolve(url)
+    started = time.perf_counter()
+    with connect(url) as tracker:
+        run = _demo.simulate(tracker, models, epochs, rows, seed)
+        ranking = tracker.best(_demo.PERF_KEY, "max", limit=models)
+        details = {resource: tracker.latest(resource) for resource, _ in ranking}
+        persistent = tracker.capabilities.persistent
+    console = stdout()
+    say(
+        console,
+        f"Simulated {models} models x {epochs} epochs (seed {seed}) and a prediction job of "
+        f"{rows} rows: {run.points} points in {time.perf_counter() - started:.2f} s.",
+    )
+    extra = ("valid_accuracy", "valid_loss", "train_f1")
+    say(console, f"Leaderboard: {_demo.PERF_KEY}, best first")
+    console.print(leaderboard_table(_demo.PERF_KEY, ranking, details, extra))
+    shares = [f"{k.rpartition('.')[2]} {v:.1%}" for k, v in run.predictions.items() if "." in k]
+    say(console, f"Prediction job {run.job}: {rows} predictions ({', '.join(shares)}).")
+    say(console, f"Data: {location(url)}")
+    if persistent:
+        say(console, f"Next: trackplug ls {redact_url(url)}")
+        say(console, f"      trackplug plot {redact_url(url)} valid_loss -o loss.png")
+
+
+# -- ls -------------------------------------------------------------------------------------
+
+
+@click.command(name="ls")
+@click.argument("url", required=False)
+@click.option("-k", "--key", "pattern", help="Only keys matching this glob, e.g. 'valid_*'.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def ls(url: str | None, pattern: str | None, as_json: bool) -> None:
+    """List resources with their latest metrics and perf record.
+
+    URL defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
+
+    \b
+    Example:
+      trackplug ls
+      trackplug ls sqlite:///runs.db -k 'valid_*' --json
+    """
+    url = _resolve(url)
+    with _open_existing(url) as tracker:
+        rows = [(r, tracker.perf(r), tracker.latest(r)) for r in tracker.resources()]
+    if pattern is not None:
+        rows = [(r, perf, _matching(latest, pattern)) for r, perf, latest in rows]
+        rows = [row for row in rows if row[2]]
+    if as_json:
+        echo_json({"url": redact_url(url), "resources": [_resource_json(*row) for row in rows]})
+    elif not rows:
+        _note(f"No metrics{_matching_text(pattern)} in {redact_url(url)}.")
+    else:
+        show_table(f"{redact_url(url)}: {len(rows)} resources", _ls_table(rows))
+
+
+LsRow = tuple[str, PerfRecord | None, dict[str, float]]
+
+
+def _matching(latest: dict[str, float], pattern: str) -> dict[str, float]:
+    return {key: value for key, value in latest.items() if fnmatch.fnmatchcase(key, pattern)}
+
+
+def _matching_text(pattern: str | None) -> str:
+    return f" matching {pattern!r}" if pattern is not None else ""
+
+
+def _perf_text(perf: PerfRecord | None) -> str:
+    return f"{perf.metric} = {fmt_value(perf.value)}" if perf is not None else ""
+
+
+def _resource_json(resource: str, perf: PerfRecord | None, latest: dict[str, float]) -> object:
+    return {
+        "id": resource,
+        "perf": None if perf is None else {"metric": perf.metric, "value": json_value(perf.value)},
+        "latest": {key: json_value(value) for key, value in latest.items()},
+    }
+
+
+def _ls_table(rows: list[LsRow]) -> Table:
+    table = Table()
+    table.add_column("resource", style="bold")
+    table.add_column("perf")
+    table.add_column("metric")
+    table.add_column("latest", justify="right")
+    for resource, perf, latest in rows:
+        for index, (key, value) in enumerate(latest.items()):
+            first = index == 0
+            last = index == len(latest) - 1
+            table.add_row(
+                resource if first else "",
+                _perf_text(perf) if first else "",
+                key,
+                fmt_value(value),
+                end_section=last,
+            )
+    return table
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("url")
+@click.argument("resource")
+@click.argument("key")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: step,timestamp,value.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def history(url: str, resource: str, key: str, as_csv: bool, as_json: bool) -> None:
+    """Show every point of KEY for RESOURCE, by step.
+
+    Timestamps are milliseconds since the epoch in CSV and JSON, UTC in the table.
+    CSV and JSON keep values exactly (JSON writes NaN and infinities as strings).
+
+    \b
+    Example:
+      trackplug history sqlite:///trackplug.db demo/cnn valid_loss
+      trackplug history sqlite:///trackplug.db demo/cnn valid_loss --csv > loss.csv
+    """
+    if as_csv and as_json:
+        raise click.UsageError("choose one of --csv and --json")
+    with _open_existing(url) as tracker:
+        points = tracker.history(resource, key)
+        if not points:
+            raise click.ClickException(_no_history(tracker, resource, key))
+    if as_csv:
+        _echo_csv(points)
+    elif as_json:
+        data = [
+            {"step": p.step, "timestamp": p.timestamp, "value": json_value(p.value)} for p in points
+        ]
+        echo_json({"url": redact_url(url), "resource": resource, "key": key, "points": data})
+    else:
+        heading = f"{key} of {resource} in {redact_url(url)}: {len(points)} points"
+        show_table(heading, _history_table(key, points))
+
+
+def _no_history(tracker: Tracker, resource: str, key: str) -> str:
+    resources = tracker.resources()
+    if resource not in resources:
+        hint = suggest(resource, resources, "resource")
+        return f"{tracker.url} has no resource {resource!r}; {hint}"
+    hint = suggest(key, tracker.latest(resource), "metric")
+    return f"resource {resource!r} has no metric {key!r}; {hint}"
+
+
+def _echo_csv(points: list[MetricPoint]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["step", "timestamp", "value"])
+    writer.writerows([p.step, p.timestamp, repr(p.value)] for p in points)
+
+
+def _history_table(key: str, points: list[MetricPoint]) -> Table:
+    table = Table()
+    table.add_column("step", justify="right")
+    table.add_column(key, justify="right")
+    table.add_column("time (UTC)")
+    for point in points:
+        table.add_row(str(point.step), fmt_value(point.value), fmt_time(point.timestamp))
+    return table
+
+
+# -- best -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("url")
+@click.argument("metric")
+@click.option(
+    "--max/--min",
+    "maximize",
+    default=True,
+    help="Rank the greatest (default) or the smallest latest value first.",
+)
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Leaderboard rows.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def best(url: str, metric: str, maximize: bool, limit: int, as_json: bool) -> None:
+    """Rank resources by the latest value of METRIC (a leaderboard).
+
+    Resources without METRIC, or whose latest value is NaN, are not ranked.
+
+    \b
+    Example:
+      trackplug best sqlite:///trackplug.db valid_f1 --limit 3
+      trackplug best sqlite:///trackplug.db valid_loss --min
+    """
+    order: Literal["max", "min"] = "max" if maximize else "min"
+    with _open_existing(url) as tracker:
+        ranking = tracker.best(metric, order, limit)
+        if not ranking:
+            known = {key for r in tracker.resources() for key in tracker.latest(r)}
+            hint = suggest(metric, known, "metric")
+            raise click.ClickException(
+                f"no resource in {tracker.url} has metric {metric!r}; {hint}"
+            )
+    if as_json:
+        board = [
+            {"rank": rank, "resource": resource, "value": json_value(value)}
+            for rank, (resource, value) in enumerate(ranking, start=1)
+        ]
+        echo_json({"url": redact_url(url), "metric": metric, "order": order, "leaderboard": board})
+    else:
+        title = f"{redact_url(url)}: {metric}, {'greatest' if maximize else 'smallest'} first"
+        show_table(title, leaderboard_table(metric, ranking))
+
+
+# -- plot -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("url")
+@click.argument("key")
+@click.argument("resources", nargs=-1, metavar="[RESOURCE]...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Image file to write (.png, .svg, .pdf…)  [default: KEY.png]",
+)
+@click.option(
+    "--width", type=click.IntRange(100, 10_000), default=800, show_default=True, help="Pixels."
+)
+@click.option(
+    "--height", type=click.IntRange(100, 10_000), default=500, show_default=True, help="Pixels."
+)
+@click.option(
+    "--dpi",
+    type=click.IntRange(50, 600),
+    default=100,
+    show_default=True,
+    help="Dots per inch: text size (the image stays WIDTH x HEIGHT pixels).",
+)
+@click.option("--title", help="Plot title  [default: KEY]")
+@click.option("--log-y", is_flag=True, help="Logarithmic y axis.")
+def plot(
+    url: str,
+    key: str,
+    resources: tuple[str, ...],
+    output: Path | None,
+    width: int,
+    height: int,
+    dpi: int,
+    title: str | None,
+    log_y: bool,
+) -> None:
+    """Plot the history of KEY (step on x), one line per RESOURCE.
+
+    Without RESOURCE, every resource that has KEY is drawn. Needs matplotlib
+    (pip install 'trackplug[plot]').
+
+    \b
+    Example:
+      trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
+      trackplug plot sqlite:///trackplug.db valid_f1 demo/cnn demo/mlp -o f1.png --width 1200
+    """
+    output = output or Path(re.sub(r"[^\w.-]", "_", key) + ".png")
+    with _open_existing(url) as tracker:
+        series = _series(tracker, key, list(resources))
+    render(series, key, output, (width, height), dpi, title, log_y)
+    names = ", ".join(series)
+    say(
+        stdout(),
+        f"Wrote {output} ({width}x{height} px): {key} of {len(series)} resources ({names}).",
+    )
+
+
+def _series(tracker: Tracker, key: str, resources: list[str]) -> dict[str, list[MetricPoint]]:
+    """``{resource: history of key}``; every resource having ``key`` when none is named."""
+    chosen = resources or [r for r in tracker.resources() if key in tracker.latest(r)]
+    if not chosen:
+        known = {k for r in tracker.resources() for k in tracker.latest(r)}
+        raise click.ClickException(
+            f"no resource in {tracker.url} has metric {key!r}; {suggest(key, known, 'metric')}"
+        )
+    series = {resource: tracker.history(resource, key) for resource in chosen}
+    for resource, points in series.items():
+        if not points:
+            raise click.ClickException(_no_history(tracker, resource, key))
+    return series
+
+
+# -- copy -----------------------------------------------------------------------------------
+
+
+@click.command(name="copy")
+@click.argument("source")
+@click.argument("target")
+@click.option(
+    "-r",
+    "--resource",
+    "resources",
+    multiple=True,
+    help="Copy only this resource (repeatable)  [default: all]",
+)
+def copy_command(source: str, target: str, resources: tuple[str, ...]) -> None:
+    """Copy metrics from the SOURCE store to the TARGET store.
+
+    Full histories (steps, timestamps) and perf records. Points the target already holds
+    are skipped, so an interrupted copy resumes when run again, and a second run writes
+    nothing.
+
+    \b
+    Example:
+      trackplug copy sqlite:///trackplug.db mlflow+sqlite:///mlflow.db
+      trackplug copy sqlite:///a.db postgresql://me:pw@db/metrics -r demo/cnn -r demo/mlp
+    """
+    with _open_existing(source) as src, connect(target) as dst:
+        missing = sorted(set(resources) - set(src.resources()))
+        if missing:
+            hint = suggest(missing[0], src.resources(), "resource")
+            raise click.ClickException(
+                f"{src.url} has no resource {', '.join(map(repr, missing))}; {hint}"
+            )
+        if not dst.capabilities.persistent:
+            _note(f"Note: {dst.url} keeps nothing once this command ends.")
+        summary = _copy_with_progress(src, dst, list(resources) or None)
+    say(
+        stdout(),
+        f"Copied {summary.resources} resources, {summary.points} points from {redact_url(source)} "
+        f"to {redact_url(target)} ({summary.skipped} points were already there).",
+    )
+
+
+def _copy_with_progress(src: Tracker, dst: Tracker, resources: list[str] | None) -> CopySummary:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[resource]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True, markup=False, emoji=False)) as bar:
+        task = bar.add_task("copying", total=None, resource="")
+
+        def progress(done: int, total: int, resource: str) -> None:
+            bar.update(task, completed=done, total=total, resource=resource)
+
+        return copy_store(src, dst, resources=resources, progress=progress)
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--outbox",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The outbox file  [default: $TRACKPLUG_OUTBOX, else .trackplug/outbox.db]",
+)
+def sync(urls: tuple[str, ...], outbox: Path | None) -> None:
+    """Replay the writes waiting in the outbox to their backends, oldest first.
+
+    A backend whose policy is 'spool' (the default for every backend after the first)
+    keeps the writes it could not take in the outbox. This sends them: to the URLs given,
+    or to every URL the outbox holds writes for. A backend still failing keeps its writes
+    for the next try, and the command exits 1.
+
+    \b
+    Example:
+      trackplug sync
+      TRACKPLUG_OUTBOX=~/outbox.db trackplug sync mlflow+https://mlflow.example.org
+    """
+    box = Outbox(outbox)
+    if not box.path.exists():
+        say(stdout(), f"Nothing to sync: there is no outbox at {box.path}.")
+        return
+    waiting = {url: box.pending(url) for url in (urls or box.urls())}
+    sent = _sync_with_progress(box, list(waiting))
+    for url, count in sent.items():
+        say(stdout(), f"Sent {count} of {waiting[url]} waiting writes to {redact_url(url)}.")
+    if not sent:
+        say(stdout(), f"Nothing to sync: the outbox {box.path} is empty.")
+
+
+def _sync_with_progress(box: Outbox, urls: list[str]) -> dict[str, int]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    console = Console(stderr=True, markup=False, emoji=False)
+    # A bar for people at a terminal; scripts and logs get the summary lines alone.
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task("syncing", total=len(urls))
+
+        def progress(done: int, total: int, url: str) -> None:
+            bar.update(task, completed=done, description=f"syncing {redact_url(url)}")
+
+        return sync_outbox(*urls, outbox=box, progress=progress)
+
+
+# -- backends -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def backends(as_json: bool) -> None:
+    """List the installed backends: URL scheme, plugin, distribution, capabilities.
+
+    Capabilities are shown where the backend declares them (a CAPABILITIES attribute):
+    whether data persists, and every way it deviates from the reference backend.
+
+    \b
+    Example:
+      trackplug backends
+      trackplug backends --json
+    """
+    registry = Registry()
+    entries = sorted(registry.backends.values(), key=lambda entry: entry.scheme)
+    if as_json:
+        echo_json(
+            {
+                "default_url": redact_url(default_url()),
+                "backends": [_entry_json(e) for e in entries],
+            }
+        )
+        return
+    table = Table()
+    for column in ("scheme", "plugin", "distribution", "version", "capabilities"):
+        table.add_column(column)
+    for entry in entries:
+        caps = _capabilities(entry)
+        described = _describe_capabilities(caps) if caps is not None else "not declared"
+        table.add_row(
+            f"{entry.scheme}://", entry.plugin, entry.distribution, entry.version, described
+        )
+    show_table("Installed backends", table)
+    say(stdout(), _default_text(registry))
+
+
+def _capabilities(entry: BackendEntry) -> Capabilities | None:
+    caps = getattr(entry.factory, "CAPABILITIES", None)
+    return caps if isinstance(caps, Capabilities) else None
+
+
+def _describe_capabilities(caps: Capabilities) -> str:
+    """``persistent`` or ``in-memory``, then each field that differs from the reference."""
+    reference = Capabilities()
+    deviations = [
+        f"{field.name}={getattr(caps, field.name)}"
+        for field in dataclasses.fields(caps)
+        if field.name != "persistent"
+        and getattr(caps, field.name) != getattr(reference, field.name)
+    ]
+    return ", ".join(["persistent" if caps.persistent else "not persistent", *deviations])
+
+
+def _entry_json(entry: BackendEntry) -> object:
+    caps = _capabilities(entry)
+    return {
+        "scheme": entry.scheme,
+        "plugin": entry.plugin,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "capabilities": dataclasses.asdict(caps) if caps is not None else None,
+    }
+
+
+def _default_text(registry: Registry) -> str:
+    """The default store, where it comes from, and whether a backend serves it."""
+    url = default_url()
+    source = f"${ENV_URL}" if os.environ.get(ENV_URL) else "the embedded default"
+    try:
+        registry.lookup(url)
+    except TrackplugError:
+        return f"Default store ({source}): {redact_url(url)}, which no installed backend serves"
+    return f"Default store ({source}): {redact_url(url)}"
+
+
+COMMANDS = (demo, ls, history, best, plot, copy_command, sync, backends)

@@ -1,0 +1,60 @@
+"""The exceptions trackplug raises; one small tree, each type specific.
+
+::
+
+    TrackplugError
+     ├── ValidationError (ValueError)      bad input, rejected before anything is written
+     │    └── InvalidTypeError (TypeError) a value of the wrong type (bool, None, str, array…)
+     ├── BackendError                      a backend failed; the original is ``__cause__``
+     │    └── UnsupportedValueError        a value the backend declared it cannot keep
+     ├── UnknownBackendError (LookupError) no installed plugin serves a URL's scheme
+     ├── PluginError                       a plugin is broken (duplicate scheme, bad hook)
+     └── ClosedError (RuntimeError)        a tracker was used after ``close()``
+
+Messages name the key, value, backend or URL at fault, never a password.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ClosedError",
+    "InvalidTypeError",
+    "PluginError",
+    "TrackplugError",
+    "UnknownBackendError",
+    "UnsupportedValueError",
+    "ValidationError",
+]
+
+
+class TrackplugError(Exception):
+    """Base of every error trackplug raises on purpose."""
+
+
+class ValidationError(TrackplugError, ValueError):
+    """An argument breaks a rule of the contract; nothing was written."""
+
+
+class InvalidTypeError(ValidationError, TypeError):
+    """A value has a type metrics cannot have (bool, None, str, an array…)."""
+
+
+class BackendError(TrackplugError):
+    """A backend could not do what was asked; its own exception is ``__cause__``."""
+
+
+class UnsupportedValueError(BackendError, ValidationError):
+    """A backend declared (``Capabilities``) that it cannot keep this value."""
+
+
+class UnknownBackendError(TrackplugError, LookupError):
+    """No installed plugin serves the scheme of a URL."""
+
+
+class PluginError(TrackplugError):
+    """A plugin broke the plugin contract (duplicate scheme, misspelled hook…)."""
+
+
+class ClosedError(TrackplugError, RuntimeError):
+    """The tracker was closed; open a new one with ``trackplug.connect()``."""

@@ -1,0 +1,124 @@
+"""A typed handle on one backend's hooks: the only code that calls ``pm.hook``.
+
+pluggy calls return ``Any`` and ``firstresult`` answers with the most recently registered
+plugin, so the tracker never calls ``pm.hook.<name>`` across backends. Each backend gets a
+:class:`BackendHooks` built from ``subset_hook_caller``: calls reach that backend alone,
+results are checked against the spec's types, and optional hooks report whether the
+backend implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar
+
+import pluggy
+
+from . import spec
+from .errors import BackendError, PluginError
+from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
+
+__all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
+
+T = TypeVar("T")
+_HOOKS = spec.REQUIRED_HOOKS + spec.OPTIONAL_HOOKS
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager that knows trackplug's hook specification."""
+    pm = pluggy.PluginManager("trackplug")
+    pm.add_hookspecs(spec)
+    return pm
+
+
+def check_hooks(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """A hook implementation that matches no spec is a misspelling: refuse the plugin."""
+    for caller in pm.get_hookcallers(plugin) or []:
+        if not caller.has_spec():
+            pm.unregister(plugin)
+            raise PluginError(
+                f"plugin {name} implements {caller.name!r}, which is not a trackplug hook "
+                f"(the hooks are: {', '.join(_HOOKS)})"
+            )
+
+
+class BackendHooks:
+    """One backend's hooks, typed. ``name`` identifies it in errors."""
+
+    def __init__(self, pm: pluggy.PluginManager, backend: object, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self._pm = pm
+        self.refresh()
+        implemented = {hook for hook, caller in self._callers.items() if caller.get_hookimpls()}
+        missing = [hook for hook in spec.REQUIRED_HOOKS if hook not in implemented]
+        if missing:
+            raise PluginError(
+                f"backend {name} does not implement the required hook(s) {', '.join(missing)}; "
+                "see docs/semantics.md"
+            )
+        self.implements = frozenset(implemented)
+        self.caps = self.capabilities()
+
+    def refresh(self) -> None:
+        """Rebuild the callers after another backend joined the plugin manager."""
+        others = [plugin for plugin in self._pm.get_plugins() if plugin is not self.backend]
+        self._callers = {hook: self._pm.subset_hook_caller(hook, others) for hook in _HOOKS}
+
+    def _call(self, hook: str, expected: type[T] | tuple[type, ...], **kwargs: Any) -> T:
+        result = self._callers[hook](**kwargs)
+        if not isinstance(result, expected):
+            raise BackendError(
+                f"backend {self.name}: hook {hook} returned {type(result).__name__}, "
+                f"expected {getattr(expected, '__name__', expected)}"
+            )
+        return result  # type: ignore[return-value]
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def log_metric(self, batch: Batch) -> None:
+        self._callers["log_metric"](batch=batch)
+
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        self._callers["log_metrics"](resource=resource, points=points, perf=perf)
+
+    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+        """Copy natively; False when the backend has no native copy."""
+        return bool(self._callers["copy_metrics"](source=source, target=target))
+
+    def log_prediction_metrics(self, job: Resource, points: Sequence[MetricPoint]) -> bool:
+        """Store prediction metrics natively; False when the backend has no such hook."""
+        return bool(self._callers["log_prediction_metrics"](job=job, points=points))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        return self._call("get_metric", (float, type(None)), resource=resource, key=key)
+
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        return self._call("history", list, resource=resource, key=key)
+
+    def latest(self, resource: Resource) -> dict[str, float]:
+        return self._call("latest", dict, resource=resource)
+
+    def resources(self) -> list[str]:
+        return self._call("resources", list)
+
+    def get_perf(self, resource: Resource) -> PerfRecord | None:
+        return self._call("get_perf", (PerfRecord, type(None)), resource=resource)
+
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        return self._call("best", list, key=key, order=order, limit=limit)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        return self._call("capabilities", Capabilities)
+
+    def flush(self) -> None:
+        self._callers["flush"]()
+
+    def close(self) -> None:
+        self._callers["close"]()

@@ -1,0 +1,152 @@
+"""The values that cross the hook boundary, and the one ordering rule of the contract.
+
+Backends only ever see these types: a :class:`Resource` (never a user's raw object),
+:class:`MetricPoint` batches, :class:`PerfRecord` and :class:`Capabilities`.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+__all__ = [
+    "Batch",
+    "Capabilities",
+    "MetricPoint",
+    "PerfRecord",
+    "Resource",
+    "float_bits",
+    "point_order",
+    "value_order",
+]
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+FLOAT_MAX = 1.7976931348623157e308
+
+
+class Resource(NamedTuple):
+    """What metrics belong to: a model, a training run, a prediction job.
+
+    Users pass a string id, an object with an ``id`` attribute, or lolpop's
+    ``(id, run)`` tuple; the facade turns each into this, once. (A named tuple: hashing
+    it is on the hot path of every ``log_metric``.)
+    """
+
+    id: str
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class MetricPoint(NamedTuple):
+    """One logged value: ``key`` at ``step`` and ``timestamp`` (ms since the epoch)."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+class PerfRecord(NamedTuple):
+    """Which metric ranks a resource (``metric``, as the user named it) and its value."""
+
+    metric: str
+    value: float
+
+
+#: A write as backends receive it: points grouped by resource, in arrival order.
+Batch = Mapping[Resource, Sequence[MetricPoint]]
+
+
+def float_bits(value: float) -> int:
+    """The IEEE-754 bit pattern of ``value`` as a signed 64-bit integer (exact, NaN too)."""
+    bits: int = struct.unpack("<q", struct.pack("<d", value))[0]
+    return bits
+
+
+def value_order(value: float) -> int:
+    """A signed 64-bit integer whose order is the contract's order of values.
+
+    Numbers keep their numeric order; ``-0.0`` ranks just below ``0.0``; every NaN ranks
+    below ``-inf``. Equal floats (same bits) give equal keys. This is the tie-break of the
+    latest rule and the last sort key of a history, so a SQL backend can store it as a
+    plain ``BIGINT`` and ``ORDER BY`` it.
+    """
+    if math.isnan(value):
+        return INT64_MIN
+    bits = float_bits(value)
+    return bits if bits >= 0 else -(bits & INT64_MAX) - 1
+
+
+def point_order(point: MetricPoint) -> tuple[int, int, int]:
+    """The sort key of the contract: ``(step, timestamp, value_order)``.
+
+    History is ordered by it, and the latest value is the point with the greatest key.
+    """
+    return (point.step, point.timestamp, value_order(point.value))
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can keep, declared once; the contract suite checks it exactly.
+
+    The defaults describe a perfect backend (the in-memory reference). A backend that
+    cannot keep something declares how it deviates instead of deviating silently.
+    """
+
+    #: Data survives ``close()`` and a new backend on the same URL sees it.
+    persistent: bool = False
+    #: ``"keep"``: ±inf round-trips; ``"clamp"``: stored as ±1.7976931348623157e308
+    #: (MLflow); ``"reject"``: logging ±inf raises :class:`~trackplug.UnsupportedValueError`.
+    infinity: Literal["keep", "clamp", "reject"] = "keep"
+    #: ``"keep"``: NaN round-trips; ``"reject"``: logging NaN raises.
+    nan: Literal["keep", "reject"] = "keep"
+    #: ``"keep"``: -0.0 round-trips with its sign; ``"positive"``: read back as 0.0.
+    negative_zero: Literal["keep", "positive"] = "keep"
+    #: ``"collapse"``: an exact duplicate point (same resource, key, step, timestamp and
+    #: value bits) is stored once; ``"keep"``: each copy appears in the history.
+    duplicates: Literal["collapse", "keep"] = "collapse"
+    #: The smallest and greatest step the backend keeps; others raise on logging.
+    min_step: int = INT64_MIN
+    max_step: int = INT64_MAX
+    #: Most points the backend takes in one ``log_metric`` call; the facade splits batches.
+    max_batch_size: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether some valid value or step is refused (the facade then checks each)."""
+        return (
+            self.infinity == "reject"
+            or self.nan == "reject"
+            or (self.min_step, self.max_step) != (INT64_MIN, INT64_MAX)
+        )
+
+    def stored(self, value: float) -> float:
+        """The value this backend reads back after ``value`` was logged."""
+        if self.infinity == "clamp" and math.isinf(value):
+            return math.copysign(FLOAT_MAX, value)
+        if self.negative_zero == "positive" and value == 0.0:
+            return 0.0
+        return value
+
+    def rejects(self, value: float) -> bool:
+        """Whether logging ``value`` raises :class:`~trackplug.UnsupportedValueError`."""
+        return (self.infinity == "reject" and math.isinf(value)) or (
+            self.nan == "reject" and math.isnan(value)
+        )
+
+    def rejects_step(self, step: int) -> bool:
+        """Whether logging at ``step`` raises :class:`~trackplug.UnsupportedValueError`."""
+        return not self.min_step <= step <= self.max_step
+
+
+def group(points: Sequence[tuple[Resource, MetricPoint]]) -> dict[Resource, list[MetricPoint]]:
+    """Group ``(resource, point)`` pairs into a :data:`Batch`, keeping arrival order."""
+    batch: dict[Resource, list[MetricPoint]] = {}
+    for resource, point in points:
+        batch.setdefault(resource, []).append(point)
+    return batch

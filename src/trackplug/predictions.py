@@ -1,0 +1,112 @@
+"""Predictions -> summary metrics, the same for every backend.
+
+``num_predictions`` always. Classification (labels: strings, booleans, integers) adds
+``class_distribution.<label>``, the share of each class. Regression (real numbers) adds
+``prediction_mean``, ``prediction_std`` (population), ``prediction_min``, ``prediction_max``
+and ``prediction_p05`` / ``p50`` / ``p95`` (linear interpolation, numpy's default).
+numpy and pandas are never imported here: arrays and Series are read through ``tolist()``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Literal
+
+from .errors import InvalidTypeError, ValidationError
+
+__all__ = ["ProblemType", "summarize"]
+
+ProblemType = Literal["classification", "regression"]
+QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
+_NOT_KEY_CHARS = re.compile(r"[^\w\-: ]")
+
+
+def summarize(predictions: object, problem_type: ProblemType | None = None) -> dict[str, float]:
+    """The summary metrics of ``predictions`` (a list, numpy array or pandas Series).
+
+    ``problem_type`` None infers it: real numbers that are not all integers mean
+    regression, anything else (labels) classification.
+    """
+    values = _as_list(predictions)
+    kind = problem_type or _infer(values)
+    summary: dict[str, float] = {"num_predictions": float(len(values))}
+    if not values:
+        return summary
+    if kind == "classification":
+        summary.update(_class_distribution(values))
+    elif kind == "regression":
+        summary.update(_moments(values))
+    else:
+        raise ValidationError(
+            f"problem_type {kind!r} is unknown: use 'classification', 'regression' or None"
+        )
+    return summary
+
+
+def _as_list(predictions: object) -> list[object]:
+    tolist = getattr(predictions, "tolist", None)  # numpy arrays, pandas Series
+    values = tolist() if callable(tolist) else predictions
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise InvalidTypeError(
+            f"predictions of type {type(predictions).__name__} are not a sequence: "
+            "pass a list, numpy array or pandas Series"
+        )
+    flat = list(values)
+    if any(isinstance(v, list) for v in flat):
+        raise ValidationError("predictions must be one-dimensional (one prediction per row)")
+    return flat
+
+
+def _infer(values: list[object]) -> ProblemType:
+    real = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if real and not all(isinstance(v, int) or float(v).is_integer() for v in values):  # type: ignore[arg-type]
+        return "regression"
+    return "classification"
+
+
+def _label_key(label: object) -> str:
+    text = _NOT_KEY_CHARS.sub("_", str(label))[:200] or "_"
+    return f"class_distribution.{text}"
+
+
+def _class_distribution(values: list[object]) -> dict[str, float]:
+    counts: Counter[str] = Counter(_label_key(v) for v in values)
+    return {key: count / len(values) for key, count in sorted(counts.items())}
+
+
+def _moments(values: list[object]) -> dict[str, float]:
+    # NaN predictions count in num_predictions but have no place in an order.
+    numbers = sorted(x for x in map(_as_float, values) if not math.isnan(x))
+    if not numbers:
+        return {}
+    count = len(numbers)
+    mean = math.fsum(x / count for x in numbers)  # x / count first: no overflow near 1e308
+    scale = max(abs(numbers[0]), abs(numbers[-1])) or 1.0  # scaled deviations don't overflow
+    spread = math.fsum(((x - mean) / scale) ** 2 for x in numbers) / count
+    stats = {
+        "prediction_mean": mean,
+        "prediction_std": scale * math.sqrt(spread),
+        "prediction_min": numbers[0],
+        "prediction_max": numbers[-1],
+    }
+    stats.update({f"prediction_{name}": _quantile(numbers, q) for name, q in QUANTILES.items()})
+    return stats
+
+
+def _as_float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidTypeError(
+            f"prediction {value!r} of type {type(value).__name__} is not a number: "
+            "regression predictions are real numbers"
+        )
+    return float(value)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

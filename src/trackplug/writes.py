@@ -1,0 +1,129 @@
+"""Writes as values: each one can be applied to a backend, or kept in the outbox as JSON.
+
+Every write the facade makes is one of four kinds. Making them data (rather than closures)
+is what lets a write that a backend could not take wait in the outbox and be replayed later,
+in order, by another process. JSON keeps NaN, ±inf and -0.0 exactly (Python writes the
+shortest repr that reads back to the same bits); nothing stored is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .hooks import BackendHooks
+from .model import Batch, MetricPoint, PerfRecord, Resource, group
+
+__all__ = ["CopyMetrics", "LogBatch", "LogMetrics", "LogPredictions", "Write", "from_json"]
+
+
+def _points_to_json(points: Sequence[MetricPoint]) -> list[list[Any]]:
+    return [list(point) for point in points]
+
+
+def _points_from_json(rows: list[list[Any]]) -> list[MetricPoint]:
+    return [MetricPoint(str(k), float(v), int(s), int(t)) for k, v, s, t in rows]
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """Buffered ``log_metric`` calls, sent in parts of the backend's ``max_batch_size``."""
+
+    batch: Batch
+
+    def apply(self, backend: BackendHooks) -> None:
+        size = backend.caps.max_batch_size
+        total = sum(len(points) for points in self.batch.values())
+        if size is None or total <= size:
+            backend.log_metric(self.batch)
+            return
+        pairs = [(resource, point) for resource, points in self.batch.items() for point in points]
+        for start in range(0, total, size):
+            backend.log_metric(group(pairs[start : start + size]))
+
+    def to_json(self) -> dict[str, Any]:
+        rows = [[r.id, _points_to_json(points)] for r, points in self.batch.items()]
+        return {"op": "log_metric", "batch": rows}
+
+
+@dataclass(frozen=True)
+class LogMetrics:
+    """Points and a performance record for one resource, written atomically."""
+
+    resource: Resource
+    points: Sequence[MetricPoint]
+    perf: PerfRecord | None
+
+    def apply(self, backend: BackendHooks) -> None:
+        backend.log_metrics(self.resource, self.points, self.perf)
+
+    def to_json(self) -> dict[str, Any]:
+        perf = list(self.perf) if self.perf is not None else None
+        points = _points_to_json(self.points)
+        return {"op": "log_metrics", "resource": self.resource.id, "points": points, "perf": perf}
+
+
+@dataclass(frozen=True)
+class CopyMetrics:
+    """``copy_metrics``: native where the backend has it, else composed from reads."""
+
+    source: Resource
+    target: Resource
+
+    def apply(self, backend: BackendHooks) -> None:
+        if backend.copy_metrics(self.source, self.target):
+            return
+        points = [
+            p for key in backend.latest(self.source) for p in backend.history(self.source, key)
+        ]
+        perf = backend.get_perf(self.source)
+        if points or perf is not None:
+            backend.log_metrics(self.target, points, perf)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "copy_metrics", "source": self.source.id, "target": self.target.id}
+
+
+@dataclass(frozen=True)
+class LogPredictions:
+    """Prediction summary metrics: the backend's own hook where it has one."""
+
+    job: Resource
+    points: Sequence[MetricPoint]
+
+    def apply(self, backend: BackendHooks) -> None:
+        if not backend.log_prediction_metrics(self.job, self.points):
+            backend.log_metric({self.job: self.points})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": "log_prediction_metrics",
+            "job": self.job.id,
+            "points": _points_to_json(self.points),
+        }
+
+
+Write = LogBatch | LogMetrics | CopyMetrics | LogPredictions
+
+
+def to_json(write: Write) -> str:
+    """The outbox's text for ``write``."""
+    return json.dumps(write.to_json(), separators=(",", ":"))
+
+
+def from_json(text: str) -> Write:
+    """The write that :func:`to_json` stored."""
+    data = json.loads(text)
+    op = data["op"]
+    if op == "log_metric":
+        return LogBatch({Resource(rid): _points_from_json(rows) for rid, rows in data["batch"]})
+    if op == "log_metrics":
+        perf = PerfRecord(str(data["perf"][0]), float(data["perf"][1])) if data["perf"] else None
+        return LogMetrics(Resource(data["resource"]), _points_from_json(data["points"]), perf)
+    if op == "copy_metrics":
+        return CopyMetrics(Resource(data["source"]), Resource(data["target"]))
+    if op == "log_prediction_metrics":
+        return LogPredictions(Resource(data["job"]), _points_from_json(data["points"]))
+    raise ValueError(f"outbox entry has an unknown operation {op!r}")

@@ -1,0 +1,606 @@
+"""The ``trackplug`` command, driven for real: click's runner in-process, and the installed
+console script in a subprocess. (``import trackplug`` not importing click, rich or
+matplotlib is checked in test_import.py.)
+
+Each command opens its own tracker, so tests that read what another command wrote need a
+persistent store: the SQL backend's ``sqlite://``. They skip when it is not installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from trackplug import Registry
+from trackplug.cli import cli
+from trackplug.cli._app import Session
+
+DEMO_RESOURCES = ["demo/cnn", "demo/logreg", "demo/mlp", "demo/predictions"]
+SECRET = "s3cr3t-pw"
+needs_sql = pytest.mark.skipif(
+    "sqlite" not in Registry().backends,
+    reason="the SQL backend is not installed (pip install -e backends/sql): "
+    "tests that read what another command wrote need a persistent sqlite:// store",
+)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    """``trackplug ARGS`` in-process; wide columns so tables are not wrapped."""
+    return CliRunner().invoke(cli, list(args), env={"COLUMNS": "200", **(env or {})})
+
+
+def ok(*args: str, env: dict[str, str] | None = None) -> Result:
+    result = run(*args, env=env)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    assert result.stderr == "" or "Note:" in result.stderr or "copying" in result.stderr
+    return result
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> str:
+    """The error policy: non-zero exit, nothing on stdout, one ``Error:`` line, no
+    traceback."""
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'runs.db'}"
+
+
+@pytest.fixture
+def demo_url(sqlite_url: str) -> str:
+    """A store holding the default demo (3 models x 10 epochs, one prediction job)."""
+    ok("demo", sqlite_url)
+    return sqlite_url
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, after checking the signature."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+# -- every command ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = ok(name, "--help")
+    assert "Example:" in result.stdout
+    assert f"  trackplug {name}" in result.stdout
+
+
+def test_the_group_help_lists_every_command() -> None:
+    result = ok("--help")
+    for name in ("demo", "ls", "history", "best", "plot", "copy", "backends"):
+        assert f"  {name} " in result.stdout
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    assert version("trackplug") in ok("--version").stdout
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["nope"], ["No such command 'nope'", "trackplug --help"]),
+        (["history", "memory://"], ["Missing argument 'RESOURCE'", "usage: trackplug history"]),
+        (["history", "notaurl", "r", "k"], ["'notaurl' is not a tracker URL"]),
+        (["ls", "nosuch://x"], ["no installed backend serves 'nosuch://x'"]),
+        (["best", "memory://", "bad..key"], ["metric key 'bad..key' is invalid"]),
+        (["best", "memory://", "f1", "--limit", "0"], ["Invalid value for '-n' / '--limit'"]),
+        (["history", "memory://", "r", "k"], ["memory:// has no resource 'r'"]),
+        (["history", "memory://", "r", "k", "--csv", "--json"], ["choose one of --csv"]),
+        (["plot", "memory://", "loss"], ["no resource in memory:// has metric 'loss'"]),
+        (["copy", "memory://", "memory://", "-r", "x"], ["memory:// has no resource 'x'"]),
+        (["demo", "memory://", "--models", "99"], ["Invalid value for '--models'"]),
+    ],
+)
+def test_errors_are_one_line_with_a_non_zero_exit(args: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(run(*args), *fragments)
+
+
+def test_usage_errors_exit_2_and_other_errors_exit_1() -> None:
+    assert run("nope").exit_code == 2
+    assert run("ls", "nosuch://x").exit_code == 1
+
+
+def test_debug_lets_the_traceback_through() -> None:
+    result = run("--debug", "history", "notaurl", "r", "k")
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "ValidationError"
+
+
+def test_the_default_url_without_its_backend_says_how_to_install_it(tmp_path: Path) -> None:
+    # A real subprocess: TRACKPLUG_PLUGINS="" loads only the core's memory backend.
+    env = {k: v for k, v in os.environ.items() if k != "TRACKPLUG_URL"}
+    env["TRACKPLUG_PLUGINS"] = ""
+    out = subprocess.run(
+        [sys.executable, "-m", "trackplug.cli", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr.count("\n") == 1
+    assert out.stderr.startswith("Error: no installed backend serves 'sqlite:///trackplug.db'")
+    assert "pip install 'trackplug[sql]'" in out.stderr
+    assert not (tmp_path / "trackplug.db").exists()
+
+
+# -- redaction -------------------------------------------------------------------------------
+
+
+def test_a_password_in_a_url_is_never_printed() -> None:
+    url = f"mystore://bob:{SECRET}@db.example:5432/metrics"
+    for args in (["ls", url], ["best", url, "f1"], ["copy", "memory://", url]):
+        result = run(*args)
+        assert SECRET not in result.output
+        assert "bob:***@db.example" in assert_one_line_error(result)
+
+
+def test_a_password_in_trackplug_url_is_never_printed() -> None:
+    result = run("ls", env={"TRACKPLUG_URL": f"mystore://bob:{SECRET}@db/x"})
+    assert SECRET not in result.output
+    assert "bob:***@db" in assert_one_line_error(result)
+
+
+def test_messages_are_scrubbed_of_every_secret_given_on_the_command_line() -> None:
+    session = Session.from_args(["ls", f"postgresql://bob:{SECRET}@db/x?token=abc123"])
+    message = f"login failed for postgresql://bob:{SECRET}@db/x?token=abc123: bad {SECRET}\n!"
+    scrubbed = session.scrub(message)
+    assert SECRET not in scrubbed
+    assert "abc123" not in scrubbed
+    assert scrubbed == "login failed for postgresql://bob:***@db/x?token=***: bad *** !"
+
+
+@needs_sql
+def test_a_password_is_redacted_from_a_backend_s_own_error() -> None:
+    result = run("ls", f"postgresql://bob:{SECRET}@127.0.0.1:1/metrics")  # nothing listens
+    assert SECRET not in result.output
+    assert "postgresql://bob:***@127.0.0.1:1/metrics" in assert_one_line_error(result)
+
+
+@needs_sql
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ls"],
+        ["history", "-", "r", "k"],
+        ["best", "-", "k"],
+        ["plot", "-", "k"],
+        ["copy", "-", "memory://"],
+    ],
+)
+def test_reading_a_missing_sqlite_file_does_not_create_it(
+    command: list[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "typo.db"
+    url = f"sqlite:///{missing}"
+    args = [url if arg == "-" else arg for arg in command]
+    if args == ["ls"]:
+        args.append(url)
+    assert_one_line_error(run(*args), f"{url} does not exist (no file {missing})")
+    assert not missing.exists()
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def test_demo_into_memory_prints_the_leaderboard_and_where_data_lives() -> None:
+    result = ok("demo", "memory://", "--models", "4", "--epochs", "5")
+    out = result.stdout
+    assert "Simulated 4 models x 5 epochs (seed 0)" in out
+    assert "Leaderboard: valid_f1, best first" in out
+    ranked = [line.split("│")[2].strip() for line in out.splitlines() if line.startswith("│")]
+    assert sorted(ranked) == ["demo/cnn", "demo/gbt", "demo/logreg", "demo/mlp"]
+    assert "Prediction job demo/predictions: 500 predictions (bird " in out
+    assert "Data: memory:// (in memory: gone when this command ends" in out
+    assert "Next:" not in out  # nothing to look at afterwards
+
+
+@needs_sql
+def test_demo_is_deterministic_and_idempotent(sqlite_url: str) -> None:
+    ok("demo", sqlite_url)
+    first = json.loads(ok("ls", sqlite_url, "--json").stdout)
+    ok("demo", sqlite_url)
+    assert json.loads(ok("ls", sqlite_url, "--json").stdout) == first
+    points = json.loads(ok("history", sqlite_url, "demo/cnn", "valid_loss", "--json").stdout)
+    assert [p["step"] for p in points["points"]] == list(range(1, 11))
+
+
+@needs_sql
+def test_demo_on_the_default_url_writes_trackplug_db_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRACKPLUG_URL", raising=False)
+    result = ok("demo")
+    assert f"Data: sqlite:///trackplug.db (file {tmp_path / 'trackplug.db'})" in result.stdout
+    assert "Next: trackplug ls sqlite:///trackplug.db" in result.stdout
+    assert (tmp_path / "trackplug.db").is_file()
+    assert [r["id"] for r in json.loads(ok("ls", "--json").stdout)["resources"]] == DEMO_RESOURCES
+
+
+# -- ls --------------------------------------------------------------------------------------
+
+
+def test_ls_of_an_empty_store_says_so() -> None:
+    result = run("ls", "memory://")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "No metrics in memory://.\n"
+    assert json.loads(ok("ls", "memory://", "--json").stdout) == {
+        "url": "memory://",
+        "resources": [],
+    }
+
+
+@needs_sql
+def test_ls_json_has_every_resource_latest_values_and_perf(demo_url: str) -> None:
+    data = json.loads(ok("ls", demo_url, "--json").stdout)
+    assert data["url"] == demo_url
+    resources = {r["id"]: r for r in data["resources"]}
+    assert sorted(resources) == DEMO_RESOURCES
+    cnn = resources["demo/cnn"]
+    assert cnn["perf"] == {"metric": "f1", "value": cnn["latest"]["valid_f1"]}
+    assert sorted(cnn["latest"]) == [
+        "learning_rate",
+        "train_accuracy",
+        "train_f1",
+        "train_loss",
+        "valid_accuracy",
+        "valid_f1",
+        "valid_loss",
+    ]
+    job = resources["demo/predictions"]
+    assert job["perf"] is None
+    assert job["latest"]["num_predictions"] == 500
+    shares = [v for k, v in job["latest"].items() if k.startswith("class_distribution.")]
+    assert math.isclose(sum(shares), 1.0)
+
+
+@needs_sql
+def test_ls_table_and_key_filter(demo_url: str) -> None:
+    out = ok("ls", demo_url).stdout
+    assert f"{demo_url}: 4 resources" in out
+    for resource in DEMO_RESOURCES:
+        assert f"│ {resource} " in out
+    assert "f1 = " in out
+    filtered = ok("ls", demo_url, "-k", "valid_*").stdout
+    assert "valid_loss" in filtered
+    assert "train_loss" not in filtered
+    assert "demo/predictions" not in filtered  # no key matches
+    assert run("ls", demo_url, "-k", "nothing*").stderr == (
+        f"No metrics matching 'nothing*' in {demo_url}.\n"
+    )
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+@needs_sql
+def test_history_csv_json_and_table_agree(demo_url: str) -> None:
+    args = ("history", demo_url, "demo/mlp", "valid_loss")
+    rows = list(csv.DictReader(io.StringIO(ok(*args, "--csv").stdout)))
+    data = json.loads(ok(*args, "--json").stdout)
+    assert (data["resource"], data["key"]) == ("demo/mlp", "valid_loss")
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))
+    assert [float(r["value"]) for r in rows] == [p["value"] for p in data["points"]]
+    assert [int(r["timestamp"]) for r in rows] == [p["timestamp"] for p in data["points"]]
+    table = ok(*args).stdout
+    assert "valid_loss of demo/mlp" in table
+    assert "2025-01-01T01:01:00.000Z" in table  # model 2 starts at 01:00, epoch 1 at +1 min
+    latest = json.loads(ok("ls", demo_url, "--json").stdout)["resources"][2]["latest"]
+    assert data["points"][-1]["value"] == latest["valid_loss"]
+
+
+@needs_sql
+def test_history_keeps_special_values_exactly(sqlite_url: str) -> None:
+    import trackplug
+
+    with trackplug.connect(sqlite_url) as tracker:
+        for step, value in enumerate([math.nan, math.inf, -math.inf, -0.0, 0.1]):
+            tracker.log_metric("r", "x", value, step=step, timestamp=1)
+    rows = list(csv.DictReader(io.StringIO(ok("history", sqlite_url, "r", "x", "--csv").stdout)))
+    assert [r["value"] for r in rows] == ["nan", "inf", "-inf", "-0.0", "0.1"]
+    data = json.loads(ok("history", sqlite_url, "r", "x", "--json").stdout)
+    assert [p["value"] for p in data["points"]] == ["NaN", "Infinity", "-Infinity", -0.0, 0.1]
+
+
+@needs_sql
+def test_history_of_a_misspelled_key_or_resource_suggests_one(demo_url: str) -> None:
+    assert_one_line_error(
+        run("history", demo_url, "demo/cnn", "valid_los"),
+        "resource 'demo/cnn' has no metric 'valid_los'; did you mean 'valid_loss'",
+    )
+    assert_one_line_error(
+        run("history", demo_url, "demo/cn", "valid_loss"), "did you mean 'demo/cnn'"
+    )
+
+
+# -- best ------------------------------------------------------------------------------------
+
+
+@needs_sql
+def test_best_ranks_by_the_latest_value_both_ways(demo_url: str) -> None:
+    latest = {
+        r["id"]: r["latest"]["valid_loss"]
+        for r in json.loads(ok("ls", demo_url, "--json").stdout)["resources"]
+        if "valid_loss" in r["latest"]
+    }
+    for flag, reverse in (("--max", True), ("--min", False)):
+        data = json.loads(ok("best", demo_url, "valid_loss", flag, "--json").stdout)
+        assert data["order"] == flag[2:]
+        board = [(row["resource"], row["value"]) for row in data["leaderboard"]]
+        assert board == sorted(latest.items(), key=lambda item: item[1], reverse=reverse)
+        assert [row["rank"] for row in data["leaderboard"]] == [1, 2, 3]
+    top = json.loads(ok("best", demo_url, "valid_f1", "-n", "1", "--json").stdout)
+    assert [row["resource"] for row in top["leaderboard"]] == ["demo/cnn"]
+
+
+@needs_sql
+def test_best_table_and_unknown_metric(demo_url: str) -> None:
+    out = ok("best", demo_url, "valid_loss", "--min", "--limit", "2").stdout
+    assert f"{demo_url}: valid_loss, smallest first" in out
+    assert out.count("│ demo/") == 2
+    assert_one_line_error(
+        run("best", demo_url, "valid_f2"), "has metric 'valid_f2'; did you mean 'valid_f1'"
+    )
+
+
+# -- plot ------------------------------------------------------------------------------------
+
+
+@needs_sql
+def test_plot_writes_a_png_of_the_default_size_with_every_resource(
+    demo_url: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "loss.png"
+    out = ok("plot", demo_url, "valid_loss", "-o", str(output)).stdout
+    assert out == (
+        f"Wrote {output} (800x500 px): valid_loss of 3 resources "
+        "(demo/cnn, demo/logreg, demo/mlp).\n"
+    )
+    assert png_size(output) == (800, 500)
+    from matplotlib import image
+
+    pixels = image.imread(output)
+    assert pixels.shape[:2] == (500, 800)
+    assert len({tuple(p) for p in pixels.reshape(-1, pixels.shape[2])[::97]}) > 3  # not blank
+
+
+@needs_sql
+def test_plot_named_resources_at_a_requested_size(demo_url: str, tmp_path: Path) -> None:
+    output = tmp_path / "f1.png"
+    args = ["plot", demo_url, "valid_f1", "demo/cnn", "demo/mlp", "-o", str(output)]
+    out = ok(*args, "--width", "1234", "--height", "567", "--dpi", "150", "--log-y").stdout
+    assert "(demo/cnn, demo/mlp)" in out
+    assert png_size(output) == (1234, 567)
+
+
+@needs_sql
+def test_plot_defaults_to_key_png_in_the_working_directory(
+    demo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ok("plot", demo_url, "class_distribution.cat")
+    assert png_size(tmp_path / "class_distribution.cat.png") == (800, 500)
+
+
+@needs_sql
+def test_plot_errors(demo_url: str, tmp_path: Path) -> None:
+    assert_one_line_error(
+        run("plot", demo_url, "valid_loss", "-o", str(tmp_path / "x.docx")),
+        "'x.docx' is not an image file matplotlib writes; use one of",
+    )
+    assert_one_line_error(
+        run("plot", demo_url, "valid_loss", "demo/predictions", "-o", str(tmp_path / "x.png")),
+        "resource 'demo/predictions' has no metric 'valid_loss'",
+    )
+    assert_one_line_error(
+        run("plot", demo_url, "valid_loss", "-o", str(tmp_path / "no" / "dir" / "x.png")),
+        "No such file or directory",
+    )
+
+
+@needs_sql
+def test_plot_without_matplotlib_gives_the_install_hint(
+    demo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "matplotlib",
+        "matplotlib.backend_bases",
+        "matplotlib.figure",
+        "matplotlib.ticker",
+    ):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    result = run("plot", demo_url, "valid_loss", "-o", str(tmp_path / "x.png"))
+    assert assert_one_line_error(result) == (
+        "Error: plotting needs matplotlib: pip install 'trackplug[plot]'"
+    )
+    assert not (tmp_path / "x.png").exists()
+
+
+# -- copy ------------------------------------------------------------------------------------
+
+
+@needs_sql
+def test_copy_migrates_everything_then_resumes_with_nothing_to_do(
+    demo_url: str, tmp_path: Path
+) -> None:
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = ok("copy", demo_url, target)
+    assert result.stdout == (
+        f"Copied 4 resources, 214 points from {demo_url} to {target} "
+        "(0 points were already there).\n"
+    )
+    assert "4/4" in result.stderr  # the progress bar's last state
+    source = json.loads(ok("ls", demo_url, "--json").stdout)["resources"]
+    assert json.loads(ok("ls", target, "--json").stdout)["resources"] == source
+    again = ok("copy", demo_url, target).stdout
+    assert "Copied 4 resources, 0 points" in again
+    assert "(214 points were already there)" in again
+
+
+@needs_sql
+def test_copy_chosen_resources_only(demo_url: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'some.db'}"
+    out = ok("copy", demo_url, target, "-r", "demo/cnn", "--resource", "demo/predictions").stdout
+    assert out.startswith("Copied 2 resources, 74 points")  # 10 epochs x 7 + 4 predictions
+    ids = [r["id"] for r in json.loads(ok("ls", target, "--json").stdout)["resources"]]
+    assert ids == ["demo/cnn", "demo/predictions"]
+
+
+def test_copy_into_memory_warns_that_nothing_is_kept() -> None:
+    result = run("copy", "memory://", "memory://")
+    assert result.exit_code == 0
+    assert "Note: memory:// keeps nothing once this command ends." in result.stderr
+    assert result.stdout.startswith("Copied 0 resources, 0 points from memory:// to memory://")
+
+
+# -- backends --------------------------------------------------------------------------------
+
+
+def test_backends_table_and_json() -> None:
+    from importlib.metadata import version
+
+    out = ok("backends").stdout
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines()]
+    memory = ["memory://", "memory", "trackplug", version("trackplug"), "not persistent"]
+    assert memory in rows
+    assert "Default store (" in out
+    data = json.loads(ok("backends", "--json").stdout)
+    memory = next(b for b in data["backends"] if b["scheme"] == "memory")
+    assert memory["distribution"] == "trackplug"
+    assert memory["capabilities"]["persistent"] is False
+    assert memory["capabilities"]["infinity"] == "keep"
+
+
+@needs_sql
+def test_backends_lists_the_sql_backend_as_persistent() -> None:
+    data = json.loads(ok("backends", "--json").stdout)
+    sqlite = next(b for b in data["backends"] if b["scheme"] == "sqlite")
+    assert sqlite["capabilities"] is None or sqlite["capabilities"]["persistent"] is True
+
+
+def test_backends_names_the_default_store_from_the_environment() -> None:
+    result = ok("backends", env={"TRACKPLUG_URL": f"mystore://u:{SECRET}@h/db"})
+    assert (
+        "Default store ($TRACKPLUG_URL): mystore://u:***@h/db, which no installed backend serves"
+    ) in result.stdout
+    assert SECRET not in result.stdout
+
+
+@pytest.mark.filterwarnings("default::trackplug.registry.PluginWarning")
+def test_a_broken_plugin_is_one_warning_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    group = "trackplug"
+    found = [
+        importlib.metadata.EntryPoint("memory", "trackplug.memory", group),
+        importlib.metadata.EntryPoint("broken", "broken_plugin", group),  # tests/broken_plugin.py
+    ]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found)
+    result = run("backends")
+    assert result.exit_code == 0
+    assert result.stderr.startswith("Warning: trackplug plugin 'broken' (")
+    assert "is skipped: ModuleNotFoundError" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "memory://" in result.stdout
+
+
+# -- the installed script --------------------------------------------------------------------
+
+
+def script() -> str:
+    found = shutil.which("trackplug", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip("the trackplug console script is not installed next to this Python")
+    return found
+
+
+def test_the_installed_script_runs_the_demo_and_reports_errors_in_one_line() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    demo = subprocess.run(
+        [script(), "demo", "memory://"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "Leaderboard: valid_f1, best first" in demo.stdout
+    bad = subprocess.run(
+        [script(), "ls", f"mystore://bob:{SECRET}@h/db"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert bad.stderr.startswith("Error: no installed backend serves 'mystore://bob:***@h/db'")
+    assert bad.stderr.count("\n") == 1
+    assert SECRET not in bad.stderr
+
+
+@needs_sql
+def test_the_installed_script_reads_what_an_earlier_run_wrote(sqlite_url: str) -> None:
+    for args in (["demo", sqlite_url], ["best", sqlite_url, "valid_f1", "--json"]):
+        out = subprocess.run([script(), *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["leaderboard"][0]["resource"] == "demo/cnn"
+
+
+def test_no_command_module_imports_matplotlib_before_plotting() -> None:
+    code = "import sys, trackplug.cli; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False"
+
+
+@needs_sql
+def test_sync_replays_the_outbox_once_the_backend_is_back(tmp_path: Path) -> None:
+    import trackplug
+    from trackplug.fanout import BackendWarning
+
+    outbox = tmp_path / "outbox.db"
+    primary = f"sqlite:///{tmp_path / 'runs.db'}"
+    later = f"sqlite:///{tmp_path / 'not-yet' / 'runs.db'}"  # its folder does not exist yet
+    with pytest.warns(BackendWarning), trackplug.connect(primary, later, outbox=outbox) as tracker:
+        for step in range(3):
+            tracker.log_metric("r", "loss", step / 4, step=step)
+    assert_one_line_error(run("sync", "--outbox", str(outbox)), "Error: ")
+    (tmp_path / "not-yet").mkdir()
+    result = ok("sync", "--outbox", str(outbox))
+    assert f"Sent 1 of 1 waiting writes to {later}." in result.stdout
+    history = json.loads(ok("history", later, "r", "loss", "--json").stdout)
+    assert [point["value"] for point in history["points"]] == [0.0, 0.25, 0.5]
+    assert "is empty" in ok("sync", "--outbox", str(outbox)).stdout
+
+
+def test_sync_without_an_outbox_has_nothing_to_do(tmp_path: Path) -> None:
+    result = ok("sync", "--outbox", str(tmp_path / "none.db"))
+    assert "Nothing to sync" in result.stdout

@@ -1,0 +1,395 @@
+"""The facade: buffering, read-your-writes, flush triggers, lifecycle, threads, fan-out."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trackplug
+from trackplug import (
+    Capabilities,
+    ClosedError,
+    InvalidTypeError,
+    MetricPoint,
+    PerfRecord,
+    PluginError,
+    Resource,
+    Tracker,
+    UnsupportedValueError,
+    ValidationError,
+)
+from trackplug.memory import MemoryBackend
+from trackplug.model import Batch
+from trackplug.spec import hookimpl
+
+QUIET = {"flush_interval": 3600.0, "buffer_size": 1_000_000, "max_buffer": 1_000_000}
+
+
+class SpyBackend(MemoryBackend):
+    """The reference backend, recording every batch it receives."""
+
+    def __init__(self, url: str = "memory://spy") -> None:
+        super().__init__(url)
+        self.batches: list[int] = []
+        self.received = threading.Event()
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        super().log_metric(batch)
+        self.batches.append(sum(len(points) for points in batch.values()))
+        self.received.set()
+
+
+def wait_for(condition: threading.Event, seconds: float = 10.0) -> bool:
+    return condition.wait(seconds)
+
+
+# -- buffering and read-your-writes ------------------------------------------------------
+
+
+def test_log_metric_is_buffered_until_a_read() -> None:
+    spy = SpyBackend()
+    with Tracker(spy, **QUIET) as tracker:
+        tracker.log_metric("r", "loss", 0.5)
+        assert spy.batches == []
+        assert tracker.get_metric("r", "loss") == 0.5  # the read drained the buffer
+        assert spy.batches == [1]
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda t: t.history("r", "loss"),
+        lambda t: t.latest("r"),
+        lambda t: t.resources(),
+        lambda t: t.best("loss"),
+        lambda t: t.perf("r"),
+    ],
+)
+def test_every_read_sees_every_earlier_write(read: object) -> None:
+    spy = SpyBackend()
+    with Tracker(spy, **QUIET) as tracker:
+        tracker.log_metric("r", "loss", 0.5)
+        read(tracker)  # type: ignore[operator]
+        assert spy.batches == [1]
+
+
+def test_a_full_buffer_wakes_the_background_flush() -> None:
+    spy = SpyBackend()
+    with Tracker(spy, flush_interval=3600.0, buffer_size=10, max_buffer=1000) as tracker:
+        for step in range(10):
+            tracker.log_metric("r", "loss", 1.0, step=step)
+        assert wait_for(spy.received)
+        assert sum(spy.batches) == 10
+
+
+def test_the_interval_flushes_in_the_background() -> None:
+    spy = SpyBackend()
+    with Tracker(spy, flush_interval=0.05, buffer_size=1000, max_buffer=1000) as tracker:
+        tracker.log_metric("r", "loss", 1.0)
+        assert wait_for(spy.received)
+
+
+def test_at_max_buffer_the_caller_flushes_itself() -> None:
+    spy = SpyBackend()
+    with Tracker(spy, flush_interval=3600.0, buffer_size=5, max_buffer=5) as tracker:
+        for step in range(5):
+            tracker.log_metric("r", "loss", 1.0, step=step)
+        assert spy.batches == [5]  # written before the fifth call returned
+
+
+def test_flush_and_close_write_the_buffer() -> None:
+    spy = SpyBackend()
+    tracker = Tracker(spy, **QUIET)
+    tracker.log_metric("r", "a", 1.0)
+    tracker.flush()
+    assert spy.batches == [1]
+    tracker.log_metric("r", "b", 2.0)
+    tracker.close()
+    assert spy.batches == [1, 1]
+
+
+def test_interpreter_exit_flushes_open_trackers(tmp_path: Path) -> None:
+    out = tmp_path / "points.txt"
+    script = textwrap.dedent(
+        f"""
+        import trackplug
+        from trackplug.memory import MemoryBackend
+
+        class FileBackend(MemoryBackend):
+            @trackplug.hookimpl
+            def log_metric(self, batch):
+                with open({str(out)!r}, "a") as f:
+                    for resource, points in batch.items():
+                        f.writelines(f"{{resource.id}} {{p.key}} {{p.value}}\\n" for p in points)
+
+        t = trackplug.Tracker(FileBackend(), flush_interval=3600)
+        for step in range(100):
+            t.log_metric("run", "loss", step / 10, step=step)
+        # no flush, no close: the process just ends
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert len(out.read_text().splitlines()) == 100
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+def test_close_is_idempotent_and_a_closed_tracker_refuses_calls() -> None:
+    tracker = trackplug.connect("memory://")
+    tracker.close()
+    tracker.close()
+    assert "closed" in repr(tracker)
+    with pytest.raises(ClosedError, match="closed"):
+        tracker.log_metric("r", "loss", 1.0)
+    with pytest.raises(ClosedError):
+        tracker.get_metric("r", "loss")
+
+
+def test_a_background_failure_is_raised_by_the_next_call_and_nothing_is_lost() -> None:
+    class Flaky(MemoryBackend):
+        failing = True
+
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            if self.failing:
+                raise ConnectionError("store is down")
+            super().log_metric(batch)
+
+    backend = Flaky()
+    tracker = Tracker(backend, flush_interval=0.02, buffer_size=1000, max_buffer=1000)
+    tracker.log_metric("r", "loss", 1.0)
+    deadline = time.monotonic() + 10
+    while tracker._background_error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(ConnectionError, match="store is down"):
+        tracker.log_metric("r", "loss", 2.0, step=1)
+    backend.failing = False
+    assert [p.value for p in tracker.history("r", "loss")] == [1.0]  # kept and replayed
+    tracker.close()
+
+
+# -- threads ------------------------------------------------------------------------------
+
+
+def test_eight_writer_threads_lose_nothing() -> None:
+    spy = SpyBackend()
+    tracker = Tracker(spy, flush_interval=0.01, buffer_size=500, max_buffer=2000)
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for step in range(5000):
+                tracker.log_metric(f"run-{worker}", "loss", float(step), step=step)
+                if step % 1000 == 0:  # read-your-writes holds under concurrency
+                    assert tracker.get_metric(f"run-{worker}", "loss") == float(step)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert tracker.resources() == [f"run-{w}" for w in range(8)]
+    for worker in range(8):
+        history = tracker.history(f"run-{worker}", "loss")
+        assert [p.step for p in history] == list(range(5000))
+    tracker.close()
+
+
+# -- lolpop's operations --------------------------------------------------------------------
+
+
+def test_log_metrics_flattens_splits_and_records_the_perf_metric() -> None:
+    with trackplug.connect("memory://") as t:
+        t.log_metrics("m", {"train": {"f1": 0.9}, "valid": {"f1": 0.7}}, perf_metric="f1")
+        assert t.latest("m") == {"train_f1": 0.9, "valid_f1": 0.7}
+        assert t.perf("m") == PerfRecord("f1", 0.7)
+
+
+def test_the_perf_metric_falls_back_to_train_without_a_valid_split() -> None:
+    with trackplug.connect("memory://") as t:  # lolpop raised TypeError here
+        t.log_metrics("m", {"train": {"f1": 0.9}}, perf_metric="f1")
+        assert t.perf("m") == PerfRecord("f1", 0.9)
+
+
+def test_flat_metrics_and_their_perf_metric() -> None:
+    with trackplug.connect("memory://") as t:
+        t.log_metrics("m", {"rmse": 1.5, "mae": 1.0}, perf_metric="rmse", step=4)
+        assert [p.step for p in t.history("m", "rmse")] == [4]
+        assert t.perf("m") == PerfRecord("rmse", 1.5)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "perf_metric", "error"),
+    [
+        ({"train": {"f1": 0.9}, "valid": {"f1": "bad"}}, None, InvalidTypeError),
+        ({"train": {"f1": 0.9}}, "auc", ValidationError),
+        ({"train": {"f1": 0.9, "a..b": 1.0}}, None, ValidationError),
+        ([("f1", 0.9)], None, InvalidTypeError),
+    ],
+)
+def test_log_metrics_is_all_or_nothing(
+    metrics: object, perf_metric: str | None, error: type[Exception]
+) -> None:
+    with trackplug.connect("memory://") as t:
+        with pytest.raises(error):
+            t.log_metrics("m", metrics, perf_metric=perf_metric)  # type: ignore[arg-type]
+        assert t.resources() == []
+        assert t.perf("m") is None
+
+
+def test_copy_metrics_composed_from_required_hooks() -> None:
+    with trackplug.connect("memory://") as t:
+        for step in range(3):
+            t.log_metric("a", "val.loss", 1.0 / (step + 1), step=step, timestamp=100 + step)
+        t.log_metrics("a", {"valid": {"f1": 0.5}}, perf_metric="f1", timestamp=7)
+        t.log_metric("neighbour", "loss", 9.0)
+        t.log_metric("b", "other", 3.0)
+        t.copy_metrics("a", "b")
+        assert t.history("b", "val.loss") == t.history("a", "val.loss")
+        assert t.latest("b") == {"other": 3.0, "val.loss": 1 / 3, "valid_f1": 0.5}
+        assert t.perf("b") == PerfRecord("f1", 0.5)
+
+
+def test_a_native_copy_replaces_the_composition() -> None:
+    class NativeCopy(MemoryBackend):
+        copies: ClassVar[list[tuple[str, str]]] = []
+
+        @hookimpl
+        def copy_metrics(self, source: Resource, target: Resource) -> bool:
+            self.copies.append((source.id, target.id))
+            return True
+
+    backend = NativeCopy()
+    with Tracker(backend) as t:
+        t.log_metric("a", "loss", 1.0)
+        t.copy_metrics("a", "b")
+        assert backend.copies == [("a", "b")]
+        assert t.latest("b") == {}  # the native hook did (nothing), not the fallback
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [[0.5, 1.5, 2.5, 3.5], np.array([0.5, 1.5, 2.5, 3.5]), pd.Series([0.5, 1.5, 2.5, 3.5])],
+)
+def test_prediction_metrics_are_logged_as_real_metrics(predictions: object) -> None:
+    with trackplug.connect("memory://") as t:
+        summary = t.log_prediction_metrics("job", predictions)
+        assert t.latest("job") == summary
+        assert summary["num_predictions"] == 4.0
+        assert summary["prediction_p50"] == pytest.approx(2.0)
+
+
+def test_classification_predictions_log_a_class_distribution() -> None:
+    with trackplug.connect("memory://") as t:
+        t.log_prediction_metrics("job", pd.Series(["cat", "dog", "cat", "cat"]))
+        assert t.latest("job") == {
+            "class_distribution.cat": 0.75,
+            "class_distribution.dog": 0.25,
+            "num_predictions": 4.0,
+        }
+
+
+# -- reads --------------------------------------------------------------------------------
+
+
+def test_best_ranks_by_latest_value_ties_by_id_and_skips_nan() -> None:
+    with trackplug.connect("memory://") as t:
+        for rid, value in [("c", 0.9), ("a", 0.9), ("b", 0.5), ("n", math.nan)]:
+            t.log_metric(rid, "f1", value)
+        assert t.best("f1", limit=3) == [("a", 0.9), ("c", 0.9), ("b", 0.5)]
+        assert t.best("f1", order="min") == [("b", 0.5)]
+        with pytest.raises(ValidationError, match="order"):
+            t.best("f1", order="up")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="limit"):
+            t.best("f1", limit=0)
+
+
+# -- capabilities and fan-out ---------------------------------------------------------------
+
+
+class Picky(MemoryBackend):
+    CAPABILITIES = Capabilities(infinity="reject", max_step=2**31 - 1, max_batch_size=3)
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        assert sum(len(points) for points in batch.values()) <= 3
+        super().log_metric(batch)
+
+
+def test_a_declared_limit_rejects_before_anything_is_written() -> None:
+    with Tracker(MemoryBackend(), Picky()) as t:
+        with pytest.raises(UnsupportedValueError, match="'loss'"):
+            t.log_metric("r", "loss", math.inf)
+        with pytest.raises(UnsupportedValueError, match="step"):
+            t.log_metric("r", "loss", 1.0, step=2**31)
+        assert t.resources() == []
+
+
+def test_batches_are_split_to_the_declared_max_batch_size() -> None:
+    with Tracker(Picky(), **QUIET) as t:
+        for step in range(10):
+            t.log_metric(f"r{step % 2}", "loss", 1.0, step=step)
+        assert len(t.history("r0", "loss")) + len(t.history("r1", "loss")) == 10
+
+
+def test_writes_fan_out_and_reads_come_from_the_primary() -> None:
+    primary, secondary = MemoryBackend("memory://one"), MemoryBackend("memory://two")
+    with Tracker(primary, secondary) as t:
+        t.log_metric("r", "loss", 1.0)
+        t.flush()
+        assert secondary.get_metric(Resource("r"), "loss") == 1.0
+        secondary.log_metric({Resource("only-there"): [MetricPoint("x", 1.0, 0, 0)]})
+        assert t.resources() == ["r"]
+        assert t.url == "memory://one"
+        assert "+1" in repr(t)
+
+
+def test_a_backend_missing_a_required_hook_is_refused() -> None:
+    class Incomplete:
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None: ...
+
+    with pytest.raises(PluginError, match="required hook"):
+        Tracker(Incomplete())
+
+
+def test_a_misspelled_hook_is_refused() -> None:
+    class Misspelled(MemoryBackend):
+        @hookimpl
+        def log_metrik(self, batch: Batch) -> None: ...
+
+    with pytest.raises(PluginError, match="log_metrik"):
+        Tracker(Misspelled())
+
+
+def test_url_and_repr_never_show_a_password() -> None:
+    class WithSecret(MemoryBackend):
+        pass
+
+    backend = WithSecret("memory://user:hunter2@host/db?token=abc")
+    with Tracker(backend) as t:
+        assert "hunter2" not in t.url
+        assert "abc" not in t.url
+        assert "hunter2" not in repr(t)
+
+
+def test_each_tracker_owns_its_plugin_manager() -> None:
+    with trackplug.connect("memory://") as a, trackplug.connect("memory://") as b:
+        a.log_metric("r", "loss", 1.0)
+        assert b.resources() == []
+        assert a._pm is not b._pm

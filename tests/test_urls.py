@@ -1,0 +1,29 @@
+"""Passwords never leave: redaction of URLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from trackplug import ValidationError, redact_url
+from trackplug.urls import scheme_of
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:///runs.db", "sqlite:///runs.db"),
+        ("memory://", "memory://"),
+        ("postgresql://ann:s3cret@db:5432/m", "postgresql://ann:***@db:5432/m"),
+        ("postgresql://ann@db/m", "postgresql://ann@db/m"),
+        ("mlflow+https://h/?experiment=x&token=t0k", "mlflow+https://h/?experiment=x&token=***"),
+        ("postgresql://a:p%40ss@h/db?password=x", "postgresql://a:***@h/db?password=***"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_scheme_of() -> None:
+    assert scheme_of("MLflow+HTTP://h") == "mlflow+http"
+    with pytest.raises(ValidationError, match="not a tracker URL"):
+        scheme_of("runs.db")

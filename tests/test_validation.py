@@ -1,0 +1,240 @@
+"""The input rules: each input is accepted, or rejected with the specific error, and a
+rejected call leaves the tracker unchanged."""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import struct
+from fractions import Fraction
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import trackplug
+from trackplug import InvalidTypeError, Resource, ValidationError
+from trackplug.model import INT64_MAX, INT64_MIN, float_bits
+from trackplug.validation import (
+    check_key,
+    check_point,
+    check_step,
+    check_timestamp,
+    check_value,
+    to_resource,
+)
+
+# An oracle written from the rule's text, independent of the implementation.
+KEY_CHARS = re.compile(r"^[/\w.\- :]*$")
+
+
+def follows_key_rule(key: str) -> bool:
+    return (
+        1 <= len(key) <= 250
+        and bool(KEY_CHARS.match(key))
+        and ".." not in key
+        and not key.startswith("/")
+        and posixpath.normpath(key) == key
+        and key != "."
+    )
+
+
+key_like = st.one_of(
+    st.text(alphabet="ab_-. :/1é", min_size=0, max_size=12),
+    st.text(max_size=260),
+    st.sampled_from(["a..b", "/a", "a/", "a//b", "./a", ".", "x" * 250, "x" * 251, "a\nb"]),
+)
+
+
+@given(key_like)
+def test_a_key_is_accepted_exactly_when_it_follows_the_rule(key: str) -> None:
+    if follows_key_rule(key):
+        assert check_key(key) == key
+    else:
+        with pytest.raises(ValidationError, match=re.escape(repr(key)[:40])):
+            check_key(key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab_-. :/1é", min_size=1, max_size=12))
+def test_every_accepted_key_is_accepted_by_mlflow(key: str) -> None:
+    validation = pytest.importorskip(
+        "mlflow.utils.validation", reason="mlflow is the oracle for keys"
+    )
+    try:
+        check_key(key)
+    except ValidationError:
+        return
+    validation._validate_metric_name(key)  # raises if MLflow would refuse the key
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        ("a..b", "'..' is not allowed"),
+        ("/loss", "must not start with '/'"),
+        ("", "1 to 250"),
+        ("x" * 251, "1 to 250"),
+        ("loss!", "only letters"),
+        ("a//b", "normalized path"),
+    ],
+)
+def test_key_errors_name_the_key_and_the_rule(key: str, rule: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        check_key(key)
+    assert repr(key)[:30] in str(error.value)
+    assert rule in str(error.value)
+
+
+def test_a_key_of_the_wrong_type_is_a_type_error() -> None:
+    with pytest.raises(InvalidTypeError):
+        check_key(3)
+
+
+real_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**60), max_value=2**60),
+    st.sampled_from([-0.0, 0.0, math.inf, -math.inf, Fraction(1, 3)]),
+    st.floats(width=32).map(np.float32),
+    st.integers(min_value=-(2**31), max_value=2**31 - 1).map(np.int64),
+)
+not_values = st.one_of(
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+    st.lists(st.floats(), max_size=3),
+    st.sampled_from([np.bool_(True), np.array([1.0, 2.0]), {"a": 1}, b"1", 1j]),
+)
+
+
+@given(real_values)
+def test_real_numbers_are_accepted_bit_exactly(value: object) -> None:
+    number = check_value("m", value)
+    assert type(number) is float
+    expected = float(value)  # type: ignore[arg-type]
+    if math.isnan(expected):
+        assert float_bits(number) == float_bits(math.nan)  # the one canonical NaN
+    else:
+        assert float_bits(number) == float_bits(expected)
+
+
+@given(not_values)
+def test_anything_else_is_a_type_error_naming_the_key(value: object) -> None:
+    with pytest.raises(InvalidTypeError, match="'loss'"):
+        check_value("loss", value)
+
+
+def test_an_int_too_large_for_a_float_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="too large"):
+        check_value("m", 10**400)
+
+
+def test_every_nan_becomes_the_canonical_nan() -> None:
+    odd_nan = struct.unpack("<d", struct.pack("<q", 0x7FF0_0000_0000_0001))[0]
+    assert float_bits(check_value("m", odd_nan)) == float_bits(math.nan)
+    assert float_bits(check_value("m", np.float64("nan"))) == float_bits(math.nan)
+
+
+@given(st.integers(min_value=INT64_MIN, max_value=INT64_MAX))
+def test_steps_are_signed_64_bit(step: int) -> None:
+    assert check_step("m", step) == step
+
+
+@pytest.mark.parametrize("step", [INT64_MAX + 1, INT64_MIN - 1])
+def test_steps_outside_64_bits_are_rejected(step: int) -> None:
+    with pytest.raises(ValidationError, match="64-bit"):
+        check_step("m", step)
+
+
+@pytest.mark.parametrize("step", [True, 1.0, "1", None])
+def test_steps_of_the_wrong_type_are_type_errors(step: object) -> None:
+    with pytest.raises(InvalidTypeError, match="step"):
+        check_step("m", step)
+
+
+def test_numpy_integers_are_steps() -> None:
+    assert check_step("m", np.int64(7)) == 7
+
+
+def test_timestamps_are_non_negative_milliseconds() -> None:
+    assert check_timestamp("m", 0) == 0
+    assert check_timestamp("m", None) > 1_600_000_000_000  # now, in ms
+    with pytest.raises(ValidationError, match="non-negative"):
+        check_timestamp("m", -1)
+    with pytest.raises(InvalidTypeError):
+        check_timestamp("m", 1.5)
+
+
+def test_check_point_agrees_with_the_single_checks() -> None:
+    point = check_point("k", 1, np.int32(3), 5)
+    assert point == ("k", 1.0, 3, 5)
+    assert type(point.value) is float
+
+
+class Run:
+    def __init__(self, id: object) -> None:
+        self.id = id
+
+
+@pytest.mark.parametrize(
+    "resource",
+    ["model-1", Run("model-1"), ("model-1", object()), SimpleNamespace(id="model-1")],
+)
+def test_a_resource_is_a_string_an_object_with_id_or_a_lolpop_tuple(resource: object) -> None:
+    assert to_resource(resource) == Resource("model-1")
+
+
+@pytest.mark.parametrize(
+    ("resource", "error"),
+    [
+        ("", ValidationError),
+        ("x" * 251, ValidationError),
+        ("a\x00b", ValidationError),
+        (None, InvalidTypeError),
+        (True, InvalidTypeError),
+        (Run(None), InvalidTypeError),
+        (3.5, InvalidTypeError),
+    ],
+)
+def test_invalid_resources_are_rejected(resource: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        to_resource(resource)
+
+
+# -- a rejected call writes nothing ------------------------------------------------------
+
+calls = st.one_of(
+    st.tuples(st.just("log_metric"), key_like, st.one_of(real_values, not_values)),
+    st.tuples(
+        st.just("log_metrics"),
+        st.dictionaries(key_like, st.one_of(real_values, not_values), max_size=3),
+        st.one_of(st.none(), key_like),
+    ),
+)
+
+
+def snapshot(tracker: trackplug.Tracker) -> dict[str, object]:
+    return {r: {k: tracker.history(r, k) for k in tracker.latest(r)} for r in tracker.resources()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(calls, max_size=8))
+def test_a_rejected_call_leaves_the_tracker_unchanged(sequence: list[tuple[object, ...]]) -> None:
+    with trackplug.connect("memory://") as tracker:
+        for name, first, second in sequence:
+            before = snapshot(tracker)
+            try:
+                if name == "log_metric":
+                    tracker.log_metric("r", first, second)  # type: ignore[arg-type]
+                else:
+                    tracker.log_metrics("r", first, second)  # type: ignore[arg-type]
+            except ValidationError:
+                assert repr(snapshot(tracker)) == repr(before)  # repr: NaN-aware equality
+
+
+def test_a_lone_surrogate_is_not_a_resource_id() -> None:
+    with pytest.raises(ValidationError, match="surrogate"):
+        to_resource("run-\ud800")
