@@ -84,3 +84,39 @@ def test_huge_predictions_are_summarized_without_overflow() -> None:
         np.sqrt(np.mean((array / 1e308) ** 2)) * 1e308
     )
     assert summarize([1e200, 0.5])["prediction_std"] == pytest.approx(5e199)
+
+
+INF = math.inf
+
+
+@pytest.mark.parametrize(
+    ("values", "mean", "low", "p05", "p50", "p95", "high"),
+    [
+        ([INF, 1.0], INF, 1.0, INF, INF, INF, INF),
+        ([-INF, 1.0, INF], math.nan, -INF, -INF, 1.0, INF, INF),
+        ([INF, INF, 2.0], INF, 2.0, INF, INF, INF, INF),
+        ([-INF, -3.0], -INF, -INF, -INF, -INF, -INF, -3.0),
+    ],
+)
+def test_infinite_predictions_have_limits_not_errors(
+    values: list[float], mean: float, low: float, p05: float, p50: float, p95: float, high: float
+) -> None:
+    # numpy's mean agrees; its quantiles say nan where the interpolation's limit is an infinity.
+    summary = summarize(values, "regression")
+    assert summary == pytest.approx(
+        {
+            "num_predictions": len(values),
+            "prediction_mean": mean,
+            "prediction_std": math.nan,  # as numpy: no finite spread
+            "prediction_min": low,
+            "prediction_max": high,
+            "prediction_p05": p05,
+            "prediction_p50": p50,
+            "prediction_p95": p95,
+        },
+        nan_ok=True,
+    )
+
+
+def test_quantiles_between_huge_values_do_not_overflow() -> None:
+    assert summarize([-1e308, 1e308], "regression")["prediction_p50"] == 0.0

@@ -33,7 +33,7 @@ def run_contract(pytester: pytest.Pytester, name: str, *options: str) -> dict[st
     pytester.syspathinsert(HERE)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(
-        test_backend=f"from broken_backends import contract_for\n\n"
+        test_kill_target=f"from broken_backends import contract_for\n\n"
         f"TestBackend = contract_for({name!r})\n"
     )
     result = pytester.runpytest(

@@ -82,18 +82,26 @@ def _moments(values: list[object]) -> dict[str, float]:
     numbers = sorted(x for x in map(_as_float, values) if not math.isnan(x))
     if not numbers:
         return {}
-    count = len(numbers)
-    mean = math.fsum(x / count for x in numbers)  # x / count first: no overflow near 1e308
-    scale = max(abs(numbers[0]), abs(numbers[-1])) or 1.0  # scaled deviations don't overflow
-    spread = math.fsum(((x - mean) / scale) ** 2 for x in numbers) / count
+    mean, std = _mean_and_std(numbers)
     stats = {
         "prediction_mean": mean,
-        "prediction_std": scale * math.sqrt(spread),
+        "prediction_std": std,
         "prediction_min": numbers[0],
         "prediction_max": numbers[-1],
     }
     stats.update({f"prediction_{name}": _quantile(numbers, q) for name, q in QUANTILES.items()})
     return stats
+
+
+def _mean_and_std(ordered: list[float]) -> tuple[float, float]:
+    if math.isinf(ordered[0]) or math.isinf(ordered[-1]):
+        # An infinity is the mean (NaN when both signs meet, as in numpy); no finite spread.
+        return sum(ordered), math.nan
+    count = len(ordered)
+    mean = math.fsum(x / count for x in ordered)  # x / count first: no overflow near 1e308
+    scale = max(abs(ordered[0]), abs(ordered[-1])) or 1.0  # scaled deviations don't overflow
+    spread = math.fsum(((x - mean) / scale) ** 2 for x in ordered) / count
+    return mean, scale * math.sqrt(spread)
 
 
 def _as_float(value: object) -> float:
@@ -109,4 +117,7 @@ def _quantile(ordered: list[float], q: float) -> float:
     position = q * (len(ordered) - 1)
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    if position == low or ordered[low] == ordered[high]:
+        return ordered[low]  # exact, and no inf * 0
+    t = position - low
+    return (1 - t) * ordered[low] + t * ordered[high]  # no high - low: it overflows near 1e308
