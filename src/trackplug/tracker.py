@@ -71,7 +71,7 @@ class Tracker:
         retry_interval: float = 5.0,
         flush_interval: float = 1.0,
         buffer_size: int = 20_000,
-        max_buffer: int = 200_000,
+        max_buffer: int = 50_000,
     ) -> None:
         if not backends:
             raise ValidationError("a tracker needs at least one backend")
@@ -486,7 +486,7 @@ def connect(
     retry_interval: float = 5.0,
     flush_interval: float = 1.0,
     buffer_size: int = 20_000,
-    max_buffer: int = 200_000,
+    max_buffer: int = 50_000,
     **options: Any,
 ) -> Tracker:
     """Open a tracker on one or more URLs; the first is the primary (reads come from it).
