@@ -100,12 +100,56 @@ def test_the_interval_flushes_in_the_background() -> None:
         assert wait_for(spy.received)
 
 
-def test_at_max_buffer_the_caller_flushes_itself() -> None:
-    spy = SpyBackend()
-    with Tracker(spy, flush_interval=3600.0, buffer_size=5, max_buffer=5) as tracker:
-        for step in range(5):
+class GatedBackend(SpyBackend):
+    """A slow store: batch ``i`` is written when ``gates[i]`` opens."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__()
+        self.gates = [threading.Event() for _ in range(batches)]
+        self.writing = [threading.Event() for _ in range(batches)]
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        index = len(self.batches)
+        self.writing[index].set()
+        assert self.gates[index].wait(10.0)
+        super().log_metric(batch)
+
+
+def test_at_max_buffer_the_caller_waits_until_the_flusher_takes_the_buffer() -> None:
+    slow = GatedBackend(batches=2)
+    with Tracker(slow, flush_interval=3600.0, buffer_size=2, max_buffer=4) as tracker:
+        for step in range(2):
             tracker.log_metric("r", "loss", 1.0, step=step)
-        assert spy.batches == [5]  # written before the fifth call returned
+        assert wait_for(slow.writing[0])  # the flusher is writing the first 2 points
+
+        def log_four() -> None:
+            for step in range(2, 6):
+                tracker.log_metric("r", "loss", 1.0, step=step)
+
+        caller = threading.Thread(target=log_four)
+        caller.start()
+        caller.join(0.3)
+        assert caller.is_alive()  # blocked at the 4th point: the buffer holds max_buffer
+        assert tracker._buffered == 4
+        slow.gates[0].set()
+        # The flusher takes the 4 points and the caller goes on while they are written,
+        # instead of writing them itself behind the first batch.
+        assert wait_for(slow.writing[1])
+        caller.join(10.0)
+        assert not caller.is_alive()
+        assert slow.batches == [2]
+        slow.gates[1].set()
+        tracker.flush()
+        assert slow.batches == [2, 4]
+
+
+def test_at_max_buffer_without_a_flusher_the_caller_writes_itself() -> None:
+    spy = SpyBackend()
+    with Tracker(spy, flush_interval=3600.0, buffer_size=1, max_buffer=1) as tracker:
+        for step in range(3):
+            tracker.log_metric("r", "loss", 1.0, step=step)
+            assert spy.batches == [1] * (step + 1)  # written before the call returned
 
 
 def test_flush_and_close_write_the_buffer() -> None:

@@ -96,6 +96,7 @@ class Tracker:
         self._buffer: dict[Resource, list[MetricPoint]] = {}
         self._buffered = 0
         self._buffer_lock = threading.Lock()  # guards _buffer and _buffered
+        self._taken = threading.Condition(self._buffer_lock)  # a drain took the buffer
         self._write_lock = threading.RLock()  # one drain-and-write at a time, in order
         self._buffer_size = buffer_size
         self._max_buffer = max_buffer
@@ -370,6 +371,7 @@ class Tracker:
         with self._write_lock:
             with self._buffer_lock:
                 batch, self._buffer, self._buffered = self._buffer, {}, 0
+                self._taken.notify_all()
             if not batch:
                 return
             try:
@@ -388,10 +390,31 @@ class Tracker:
 
     def _wake_flusher(self, buffered: int) -> None:
         if buffered >= self._max_buffer:
-            self._drain()  # back-pressure: the caller pays, memory stays bounded
+            self._make_room()
         elif self._flusher is None:
             self._start_flusher()
         self._wake.set()
+
+    def _make_room(self) -> None:
+        """Back-pressure at ``max_buffer``, so memory stays bounded: wait until the flusher
+        takes the buffer (it is writing the batch before it), rather than writing it here
+        behind that batch; without a flusher to wait for, write it here."""
+        with self._taken:
+            while self._buffered >= self._max_buffer:
+                flusher = self._flusher
+                if (
+                    flusher is None
+                    or not flusher.is_alive()
+                    or flusher is threading.current_thread()
+                ):
+                    break
+                if self._background_error is not None or self._state is not State.OPEN:
+                    return  # the next call raises it
+                self._wake.set()
+                self._taken.wait(timeout=0.05)  # and look again: the flusher may have died
+            else:
+                return
+        self._drain()
 
     def _start_flusher(self) -> None:
         with self._buffer_lock:
