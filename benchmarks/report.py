@@ -47,7 +47,8 @@ GROUPS = (
     Group(
         "Batch logging of {s.batch:,} points ({s.batch_keys} keys per step)",
         _rows(["tp-sqlite-batch-loop", "tp-sqlite-batch-dict", "tp-mlflow-batch-loop",
-               "mlflow-log-batch"], "points_per_s"),
+               "mlflow-log-batch"], "points_per_s")
+        + _rows(["tp-mlflow-batch-loop"], "own_share"),
     ),
     Group(
         "History of one {s.history:,}-point metric",
@@ -76,6 +77,7 @@ _FIGURE_NAMES = {
     "import_s": "of which import",
     "store_s": "of which store + point",
     "peak_rss_mib": "peak RSS",
+    "own_share": "own time beside MLflow's log_batch",
 }
 
 
@@ -84,6 +86,8 @@ def fmt_value(figure: str, value: float) -> str:
         return f"{value:,.0f}"
     if figure == "peak_rss_mib":
         return f"{value:.1f} MiB"
+    if figure == "own_share":
+        return f"{value:+.1%}"
     seconds = value / 1e6 if figure.endswith("_us") else value
     if seconds >= 1:
         return f"{seconds:.2f} s"
@@ -160,7 +164,10 @@ TARGETS = (
     Target(5, "MLflow backend vs lolpop-style log_metric per point", f"≥ 20{TIMES}",
            lambda s: advantage(s, "tp-mlflow-log-metric", "lolpop-log-metric", "points_per_s"),
            lambda v: v >= 20, fmt_ratio),
-    Target(5, "MLflow backend's overhead over raw log_batch", "≤ 10%", _overhead,
+    Target(5, "MLflow backend's overhead over raw log_batch, end to end", "≤ 10%", _overhead,
+           lambda v: v <= 0.10, lambda v: f"{v:+.1%}"),
+    Target(5, "MLflow backend: trackplug's own time beside its log_batch calls", "≤ 10%",
+           lambda s: median(s, "tp-mlflow-batch-loop", "own_share"),
            lambda v: v <= 0.10, lambda v: f"{v:+.1%}"),
 )  # fmt: skip
 

@@ -166,22 +166,38 @@ def test_writers_converge_on_one_run(url: str) -> None:
         assert [r.info.run_name for r in runs] == ["shared"]
 
 
-def test_points_go_out_with_log_batch(url: str) -> None:
-    backend = MLflowBackend(url)
-    calls: list[int] = []
+@pytest.fixture
+def sent(backend: MLflowBackend) -> list[list[Metric]]:
+    """The metrics of every ``log_batch`` call the backend makes, call by call."""
+    calls: list[list[Metric]] = []
     log_batch = backend.client.log_batch
 
-    def counted(run_id: str, metrics: Any = (), **kwargs: Any) -> Any:
-        calls.append(len(metrics))
+    def recorded(run_id: str, metrics: Any = (), **kwargs: Any) -> Any:
+        calls.append(list(metrics))
         return log_batch(run_id, metrics=metrics, **kwargs)
 
-    backend.client.log_batch = counted
-    with Tracker(backend, flush_interval=3600) as t:
-        for step in range(2500):
-            t.log_metric("r", "loss", 1.0 / (step + 1), step=step)
-        t.flush()
-        assert calls == [1000, 1000, 500]
-        assert len(t.history("r", "loss")) == 2500
+    backend.client.log_batch = recorded
+    return calls
+
+
+def test_points_go_out_with_log_batch(tracker: Tracker, sent: list[list[Metric]]) -> None:
+    for step in range(2500):
+        tracker.log_metric("r", "loss", 1.0 / (step + 1), step=step)
+    tracker.flush()
+    assert [len(metrics) for metrics in sent] == [1000, 1000, 500]
+    assert len(tracker.history("r", "loss")) == 2500
+
+
+def test_a_large_batch_goes_out_grouped_by_key(tracker: Tracker, sent: list[list[Metric]]) -> None:
+    """Logged step by step, three keys at a time: each call carries one key, in step order
+    (MLflow updates a key's latest value once per call)."""
+    for step in range(1000):
+        for key in ("c", "a", "b"):
+            tracker.log_metric("r", key, float(step), step=step)
+    tracker.flush()
+    assert [{m.key for m in metrics} for metrics in sent] == [{"a"}, {"b"}, {"c"}]
+    assert all([m.step for m in metrics] == list(range(1000)) for metrics in sent)
+    assert tracker.latest("r") == {"a": 999.0, "b": 999.0, "c": 999.0}
 
 
 # -- the environment ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from trackplug import (
 )
 from trackplug.model import Batch
 
-from .store import MAX_ENTITIES_PER_BATCH, RunStore
+from .store import RunStore
 from .urls import Kind, MLflowTarget, parse_url
 
 __all__ = ["CAPABILITIES_BY_KIND", "MLflowBackend"]
@@ -48,14 +48,14 @@ TRACKPLUG_RUNS = f"tags.`{RESOURCE_KEY_TAG}` LIKE '%'"
 #: What MLflow 3.17 keeps, measured on its SQL store (SQLite, PostgreSQL) directly and behind
 #: ``mlflow server``: ±inf -> ±1.7976931348623157e308; -0.0 -> 0.0 (so -0.0 and 0.0 at one
 #: step and timestamp are one point); NaN kept; an exact duplicate stored once (the metric's
-#: primary key); every signed 64-bit step and timestamp kept.
+#: primary key); every signed 64-bit step and timestamp kept. No ``max_batch_size``: the
+#: store splits batches to MLflow's limit itself, after grouping them by key.
 _SQL_STORE = Capabilities(
     persistent=True,
     infinity="clamp",
     nan="keep",
     negative_zero="positive",
     duplicates="collapse",
-    max_batch_size=MAX_ENTITIES_PER_BATCH,
 )
 #: MLflow's legacy file store writes ``repr(value)`` lines: ±inf and -0.0 survive, and
 #: every copy of a point is appended.
@@ -65,7 +65,6 @@ _FILE_STORE = Capabilities(
     nan="keep",
     negative_zero="keep",
     duplicates="keep",
-    max_batch_size=MAX_ENTITIES_PER_BATCH,
 )
 CAPABILITIES_BY_KIND: dict[Kind, Capabilities] = {
     "server": _SQL_STORE,  # a tracking server on a database store, MLflow 3's only default

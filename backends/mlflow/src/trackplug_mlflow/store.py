@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from operator import attrgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,8 +90,13 @@ class RunStore:
 
     def log(self, run_id: str, points: Sequence[MetricPoint], tags: Mapping[str, str] = {}) -> None:
         """Log ``points`` and set ``tags`` in as few ``log_batch`` calls as MLflow's limit
-        allows; the tags go with the last call, after every point is in."""
-        metrics = [Metric(p.key, p.value, p.timestamp, p.step) for p in points]
+        allows; the tags go with the last call, after every point is in.
+
+        The points go out grouped by key (stable, so each key keeps its order): MLflow
+        reads and updates each key's latest value once per call, so a call of few keys
+        costs less (~13% for 100 keys per step, benchmarks/). The order of a write
+        within one batch means nothing to the contract."""
+        metrics = [Metric(p.key, p.value, p.timestamp, p.step) for p in _by_key(points)]
         run_tags = [RunTag(key, value) for key, value in tags.items()]
         with self.errors(f"logging {len(metrics)} metrics to run {run_id}"):
             for chunk, chunk_tags in _chunks(metrics, run_tags):
@@ -153,6 +159,12 @@ class RunStore:
             if not token:
                 return
             page_size = SEARCH_PAGE
+
+
+def _by_key(points: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
+    if len(points) <= MAX_ENTITIES_PER_BATCH:
+        return points  # one call either way
+    return sorted(points, key=attrgetter("key"))
 
 
 def _chunks(metrics: list[Any], tags: list[Any]) -> list[tuple[list[Any], list[Any]]]:
