@@ -1,5 +1,6 @@
-"""Stores to test against: MLflow SQLite stores (copied from one migrated template) and a
-real ``mlflow server`` on 127.0.0.1, started once per session on a free port.
+"""Stores to test against: MLflow SQLite stores (copied from one migrated template), a
+real ``mlflow server`` on 127.0.0.1, started once per session on a free port, and an MLflow
+store in a new PostgreSQL database (where ``TRACKPLUG_TEST_POSTGRESQL_URL`` is set).
 
 The first open of a fresh MLflow SQLite database runs its migrations (seconds), so the
 session migrates one template database and every test copies the file. The server gets its
@@ -20,10 +21,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 SERVER_START_TIMEOUT = 180.0  # seconds; a loaded CI machine is slow to import mlflow
+POSTGRESQL_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,6 +76,39 @@ def sqlite_stores(template_db: Path, tmp_path: Path) -> SQLiteStores:
 @pytest.fixture
 def sqlite_url(sqlite_stores: SQLiteStores) -> str:
     return sqlite_stores.new_url()
+
+
+class DatabaseStore:
+    """An MLflow store in a PostgreSQL database of the session: new experiments in it."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def new_url(self) -> str:
+        return f"mlflow+{self.uri}?experiment=test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_postgresql() -> Iterator[DatabaseStore]:
+    """An MLflow store in a new database of the PostgreSQL that
+    ``TRACKPLUG_TEST_POSTGRESQL_URL`` names, migrated once, dropped at the end."""
+    base = os.environ.get(POSTGRESQL_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRESQL_ENV} is not set (no PostgreSQL for the MLflow store tests)")
+    psycopg = pytest.importorskip("psycopg", reason="psycopg (PostgreSQL's driver) is missing")
+    from mlflow.tracking import MlflowClient
+
+    name = f"trackplug_mlflow_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(base)
+    uri = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        MlflowClient(uri).get_experiment("0")  # runs the migrations
+        yield DatabaseStore(uri)
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

@@ -82,7 +82,19 @@ def test_attributes_come_from_the_metadata_tracker(
 ) -> None:
     assert tracker.client is metadata.client
     assert tracker.run is metadata.run
-    assert tracker.url == "mlflow+" + metadata.url
+    assert tracker.url == metadata.url  # lolpop's: the tracking URI
+
+
+@pytest.mark.parametrize("uri", ["databricks", "mlruns", "databricks://profile"])
+def test_any_tracking_uri_of_the_metadata_tracker_is_taken(
+    metadata: MetadataTracker, uri: str
+) -> None:
+    """The metadata tracker's client is already built: its URI is not ours to refuse."""
+    metadata.url = uri
+    with MLFlowMetricsTracker(components={"metadata_tracker": metadata}) as t:
+        assert t.url == uri
+        t.log_metric(("m", t.run), "loss", 0.5)
+        assert t.get_metric(("m", t.run), "loss") == 0.5
 
 
 def test_keys_are_prefixed_with_the_resource_id(tracker: MLFlowMetricsTracker) -> None:
@@ -238,7 +250,7 @@ def test_exception_types_are_kept(metadata: MetadataTracker) -> None:
     assert isinstance(caught.value, TypeError)
     t.client.delete_run(t.run.info.run_id)
     t.log_metric(model, "loss", 1.0)
-    with pytest.raises(BackendError, match="mlflow\\+sqlite") as failed:
+    with pytest.raises(BackendError, match="MLflow at sqlite:///") as failed:
         t.flush()
     assert isinstance(failed.value.__cause__, MlflowException)
     with pytest.raises(BackendError):  # the point is still waiting: close says so too

@@ -27,12 +27,22 @@ def bits(value: float) -> str:
     return struct.pack("<d", value).hex()
 
 
-@pytest.fixture(params=["sqlite", "server"])
+@pytest.fixture(params=["sqlite", "server", "postgresql"])
 def url(request: pytest.FixtureRequest, sqlite_stores: Any) -> str:
-    """A fresh store: a SQLite copy, or a new experiment on the session's server."""
+    """A fresh store: a SQLite copy, or a new experiment on the session's server (which
+    stands on SQLite) or in the session's PostgreSQL store."""
     if request.param == "sqlite":
         return str(sqlite_stores.new_url("?experiment=tests"))
-    return str(request.getfixturevalue("mlflow_server").new_url())
+    if request.param == "server":
+        return str(request.getfixturevalue("mlflow_server").new_url())
+    return str(request.getfixturevalue("mlflow_postgresql").new_url())
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> str:
+    """The database under this test's store: "sqlite" (directly or behind the server), or
+    "postgresql"."""
+    return "postgresql" if request.node.callspec.params["url"] == "postgresql" else "sqlite"
 
 
 @pytest.fixture
@@ -56,21 +66,33 @@ def raw_run(backend: MLflowBackend) -> tuple[MlflowClient, str]:
 # -- what MLflow 3 keeps: measured on the raw client, the reason for CAPABILITIES ---------------
 
 
-def test_mlflow_clamps_infinity_drops_the_sign_of_zero_keeps_nan(
+def test_mlflow_clamps_infinity_keeps_nan(
     tracker: Tracker, raw_run: tuple[MlflowClient, str]
 ) -> None:
     client, run_id = raw_run
-    values = {"pinf": math.inf, "ninf": -math.inf, "nzero": -0.0, "nan": math.nan}
+    values = {"pinf": math.inf, "ninf": -math.inf, "nan": math.nan}
     client.log_batch(run_id, [Metric(k, v, 1, 0) for k, v in values.items()])
     got = {k: bits(client.get_metric_history(run_id, k)[0].value) for k in values}
-    assert got == {
-        "pinf": bits(FLOAT_MAX),
-        "ninf": bits(-FLOAT_MAX),
-        "nzero": bits(0.0),
-        "nan": bits(math.nan),
-    }
+    assert got == {"pinf": bits(FLOAT_MAX), "ninf": bits(-FLOAT_MAX), "nan": bits(math.nan)}
     caps = tracker.capabilities
-    assert (caps.infinity, caps.negative_zero, caps.nan) == ("clamp", "positive", "keep")
+    assert (caps.infinity, caps.nan) == ("clamp", "keep")
+
+
+def test_the_sign_of_zero_depends_on_the_database_so_the_backend_drops_it(
+    tracker: Tracker, raw_run: tuple[MlflowClient, str], database: str
+) -> None:
+    """SQLite drops it; PostgreSQL keeps it, yet folds -0.0 and 0.0 at one step and timestamp
+    into whichever came first. The backend sends 0.0: every store as declared."""
+    client, run_id = raw_run
+    client.log_batch(run_id, [Metric("z", -0.0, 1, 0), Metric("w", -0.0, 1, 0)])
+    client.log_batch(run_id, [Metric("w", 0.0, 1, 0)])
+    kept = -0.0 if database == "postgresql" else 0.0
+    for key in ("z", "w"):
+        assert [bits(m.value) for m in client.get_metric_history(run_id, key)] == [bits(kept)]
+    tracker.log_metric("r", "z", -0.0, step=0, timestamp=1)
+    tracker.log_metric("r", "z", 0.0, step=0, timestamp=1)
+    assert [bits(p.value) for p in tracker.history("r", "z")] == [bits(0.0)]
+    assert tracker.capabilities.negative_zero == "positive"
 
 
 def test_mlflow_stores_an_exact_duplicate_once(
@@ -253,6 +275,22 @@ def test_a_server_that_is_down_is_a_quick_clear_error() -> None:
     assert f"http://me:***@127.0.0.1:{url.split(':')[3].split('?')[0]}" in message
     assert "hunter2" not in message
     assert isinstance(failed.value.__cause__, MlflowException)
+
+
+def test_a_database_store_that_is_down_is_a_quick_clear_error() -> None:
+    """Probed at open: MLflow's own engine would retry for about 100 s."""
+    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL's driver) is not installed")
+    from conftest import free_port
+
+    port = free_port()
+    with pytest.raises(BackendError) as failed:
+        MLflowBackend(f"mlflow+postgresql://me:hunter2@127.0.0.1:{port}/db")
+    message = str(failed.value)
+    assert f"database store at mlflow+postgresql://me:***@127.0.0.1:{port}/db" in message
+    assert "cannot be reached" in message
+    assert "hunter2" not in message
+    assert "\n" not in message
+    assert type(failed.value.__cause__).__name__ == "OperationalError"
 
 
 def test_a_server_that_goes_down_is_a_backend_error() -> None:

@@ -1,5 +1,6 @@
-"""The shared contract suite (``trackplug-contract``) on an MLflow SQLite store and on a real
-``mlflow server``, each with the deviations the backend declares (``CAPABILITIES``)."""
+"""The shared contract suite (``trackplug-contract``) on an MLflow SQLite store, on a real
+``mlflow server`` and on an MLflow store in PostgreSQL, each with the deviations the backend
+declares (``CAPABILITIES``)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,18 @@ class TestMLflowServer(MLflowPace, contract.BackendContract):  # type: ignore[na
         """The server has no authentication: it ignores the credentials, the URL keeps them."""
         address = self.server.address.replace("http://", f"http://user:{password}@")
         return MLflowBackend(f"mlflow+{address}?experiment=password-test")
+
+
+class TestMLflowPostgreSQL(MLflowPace, contract.BackendContract):  # type: ignore[name-defined,misc]
+    """A new experiment in one MLflow store in PostgreSQL per backend (skipped, with the
+    reason, where ``TRACKPLUG_TEST_POSTGRESQL_URL`` is not set)."""
+
+    @pytest.fixture(autouse=True)
+    def _store(self, mlflow_postgresql: Any) -> None:  # conftest.DatabaseStore
+        self.store = mlflow_postgresql
+
+    def make_backend(self) -> MLflowBackend:
+        return MLflowBackend(self.store.new_url())
+
+    def reopen_backend(self, backend: MLflowBackend) -> MLflowBackend:
+        return MLflowBackend(backend.target.url)  # no password in the test URL

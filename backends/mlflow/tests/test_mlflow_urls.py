@@ -75,6 +75,10 @@ def test_file_store_needs_mlflow_allow_file_store(monkeypatch: pytest.MonkeyPatc
         ("postgresql://h/d", "database"),
         ("file:///x", "file"),
         ("./mlruns", "file"),
+        ("mlruns", "file"),
+        ("databricks", "server"),
+        ("databricks://profile", "server"),
+        ("databricks-uc", "server"),
     ],
 )
 def test_store_kinds(uri: str, kind: str) -> None:

@@ -31,9 +31,9 @@ from trackplug import (
 from trackplug.model import Batch
 
 from .store import RunStore
-from .urls import Kind, MLflowTarget, parse_url
+from .urls import MLflowTarget, parse_url
 
-__all__ = ["CAPABILITIES_BY_KIND", "MLflowBackend"]
+__all__ = ["MLflowBackend"]
 
 RESOURCE_TAG = "trackplug.resource"
 RESOURCE_KEY_TAG = "trackplug.resource_key"
@@ -44,33 +44,6 @@ PERF_METRIC_TAG = "performance_metric"
 PERF_VALUE_TAG = "performance_metric_value"
 #: Runs of trackplug resources (the tag is never empty: it is a hex digest).
 TRACKPLUG_RUNS = f"tags.`{RESOURCE_KEY_TAG}` LIKE '%'"
-
-#: What MLflow 3.17 keeps, measured on its SQL store (SQLite, PostgreSQL) directly and behind
-#: ``mlflow server``: ±inf -> ±1.7976931348623157e308; -0.0 -> 0.0 (so -0.0 and 0.0 at one
-#: step and timestamp are one point); NaN kept; an exact duplicate stored once (the metric's
-#: primary key); every signed 64-bit step and timestamp kept. No ``max_batch_size``: the
-#: store splits batches to MLflow's limit itself, after grouping them by key.
-_SQL_STORE = Capabilities(
-    persistent=True,
-    infinity="clamp",
-    nan="keep",
-    negative_zero="positive",
-    duplicates="collapse",
-)
-#: MLflow's legacy file store writes ``repr(value)`` lines: ±inf and -0.0 survive, and
-#: every copy of a point is appended.
-_FILE_STORE = Capabilities(
-    persistent=True,
-    infinity="keep",
-    nan="keep",
-    negative_zero="keep",
-    duplicates="keep",
-)
-CAPABILITIES_BY_KIND: dict[Kind, Capabilities] = {
-    "server": _SQL_STORE,  # a tracking server on a database store, MLflow 3's only default
-    "database": _SQL_STORE,
-    "file": _FILE_STORE,
-}
 
 
 def resource_key(resource_id: str) -> str:
@@ -97,7 +70,7 @@ class MLflowBackend:
         self.target: MLflowTarget = parse_url(url, experiment)
         self.url = self.target.url
         self._store = RunStore(self.target, client, probe_timeout=probe_timeout)
-        self.CAPABILITIES = CAPABILITIES_BY_KIND[self.target.kind]
+        self.CAPABILITIES = self._store.capabilities
         self.experiment_id = self._experiment_id()
         self._runs: dict[Resource, str] = {}
         self._created: list[str] = []

@@ -39,14 +39,14 @@ from trackplug import (
     Resource,
     Tracker,
     hookimpl,
+    redact_url,
 )
 from trackplug.model import Batch
 from trackplug.predictions import ProblemType
 from trackplug.validation import check_key
 
-from .backend import CAPABILITIES_BY_KIND
 from .store import RunStore
-from .urls import MLflowTarget, parse_url, store_kind
+from .urls import MLflowTarget, parse_url
 
 __all__ = ["MLFlowMetricsTracker", "SharedRunBackend", "lolpop_resource_id"]
 
@@ -80,8 +80,7 @@ class SharedRunBackend:
     def __init__(self, store: RunStore) -> None:
         self._store = store
         self.url = store.url
-        uri = store.target.tracking_uri or str(store.client.tracking_uri)
-        self.CAPABILITIES = CAPABILITIES_BY_KIND[store_kind(uri)]
+        self.CAPABILITIES = store.capabilities
         self._known: set[Resource] = set()
         self._lock = threading.Lock()
 
@@ -245,8 +244,9 @@ class MLFlowMetricsTracker:
         if self.metadata_tracker is not None:
             self.client: Any = self.metadata_tracker.client
             self.run: Any = self.metadata_tracker.run
-            uri = getattr(self.metadata_tracker, "url", None) or self.client.tracking_uri
-            target = _target(str(uri), None)
+            given = str(getattr(self.metadata_tracker, "url", None) or self.client.tracking_uri)
+            # Whatever URI the client was built on ("databricks", a bare path…): not parsed.
+            target = MLflowTarget(redact_url(given), given, None)
             store = RunStore(target, self.client)
         else:
             uri = url or config.get("mlflow_tracking_uri")
@@ -255,7 +255,8 @@ class MLFlowMetricsTracker:
             store = RunStore(target)
             self.client = store.client
             self.run = self._start_run(store, target)
-        self.url: str = target.url
+        #: The MLflow tracking URI, as lolpop's ``url`` (password redacted).
+        self.url: str = redact_url(target.tracking_uri or str(self.client.tracking_uri))
         self._store = store
         self._tracker = Tracker(
             SharedRunBackend(store), urls=[target.url], flush_interval=flush_interval

@@ -23,18 +23,49 @@ from urllib.parse import urlsplit
 from mlflow.entities import Metric, Run, RunTag
 from mlflow.tracking import MlflowClient
 
-from trackplug import BackendError, MetricPoint, redact_url
+from trackplug import BackendError, Capabilities, MetricPoint, redact_url
 from trackplug.model import point_order
 
 from .errors import scrub, translate_errors
-from .urls import MLflowTarget
+from .urls import Kind, MLflowTarget, store_kind
 
-__all__ = ["MAX_ENTITIES_PER_BATCH", "RunStore"]
+__all__ = ["CAPABILITIES_BY_KIND", "MAX_ENTITIES_PER_BATCH", "RunStore"]
 
 #: MLflow's limit for one ``log_batch`` call: 1,000 metrics, params and tags together.
 MAX_ENTITIES_PER_BATCH = 1000
+#: Database dialects whose drivers take ``connect_timeout`` (seconds).
+_TIMEOUT_ARG = ("postgresql", "mysql")
 #: Runs per ``search_runs`` page when every run must be seen (MLflow allows up to 50,000).
 SEARCH_PAGE = 1000
+
+#: What a database store keeps (MLflow 3.17, measured in tests/test_mlflow_backend.py):
+#: ±inf -> ±1.7976931348623157e308; NaN kept; an exact duplicate stored once (the metric
+#: table's primary key); every signed 64-bit step and timestamp kept. The sign of zero
+#: differs by database: SQLite drops it, PostgreSQL keeps it but folds -0.0 and 0.0 at one
+#: step and timestamp into whichever came first. So -0.0 is sent as 0.0 to every database
+#: store and server (whatever database a server stands on): one behaviour, as declared.
+#: No ``max_batch_size``: :meth:`RunStore.log` splits batches to MLflow's limit itself.
+_DATABASE = Capabilities(
+    persistent=True,
+    infinity="clamp",
+    nan="keep",
+    negative_zero="positive",
+    duplicates="collapse",
+)
+#: MLflow's legacy file store writes ``repr(value)`` lines: ±inf and -0.0 survive, and
+#: every copy of a point is appended.
+_FILE = Capabilities(
+    persistent=True,
+    infinity="keep",
+    nan="keep",
+    negative_zero="keep",
+    duplicates="keep",
+)
+CAPABILITIES_BY_KIND: dict[Kind, Capabilities] = {
+    "server": _DATABASE,  # MLflow 3 servers stand on a database store
+    "database": _DATABASE,
+    "file": _FILE,
+}
 
 
 class RunStore:
@@ -46,10 +77,16 @@ class RunStore:
         self.target = target
         self.url = target.url
         uri = target.resolved_uri
-        if client is None and urlsplit(uri).scheme.lower() in ("http", "https"):
+        scheme = urlsplit(uri).scheme.lower()
+        if client is None and scheme in ("http", "https"):
             self._probe(uri, probe_timeout)
+        elif client is None and store_kind(uri) == "database" and not scheme.startswith("sqlite"):
+            self._probe_database(uri, probe_timeout)
         with self.errors("opening the tracking store"):
             self.client: Any = client or MlflowClient(tracking_uri=target.tracking_uri)
+        kind = store_kind(target.tracking_uri or str(self.client.tracking_uri))
+        #: What this store keeps; :meth:`log` sends each value as it will read back.
+        self.capabilities: Capabilities = CAPABILITIES_BY_KIND[kind]
 
     def errors(self, action: str) -> AbstractContextManager[None]:
         """MLflow's exceptions as :class:`~trackplug.BackendError`, password scrubbed."""
@@ -77,14 +114,30 @@ class RunStore:
                 raise_on_status=False,
             )
         except MlflowException as exc:
-            detail = scrub(str(exc.message), self.target.password)
-            where = self.url
-            if not self.target.tracking_uri:  # mlflow://: say where MLflow pointed us
-                where = f"{redact_url(tracking_uri)} (from MLFLOW_TRACKING_URI, {self.url})"
-            raise BackendError(
-                f"the MLflow tracking server at {where} cannot be reached (is it running, "
-                f"and is the address right?): {detail}"
-            ) from exc
+            raise self._unreachable("tracking server", tracking_uri, str(exc.message)) from exc
+
+    def _probe_database(self, uri: str, timeout: float) -> None:
+        """Fail fast, naming the URL, when a database server cannot be reached: MLflow's
+        engine retries a refused connection for about 100 s before it says so."""
+        import sqlalchemy
+        from sqlalchemy.pool import NullPool
+
+        dialect = urlsplit(uri).scheme.lower().partition("+")[0]
+        options = {"connect_timeout": max(1, round(timeout))} if dialect in _TIMEOUT_ARG else {}
+        engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=options)
+        try:
+            engine.connect().close()
+        except sqlalchemy.exc.OperationalError as exc:
+            raise self._unreachable("database store", uri, str(exc.orig)) from exc
+
+    def _unreachable(self, what: str, uri: str, detail: str) -> BackendError:
+        where = self.url
+        if not self.target.tracking_uri:  # mlflow://: say where MLflow pointed us
+            where = f"{redact_url(uri)} (from MLFLOW_TRACKING_URI, {self.url})"
+        return BackendError(
+            f"the MLflow {what} at {where} cannot be reached (is it running, and is the "
+            f"address right?): {' '.join(scrub(detail, self.target.password).split())}"
+        )
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -96,7 +149,8 @@ class RunStore:
         reads and updates each key's latest value once per call, so a call of few keys
         costs less (~13% for 100 keys per step, benchmarks/). The order of a write
         within one batch means nothing to the contract."""
-        metrics = [Metric(p.key, p.value, p.timestamp, p.step) for p in _by_key(points)]
+        stored = self.capabilities.stored
+        metrics = [Metric(p.key, stored(p.value), p.timestamp, p.step) for p in _by_key(points)]
         run_tags = [RunTag(key, value) for key, value in tags.items()]
         with self.errors(f"logging {len(metrics)} metrics to run {run_id}"):
             for chunk, chunk_tags in _chunks(metrics, run_tags):

@@ -113,13 +113,16 @@ def _check_file_store_allowed(url: str) -> None:
 
 
 def store_kind(tracking_uri: str) -> Kind:
-    """``server`` for http(s) (and anything remote), ``file`` for a path, else ``database``."""
+    """``server`` for http(s) and Databricks, ``file`` for a path, else ``database``."""
     scheme = urlsplit(tracking_uri).scheme.lower()
+    if scheme in _REMOTE or tracking_uri.lower() in _REMOTE:  # "databricks" has no scheme
+        return "server"
     if scheme in ("", "file"):
         return "file"
-    if scheme in ("http", "https", "databricks", "uc"):
-        return "server"
     return "database"
+
+
+_REMOTE = ("http", "https", "databricks", "databricks-uc", "uc")
 
 
 def _mlflow_default_uri() -> str:
