@@ -174,14 +174,16 @@ def mlflow_server(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and its workers (its own process group)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """Stop the server and its workers (its own process group). A graceful stop waits for
+    the clients' keep-alive connections to close, so it gets a few seconds, then is killed:
+    the server's store is a temporary file."""
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 30)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=grace)
             return
         except subprocess.TimeoutExpired:
             continue
