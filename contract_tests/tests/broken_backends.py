@@ -118,6 +118,14 @@ class NanAsZero(_ValueChange):
         return 0.0 if math.isnan(value) else value
 
 
+class NanAsNone(_ValueChange):
+    """NaN is stored as None (SQL NULL): it reads back as "never logged"."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return None if math.isnan(value) else value  # type: ignore[return-value]
+
+
 class NegativeZeroLost(_ValueChange):
     """-0.0 is stored as 0.0, without declaring ``negative_zero="positive"``."""
 
@@ -188,23 +196,43 @@ class TimestampsInSeconds(MemoryBackend):
         super()._add(resource, [p._replace(timestamp=p.timestamp // 1000 * 1000) for p in points])
 
 
-class ResourcesCaseInsensitive(MemoryBackend):
-    """Resource ids are matched case-insensitively: ``A`` leaks into ``a``."""
+class _LooseIds(MemoryBackend):
+    """Keeps and finds a resource under ``stored(id)`` instead of its id."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return rid
 
     def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
-        super()._add(Resource(resource.id.lower()), points)
+        super()._add(Resource(self.stored(resource.id)), points)
 
     @hookimpl
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
-        return super().history(Resource(resource.id.lower()), key)
+        return super().history(Resource(self.stored(resource.id)), key)
 
     @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:
-        return super().get_metric(Resource(resource.id.lower()), key)
+        return super().get_metric(Resource(self.stored(resource.id)), key)
 
     @hookimpl
     def latest(self, resource: Resource) -> dict[str, float]:
-        return super().latest(Resource(resource.id.lower()))
+        return super().latest(Resource(self.stored(resource.id)))
+
+
+class ResourcesCaseInsensitive(_LooseIds):
+    """Resource ids are matched case-insensitively: ``A`` leaks into ``a``."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return rid.lower()
+
+
+class ResourceIdsTruncated(_LooseIds):
+    """Resource ids are kept in a 64-character column: long ids sharing a prefix merge."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return rid[:64]
 
 
 class BatchKeepsFirstResource(MemoryBackend):
@@ -228,7 +256,10 @@ class LogMetricsDropsPerf(MemoryBackend):
 
 class LogMetricsNotAtomic(MemoryBackend):
     """``log_metrics`` writes its points one by one and fails half-way on an infinity it
-    claims to keep, leaving a partial write."""
+    claims to keep, leaving a partial write. The suite sees the refusal of a value the
+    backend declares it keeps; a partial write after a real failure (I/O, a lost
+    connection) cannot be provoked through the public API, so each backend shows its own
+    atomicity with a real failure in its own tests (e.g. backends/sql/tests)."""
 
     @hookimpl
     def log_metrics(
@@ -393,6 +424,7 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         LatestByTimestamp,
         LatestTieByArrival,
         NanAsZero,
+        NanAsNone,
         NegativeZeroLost,
         InfinityClamped,
         Float32Values,
@@ -402,6 +434,7 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         Steps32Bit,
         TimestampsInSeconds,
         ResourcesCaseInsensitive,
+        ResourceIdsTruncated,
         BatchKeepsFirstResource,
         LogMetricsDropsPerf,
         LogMetricsNotAtomic,

@@ -82,6 +82,25 @@ def test_ci_derandomizes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     result.stdout.fnmatch_lines(["*PROFILE fast * DERANDOMIZE True*"])
 
 
+def test_the_profiles_are_registered_with_hypothesis_not_loaded(
+    pytester: pytest.Pytester,
+) -> None:
+    """A plugin author's own property tests can use the suite's budgets by name; the
+    plugin never loads one, so a test without the option keeps Hypothesis's default."""
+    pytester.makepyfile(
+        """
+        from hypothesis import settings
+
+        def test_probe():
+            print("EXAMPLES", settings().max_examples)
+        """
+    )
+    chosen = pytester.runpytest_subprocess("-s", "--hypothesis-profile", "trackplug-thorough")
+    chosen.stdout.fnmatch_lines([f"*EXAMPLES {PROFILES['thorough'].examples}*"])
+    default = pytester.runpytest_subprocess("-s")
+    default.stdout.fnmatch_lines(["*EXAMPLES 100*"])
+
+
 def test_settings_are_built_for_the_active_profile() -> None:
     built = contract_settings("property")
     assert built.deadline is None

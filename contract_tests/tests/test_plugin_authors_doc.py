@@ -27,7 +27,9 @@ def test_the_guide_shows_both_example_files() -> None:
     ]
 
 
-@pytest.mark.parametrize(("path", "code"), file_blocks(), ids=lambda v: Path(v).name)
+@pytest.mark.parametrize(
+    ("path", "code"), file_blocks(), ids=[Path(path).name for path, _ in file_blocks()]
+)
 def test_the_guide_shows_the_file_as_it_is(path: str, code: str) -> None:
     assert code == (ROOT / path).read_text(), f"docs/plugin-authors.md shows an old {path}"
 

@@ -208,8 +208,3 @@ class ContractBase:
         """Give ``test`` (a ``@given`` function) the settings of a property test."""
         configured: Callable[..., None] = self.hypothesis_settings("property")(test)
         return configured
-
-
-def run(test: Callable[..., Any]) -> None:
-    """Call a ``@given`` test with no arguments (Hypothesis supplies them)."""
-    test()

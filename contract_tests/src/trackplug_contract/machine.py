@@ -25,8 +25,9 @@ from .base import Pair, open_tracker
 
 __all__ = ["KEYS", "RESOURCES", "ContractMachine"]
 
-#: The resources the machine writes to: look-alikes, so that leaks between them show.
-RESOURCES = ("a", "a1", "A", "b/c", "é")
+#: The resources the machine writes to: look-alikes, so that leaks between them show
+#: (two of the longest ids allowed, apart in their last character only).
+RESOURCES = ("a", "a1", "A", "b/c", "é", "L" * 249 + "1", "L" * 249 + "2")
 #: The keys it logs directly; ``log_metrics`` adds ``<split>_<name>`` ones.
 KEYS = ("loss", "val.loss", "f1", "valid_f1")
 _NAMES = st.sampled_from(["f1", "loss"])

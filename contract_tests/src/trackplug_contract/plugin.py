@@ -1,4 +1,5 @@
-"""The ``pytest11`` plugin: markers and the ``--trackplug-profile`` option, nothing else.
+"""The ``pytest11`` plugin: markers, the ``--trackplug-profile`` option and the suite's
+Hypothesis profiles (registered as ``trackplug-fast`` / ``trackplug-thorough``, never loaded).
 
 It adds no fixtures (autouse or not) and loads no Hypothesis profile, so installing
 ``trackplug-contract`` changes nothing in a project's other tests. It registers the suite's
@@ -38,6 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    profiles.register_hypothesis_profiles()
     profiles.push(config.getoption("trackplug_profile", default=None))
     try:
         profiles.active_profile()

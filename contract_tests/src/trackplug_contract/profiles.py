@@ -16,7 +16,15 @@ from typing import Literal
 
 from hypothesis import HealthCheck, settings
 
-__all__ = ["ENV_VAR", "PROFILES", "Kind", "Profile", "active_profile", "contract_settings"]
+__all__ = [
+    "ENV_VAR",
+    "PROFILES",
+    "Kind",
+    "Profile",
+    "active_profile",
+    "contract_settings",
+    "register_hypothesis_profiles",
+]
 
 #: The environment variable that picks a profile when the command-line option is absent.
 ENV_VAR = "TRACKPLUG_CONTRACT_PROFILE"
@@ -63,17 +71,30 @@ def contract_settings(kind: Kind) -> settings:
     measure time are off for the same reason.
     """
     profile = PROFILES[active_profile()]
-    common = {
-        "deadline": None,
-        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-    }
     if kind == "stateful":
         return settings(
+            _property_settings(profile),
             max_examples=profile.machine_runs,
             stateful_step_count=profile.machine_steps,
-            **common,  # type: ignore[arg-type]
         )
-    return settings(max_examples=profile.examples, **common)  # type: ignore[arg-type]
+    return _property_settings(profile)
+
+
+def _property_settings(profile: Profile) -> settings:
+    return settings(
+        max_examples=profile.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def register_hypothesis_profiles() -> None:
+    """Register each profile's property-test settings with Hypothesis as
+    ``trackplug-<name>`` (``trackplug-fast``, ``trackplug-thorough``), for a plugin author's
+    own property tests (``pytest --hypothesis-profile trackplug-thorough``). Registering
+    loads nothing: the suite builds its own settings per test, as above."""
+    for name in PROFILES:
+        settings.register_profile(f"trackplug-{name}", _property_settings(PROFILES[name]))
 
 
 def push(name: str | None) -> None:

@@ -18,9 +18,13 @@ from .reference import exact_best
 
 __all__ = ["BestTests", "ResourceTests"]
 
-#: Resource ids that share prefixes, case, separators: a store that matches ids loosely
-#: (``LIKE 'a%'``, case-folding, path joining) mixes them up.
-LOOKALIKE_IDS = ("a", "a1", "A", "a/b", "a b", "a_b", "a%", "a.b", "é", "e", "ab", "b")
+#: Resource ids that share prefixes, case, separators, or a long prefix up to the longest
+#: id allowed (250 characters): a store that matches ids loosely (``LIKE 'a%'``,
+#: case-folding, path joining) or keeps them in a shorter column mixes them up.
+LOOKALIKE_IDS = (
+    "a", "a1", "A", "a/b", "a b", "a_b", "a%", "a.b", "é", "e", "ab", "b",
+    "x" * 64, "x" * 65, "x" * 249 + "y", "x" * 250,
+)  # fmt: skip
 
 
 class BestTests(ContractBase):
