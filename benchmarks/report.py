@@ -48,7 +48,9 @@ GROUPS = (
         "Batch logging of {s.batch:,} points ({s.batch_keys} keys per step)",
         _rows(["tp-sqlite-batch-loop", "tp-sqlite-batch-dict", "tp-mlflow-batch-loop",
                "mlflow-log-batch"], "points_per_s")
-        + _rows(["tp-mlflow-batch-loop"], "own_share"),
+        + _rows(["tp-mlflow-batch-loop"], "own_share")
+        + _rows(["tp-sqlite-batch-loop", "tp-mlflow-batch-loop", "mlflow-log-batch"],
+                "peak_rss_mib"),
     ),
     Group(
         "History of one {s.history:,}-point metric",

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import data
-from ..probes import latency_figures
+from ..probes import PeakMemory, latency_figures
 from ..worker import Context, Result
 from .stores import mlflow_metric_rows
 
@@ -65,12 +65,14 @@ def log_batch(context: Context) -> Result:
     chunks = [metrics[i : i + BATCH_LIMIT] for i in range(0, len(metrics), BATCH_LIMIT)]
     client = _client(context)
     run_id = _run_id(client, data.RESOURCE)
+    memory = PeakMemory()
     start = time.perf_counter()
     for chunk in chunks:
         client.log_batch(run_id, metrics=chunk)
     seconds = time.perf_counter() - start
+    figures = {"peak_rss_mib": memory.mib()}
     found = mlflow_metric_rows(context.mlflow_db)
-    return Result(seconds, len(metrics), len(metrics), found)
+    return Result(seconds, len(metrics), len(metrics), found, figures)
 
 
 def history(context: Context) -> Result:

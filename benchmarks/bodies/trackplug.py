@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import data
-from ..probes import latency_figures, status_kib
+from ..probes import PeakMemory, latency_figures
 from ..worker import Context, Result
 from .stores import mlflow_metric_rows, store_url
 
@@ -74,15 +74,18 @@ def batch_loop(context: Context) -> Result:
     with store_url(context) as url:
         tracker = _connect(url)
         log, resource = tracker.log_metric, data.RESOURCE
+        memory = PeakMemory()
         start = time.perf_counter()
         for step, row in enumerate(rows):
             for key, value in row.items():
                 log(resource, key, value, step=step)
         tracker.flush()
         seconds = time.perf_counter() - start
+        figures = {"peak_rss_mib": memory.mib()}
         found = _count(context, tracker, resource, rows[0])
         tracker.close()
-    figures = {} if inside is None else {"own_share": (seconds - inside[0]) / inside[0]}
+    if inside is not None:
+        figures["own_share"] = (seconds - inside[0]) / inside[0]
     return Result(seconds, total, total, found, figures)
 
 
@@ -159,12 +162,12 @@ def best(context: Context) -> Result:
 
 
 def peak_memory(context: Context) -> Result:
-    """Peak RSS (VmHWM) while logging ``size`` points, above the process after import."""
+    """Peak RSS while logging ``size`` points, above the process after import."""
     import trackplug_sql.sqlite  # noqa: F401  # the backend's import, in the baseline
 
     import trackplug
 
-    baseline = status_kib("VmHWM")
+    memory = PeakMemory()
     with store_url(context) as url:
         tracker = trackplug.connect(url)
         log, resource, key = tracker.log_metric, data.RESOURCE, data.KEY
@@ -173,8 +176,7 @@ def peak_memory(context: Context) -> Result:
             log(resource, key, step * 0.001, step=step)
         tracker.flush()
         seconds = time.perf_counter() - start
-        peak = status_kib("VmHWM")
+        figures = {"peak_rss_mib": memory.mib()}
         found = _count(context, tracker, resource, [key])
         tracker.close()
-    figures = {"peak_rss_mib": (peak - baseline) / 1024}
     return Result(seconds, context.size, context.size, found, figures)
