@@ -4,15 +4,19 @@ matplotlib is checked in test_import.py.)
 
 Each command opens its own tracker, so tests that read what another command wrote need a
 persistent store: the SQL backend's ``sqlite://``. They skip when it is not installed.
+docs/guide/cli.md is checked too: every command it shows, run, prints what it shows.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import importlib.util
 import io
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -22,9 +26,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from trackplug import Registry
+from trackplug import Capabilities, Registry, hookimpl
 from trackplug.cli import cli
 from trackplug.cli._app import Session
+from trackplug.spec import Register
 
 DEMO_RESOURCES = ["demo/cnn", "demo/logreg", "demo/mlp", "demo/predictions"]
 SECRET = "s3cr3t-pw"
@@ -32,6 +37,10 @@ needs_sql = pytest.mark.skipif(
     "sqlite" not in Registry().backends,
     reason="the SQL backend is not installed (pip install -e backends/sql): "
     "tests that read what another command wrote need a persistent sqlite:// store",
+)
+needs_mlflow = pytest.mark.skipif(
+    "mlflow" not in Registry().backends,
+    reason="the MLflow backend is not installed (pip install -e backends/mlflow)",
 )
 
 
@@ -94,8 +103,15 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
 
 def test_the_group_help_lists_every_command() -> None:
     result = ok("--help")
-    for name in ("demo", "ls", "history", "best", "plot", "copy", "backends"):
+    for name in ("demo", "ls", "history", "best", "plot", "copy", "sync", "backends"):
         assert f"  {name} " in result.stdout
+
+
+def test_the_package_docstring_names_every_command() -> None:
+    import trackplug.cli
+
+    for name in cli.commands:
+        assert f"``{name}``" in (trackplug.cli.__doc__ or "")
 
 
 def test_version() -> None:
@@ -191,27 +207,43 @@ def test_a_password_is_redacted_from_a_backend_s_own_error() -> None:
     assert "postgresql://bob:***@127.0.0.1:1/metrics" in assert_one_line_error(result)
 
 
-@needs_sql
+READING_COMMANDS = [
+    ["ls", "-"],
+    ["history", "-", "r", "k"],
+    ["best", "-", "k"],
+    ["plot", "-", "k"],
+    ["copy", "-", "memory://"],
+]
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
 @pytest.mark.parametrize(
-    "command",
+    ("form", "kind"),
     [
-        ["ls"],
-        ["history", "-", "r", "k"],
-        ["best", "-", "k"],
-        ["plot", "-", "k"],
-        ["copy", "-", "memory://"],
+        ("sqlite:///{}/typo.db", "file"),
+        ("mlflow+sqlite:///{}/typo.db?experiment=x", "file"),
+        ("mlflow+file://{}/typo", "folder"),
     ],
 )
-def test_reading_a_missing_sqlite_file_does_not_create_it(
-    command: list[str], tmp_path: Path
+def test_reading_a_missing_store_does_not_create_it(
+    command: list[str], form: str, kind: str, tmp_path: Path
 ) -> None:
-    missing = tmp_path / "typo.db"
-    url = f"sqlite:///{missing}"
-    args = [url if arg == "-" else arg for arg in command]
-    if args == ["ls"]:
-        args.append(url)
-    assert_one_line_error(run(*args), f"{url} does not exist (no file {missing})")
-    assert not missing.exists()
+    # Checked before any backend opens (and would create) the store: one line, exit 1.
+    url = form.format(tmp_path)
+    missing = tmp_path / ("typo.db" if kind == "file" else "typo")
+    result = run(*[url if arg == "-" else arg for arg in command])
+    assert result.exit_code == 1
+    assert_one_line_error(result, f"{url} does not exist (no {kind} {missing});")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_mlflow_checks_the_store_mlflow_tracking_uri_names(tmp_path: Path) -> None:
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'typo.db'}"}
+    assert_one_line_error(
+        run("ls", "mlflow://", env=env),
+        f"mlflow:// does not exist (no file {tmp_path / 'typo.db'}, named by $MLFLOW_TRACKING_URI)",
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -227,6 +259,11 @@ def test_demo_into_memory_prints_the_leaderboard_and_where_data_lives() -> None:
     assert "Prediction job demo/predictions: 500 predictions (bird " in out
     assert "Data: memory:// (in memory: gone when this command ends" in out
     assert "Next:" not in out  # nothing to look at afterwards
+
+
+def test_demo_counts_in_words() -> None:
+    out = ok("demo", "memory://", "--models", "1", "--epochs", "1", "--rows", "1").stdout
+    assert "Simulated 1 model x 1 epoch (seed 0) and a prediction job of 1 row: " in out
 
 
 @needs_sql
@@ -492,26 +529,76 @@ def test_copy_into_memory_warns_that_nothing_is_kept() -> None:
 # -- backends --------------------------------------------------------------------------------
 
 
+def table_rows(out: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines()]
+
+
+def backends_json(env: dict[str, str] | None = None) -> dict[str, list[dict[str, object]]]:
+    """``{scheme: capabilities}`` from ``trackplug backends --json``."""
+    data = json.loads(ok("backends", "--json", env=env).stdout)
+    return {b["scheme"]: b["capabilities"] for b in data["backends"]}
+
+
 def test_backends_table_and_json() -> None:
     from importlib.metadata import version
 
     out = ok("backends").stdout
-    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines()]
     memory = ["memory://", "memory", "trackplug", version("trackplug"), "not persistent"]
-    assert memory in rows
+    assert memory in table_rows(out)
     assert "Default store (" in out
     data = json.loads(ok("backends", "--json").stdout)
-    memory = next(b for b in data["backends"] if b["scheme"] == "memory")
-    assert memory["distribution"] == "trackplug"
-    assert memory["capabilities"]["persistent"] is False
-    assert memory["capabilities"]["infinity"] == "keep"
+    memory_json = next(b for b in data["backends"] if b["scheme"] == "memory")
+    assert memory_json["distribution"] == "trackplug"
+    assert memory_json["capabilities"] == [
+        {"url": "memory://", **dataclasses.asdict(Capabilities(persistent=False))}
+    ]
 
 
 @needs_sql
-def test_backends_lists_the_sql_backend_as_persistent() -> None:
-    data = json.loads(ok("backends", "--json").stdout)
-    sqlite = next(b for b in data["backends"] if b["scheme"] == "sqlite")
-    assert sqlite["capabilities"] is None or sqlite["capabilities"]["persistent"] is True
+def test_backends_shows_a_sqlite_file_as_persistent_and_in_memory_sqlite_as_not() -> None:
+    sqlite = backends_json()["sqlite"]
+    assert [(form["url"], form["persistent"]) for form in sqlite] == [
+        ("sqlite:///FILE", True),
+        ("sqlite://", False),
+    ]
+    assert backends_json()["postgresql"][0]["persistent"] is True
+    rows = table_rows(ok("backends").stdout)
+    at = next(i for i, row in enumerate(rows) if row[:1] == ["sqlite://"])
+    assert rows[at][4] == "sqlite:///FILE: persistent"
+    assert rows[at + 1] == ["", "", "", "", "sqlite:// (in memory): not persistent"]
+
+
+@needs_mlflow
+def test_backends_shows_what_each_kind_of_mlflow_store_keeps(tmp_path: Path) -> None:
+    from trackplug_mlflow.capabilities import CAPABILITIES_BY_KIND
+    from trackplug_mlflow.urls import Kind
+
+    def declared(kind: Kind, url: str) -> list[dict[str, object]]:
+        return [{"url": url, **dataclasses.asdict(CAPABILITIES_BY_KIND[kind])}]
+
+    found = backends_json()
+    kinds: list[tuple[str, Kind]] = [
+        ("mlflow+sqlite", "database"),
+        ("mlflow+postgresql", "database"),
+        ("mlflow+http", "server"),
+        ("mlflow+https", "server"),
+        ("mlflow+file", "file"),
+    ]
+    for scheme, kind in kinds:
+        assert found[scheme] == declared(kind, f"{scheme}://"), scheme
+    assert CAPABILITIES_BY_KIND["file"] != CAPABILITIES_BY_KIND["database"]
+    # mlflow:// keeps what the store MLflow's configuration names keeps, and says which.
+    stores: list[tuple[str, Kind]] = [
+        (f"file://{tmp_path}", "file"),
+        (f"sqlite:///{tmp_path}/m.db", "database"),
+    ]
+    for uri, kind in stores:
+        assert backends_json({"MLFLOW_TRACKING_URI": uri})["mlflow"] == declared(kind, "mlflow://")
+    env = {"MLFLOW_TRACKING_URI": f"postgresql://bob:{SECRET}@127.0.0.1:1/db"}
+    out = ok("backends", env=env).stdout
+    assert "(the store $MLFLOW_TRACKING_URI names: postgresql://bob:***@127.0.0.1:1/db)" in out
+    assert SECRET not in out
+    assert list(tmp_path.iterdir()) == []  # nothing was opened
 
 
 def test_backends_names_the_default_store_from_the_environment() -> None:
@@ -520,6 +607,42 @@ def test_backends_names_the_default_store_from_the_environment() -> None:
         "Default store ($TRACKPLUG_URL): mystore://u:***@h/db, which no installed backend serves"
     ) in result.stdout
     assert SECRET not in result.stdout
+
+
+class URLDependentPlugin:
+    """A third party's plugin: one factory whose capabilities depend on the URL, one whose
+    declaration is broken."""
+
+    class Factory:
+        def __call__(self, url: str) -> object:
+            raise NotImplementedError  # never opened by `trackplug backends`
+
+        @staticmethod
+        def capabilities_for(url: str) -> Capabilities:
+            if url.startswith("broken"):
+                raise RuntimeError("no answer")
+            return Capabilities(persistent=True, infinity="reject")
+
+    @staticmethod
+    @hookimpl
+    def trackplug_register_backends(register: Register) -> None:
+        register("byurl", URLDependentPlugin.Factory())
+        register("broken", URLDependentPlugin.Factory())
+
+
+def test_backends_asks_a_factory_whose_capabilities_depend_on_the_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata
+
+    found = [importlib.metadata.EntryPoint("byurl", f"{__name__}:URLDependentPlugin", "trackplug")]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found)
+    result = run("backends")
+    assert result.exit_code == 0
+    rows = {row[0]: row[4] for row in table_rows(result.stdout) if row}
+    assert rows["byurl://"] == "persistent, infinity=reject"
+    assert rows["broken://"] == "not declared"  # and the other backends are still listed
+    assert result.stderr == "Warning: broken://: capabilities unknown: RuntimeError: no answer\n"
 
 
 @pytest.mark.filterwarnings("default::trackplug.registry.PluginWarning")
@@ -575,6 +698,29 @@ def test_the_installed_script_reads_what_an_earlier_run_wrote(sqlite_url: str) -
     assert json.loads(out.stdout)["leaderboard"][0]["resource"] == "demo/cnn"
 
 
+@needs_mlflow
+def test_mlflow_s_log_lines_are_quiet_unless_debug(tmp_path: Path) -> None:
+    # MLflow logs at INFO while it creates a database's tables. Subprocesses (run side by
+    # side: each imports mlflow), because MLflow's log handler keeps the stderr it found.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKPLUG_", "MLFLOW_"))}
+    small = ["--models", "1", "--epochs", "1", "--rows", "10"]
+    runs = {
+        name: subprocess.Popen(
+            [script(), *options, "demo", f"mlflow+sqlite:///{tmp_path / name}.db", *small],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name, options in (("quiet", []), ("loud", ["--debug"]))
+    }
+    (out, quiet), (_, loud) = (run.communicate(timeout=120) for run in runs.values())
+    assert [run.returncode for run in runs.values()] == [0, 0], (quiet, loud)
+    assert "Leaderboard: valid_f1" in out
+    assert quiet == ""
+    assert "INFO mlflow" in loud
+
+
 def test_no_command_module_imports_matplotlib_before_plotting() -> None:
     code = "import sys, trackplug.cli; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -604,3 +750,90 @@ def test_sync_replays_the_outbox_once_the_backend_is_back(tmp_path: Path) -> Non
 def test_sync_without_an_outbox_has_nothing_to_do(tmp_path: Path) -> None:
     result = ok("sync", "--outbox", str(tmp_path / "none.db"))
     assert "Nothing to sync" in result.stdout
+
+
+# -- the guide -------------------------------------------------------------------------------
+
+GUIDE = Path(__file__).parent.parent / "docs" / "guide" / "cli.md"
+#: How the guide names the temporary folder its commands ran in.
+GUIDE_DIR = "/tmp/demo"
+#: What differs from run to run: durations, elapsed times, where the sources are.
+VOLATILE = [
+    (r"in \d+\.\d+ s\.", "in … s."),
+    (r"\d+:\d\d:\d\d ", "…:…:… "),
+    (r'File "[^"]+", line \d+', 'File "…", line …'),
+]
+needs_full_install = pytest.mark.skipif(
+    not {"sqlite", "mlflow"} <= set(Registry().backends)
+    or importlib.util.find_spec("matplotlib") is None
+    or shutil.which("bash") is None,
+    reason="the guide shows the README's full install (the SQL and MLflow backends, "
+    "matplotlib) at a bash prompt",
+)
+
+
+def guide_commands(text: str) -> list[tuple[str, str]]:
+    """``[(command, output)]`` of every ``$ command`` in the guide's console blocks."""
+    found: list[tuple[str, str]] = []
+    for block in re.findall(r"^```console\n(.*?)^```$", text, flags=re.M | re.S):
+        for line in block.splitlines(keepends=True):
+            if line.startswith("$ "):
+                found.append((line[2:].rstrip("\n"), ""))
+            else:
+                command, output = found[-1]
+                found[-1] = (command, output + line)
+    return found
+
+
+def run_guide_command(command: str, cwd: Path) -> str:
+    """What ``command`` prints in a shell at a terminal 100 columns wide (stdout and stderr
+    as they interleave), with ``cwd`` written as the guide writes it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKPLUG_", "MLFLOW_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["COLUMNS"] = "100"
+    out = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    return out.stdout.replace(str(cwd), GUIDE_DIR)
+
+
+def steady(text: str) -> str:
+    for pattern, replacement in VOLATILE:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+def rewrite_guide(text: str, cwd: Path) -> str:
+    """``text`` with every console block's outputs replaced by what its commands print now."""
+
+    def rerun(block: re.Match[str]) -> str:
+        lines = [line for line in block[1].splitlines(keepends=True) if line.startswith("$ ")]
+        runs = [line + run_guide_command(line[2:].rstrip("\n"), cwd) for line in lines]
+        return "```console\n" + "".join(runs) + "```"
+
+    return re.sub(r"^```console\n(.*?)^```$", rerun, text, flags=re.M | re.S)
+
+
+@needs_full_install
+def test_the_guide_shows_what_each_command_prints(tmp_path: Path) -> None:
+    """Every command of docs/guide/cli.md, in order, in one empty folder. After changing
+    what a command prints, ``TRACKPLUG_REWRITE_GUIDE=1 pytest tests/test_cli.py -k guide``
+    rewrites the page's outputs from real runs (then read the diff)."""
+    if os.environ.get("TRACKPLUG_REWRITE_GUIDE"):
+        GUIDE.write_text(rewrite_guide(GUIDE.read_text(), tmp_path))
+        pytest.skip("docs/guide/cli.md rewritten from real runs: check its diff")
+    for command, shown in guide_commands(GUIDE.read_text()):
+        assert steady(run_guide_command(command, tmp_path)) == steady(shown), command
+
+
+def test_the_guide_has_a_row_and_a_synopsis_for_every_command() -> None:
+    text = GUIDE.read_text()
+    for name in cli.commands:
+        assert re.search(rf"^\| \[`{name}\b.*\]\(#{name}\) \|", text, flags=re.M), name
+        assert re.search(rf"^## {name}\n\n```\ntrackplug {name}\b", text, flags=re.M), name

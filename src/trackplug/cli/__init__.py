@@ -1,5 +1,5 @@
 """The ``trackplug`` command: ``demo``, ``ls``, ``history``, ``best``, ``plot``, ``copy``,
-``backends``.
+``sync``, ``backends``.
 
 ::
 

@@ -1,18 +1,21 @@
 """The command group: global options and the error policy of every command.
 
 Every failure ends as one line on stderr and a non-zero exit code (1 for errors, 2 for
-usage errors), with any password of a URL given on the command line or in
-``$TRACKPLUG_URL`` replaced by ``***``. ``trackplug --debug`` (or ``TRACKPLUG_DEBUG=1``)
-lets unexpected exceptions through with their traceback.
+usage errors), with any password of a URL given on the command line, in ``$TRACKPLUG_URL``
+or in ``$MLFLOW_TRACKING_URI`` replaced by ``***``. Libraries' INFO log lines (MLflow's) are not
+shown. ``trackplug --debug`` (or ``TRACKPLUG_DEBUG=1``) shows them, and lets unexpected
+exceptions through with their traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -23,6 +26,7 @@ from ..errors import TrackplugError
 from ..registry import ENV_URL
 from ..urls import REDACTED, redact_url
 from ._commands import COMMANDS
+from ._output import MLFLOW_TRACKING_URI
 
 __all__ = ["Session", "cli", "main"]
 
@@ -33,6 +37,9 @@ MAX_MESSAGE = 500
 #: Passwords shorter than this are not searched for in messages (they would match anywhere).
 MIN_SECRET = 4
 _URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
+#: Environment variables naming stores whose URLs a command may print (mlflow:// is the
+#: store MLFLOW_TRACKING_URI names).
+ENV_URLS = (ENV_URL, MLFLOW_TRACKING_URI)
 
 
 @dataclass
@@ -46,7 +53,7 @@ class Session:
     @classmethod
     def from_args(cls, args: Sequence[str]) -> Session:
         found: dict[str, str] = {}
-        for text in [*args, os.environ.get(ENV_URL, "")]:
+        for text in [*args, *(os.environ.get(name, "") for name in ENV_URLS)]:
             for url in _URL.findall(text):
                 found.update(_secrets_of(url))
         ordered = sorted(found.items(), key=lambda item: -len(item[0]))
@@ -166,10 +173,11 @@ def _set_debug(ctx: click.Context, _: click.Parameter, value: bool) -> None:
     expose_value=False,
     envvar="TRACKPLUG_DEBUG",
     callback=_set_debug,
-    help="Show the traceback of unexpected errors.",
+    help="Show the traceback of unexpected errors, and libraries' INFO log lines.",
 )
 @click.version_option(package_name="trackplug", prog_name="trackplug")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """trackplug: log metrics from ML code to any backend, then look at them.
 
     A store is a URL: memory://, sqlite:///runs.db, postgresql://user:pw@host/db,
@@ -182,6 +190,21 @@ def cli() -> None:
       trackplug ls                    # what is in it
       trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
     """
+    if not (isinstance(ctx.obj, Session) and ctx.obj.debug):
+        ctx.with_resource(_quiet_logging())
+
+
+@contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """No INFO or DEBUG log lines while a command runs: libraries that backends use talk
+    at INFO (MLflow announces creating its tables, alembic its migrations) and would bury
+    the command's own output. ``--debug`` lets them through."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 for _command in COMMANDS:

@@ -10,6 +10,8 @@ import os
 import re
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -29,15 +31,17 @@ from ..transfer import sync as sync_outbox
 from ..urls import redact_url
 from . import _demo
 from ._output import (
+    MLFLOW_TRACKING_URI,
+    counted,
     echo_json,
     fmt_time,
     fmt_value,
     json_value,
     leaderboard_table,
+    local_store,
     location,
     say,
     show_table,
-    sqlite_file,
     stdout,
     suggest,
 )
@@ -51,13 +55,14 @@ def _resolve(url: str | None) -> str:
 
 
 def _open_existing(url: str) -> Tracker:
-    """A tracker on a store that must already exist: reading a misspelled SQLite path
-    must not create an empty database there."""
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
+    """A tracker on a store that must already exist. Backends create a missing store when
+    they open it, so a misspelled path would become an empty database (MLflow's: ~1 MB):
+    every reading command checks here first."""
+    local = local_store(url)
+    if local is not None and not local.path.exists():
         raise click.ClickException(
-            f"{redact_url(url)} does not exist (no file {path.resolve()}); "
-            "'trackplug demo' creates a store to look at"
+            f"{redact_url(url)} does not exist (no {local.kind} {local.path.resolve()}"
+            f"{local.named_by}); 'trackplug demo' creates a store to look at"
         )
     return connect(url)
 
@@ -116,8 +121,9 @@ def demo(url: str | None, models: int, epochs: int, rows: int, seed: int) -> Non
     console = stdout()
     say(
         console,
-        f"Simulated {models} models x {epochs} epochs (seed {seed}) and a prediction job of "
-        f"{rows} rows: {run.points} points in {time.perf_counter() - started:.2f} s.",
+        f"Simulated {counted(models, 'model')} x {counted(epochs, 'epoch')} (seed {seed}) and "
+        f"a prediction job of {counted(rows, 'row')}: {counted(run.points, 'point')} in "
+        f"{time.perf_counter() - started:.2f} s.",
     )
     extra = ("valid_accuracy", "valid_loss", "train_f1")
     say(console, f"Leaderboard: {_demo.PERF_KEY}, best first")
@@ -511,8 +517,9 @@ def _sync_with_progress(box: Outbox, urls: list[str]) -> dict[str, int]:
 def backends(as_json: bool) -> None:
     """List the installed backends: URL scheme, plugin, distribution, capabilities.
 
-    Capabilities are shown where the backend declares them (a CAPABILITIES attribute):
-    whether data persists, and every way it deviates from the reference backend.
+    Capabilities are what the backend declares: whether data persists, and every way it
+    deviates from the reference backend. Where they depend on the URL (a SQLite file or
+    in memory; MLflow's kind of store) each kind of URL is shown.
 
     \b
     Example:
@@ -533,8 +540,7 @@ def backends(as_json: bool) -> None:
     for column in ("scheme", "plugin", "distribution", "version", "capabilities"):
         table.add_column(column)
     for entry in entries:
-        caps = _capabilities(entry)
-        described = _describe_capabilities(caps) if caps is not None else "not declared"
+        described = "\n".join(form.text() for form in _capabilities(entry))
         table.add_row(
             f"{entry.scheme}://", entry.plugin, entry.distribution, entry.version, described
         )
@@ -542,13 +548,70 @@ def backends(as_json: bool) -> None:
     say(stdout(), _default_text(registry))
 
 
-def _capabilities(entry: BackendEntry) -> Capabilities | None:
-    caps = getattr(entry.factory, "CAPABILITIES", None)
+@dataclasses.dataclass(frozen=True)
+class _Form:
+    """What the URLs of one form keep (None: not declared), and how a person reads it."""
+
+    url: str
+    caps: Capabilities | None
+    label: str = ""  # which URLs, where a scheme has several forms
+    note: str = ""
+
+    def text(self) -> str:
+        described = "not declared" if self.caps is None else _describe_capabilities(self.caps)
+        prefix = f"{self.label}: " if self.label else ""
+        return prefix + described + self.note
+
+
+def _capabilities(entry: BackendEntry) -> list[_Form]:
+    """What each form of URL of ``entry.scheme`` keeps, as its backend declares it."""
+    scheme = entry.scheme
+    if scheme == "sqlite":
+        # A file keeps its data; an in-memory database does not, whatever the class says:
+        # it opens for free and creates nothing, so its backend itself is asked.
+        file = "sqlite:///FILE"
+        return [
+            _Form(file, _declared(entry, file), label=file),
+            _Form("sqlite://", _asked("sqlite://", _opened), label="sqlite:// (in memory)"),
+        ]
+    form = _Form(f"{scheme}://", _declared(entry, f"{scheme}://"))
+    if scheme == "mlflow":  # its store is the one MLflow's own configuration names
+        uri = os.environ.get(MLFLOW_TRACKING_URI)
+        note = (
+            f" (the store ${MLFLOW_TRACKING_URI} names: {redact_url(uri)})"
+            if uri
+            else f" (MLflow's default store: ${MLFLOW_TRACKING_URI} is unset)"
+        )
+        form = dataclasses.replace(form, note=note)
+    return [form]
+
+
+def _declared(entry: BackendEntry, url: str) -> Capabilities | None:
+    """A factory declares ``CAPABILITIES``, the same for every URL it opens, or
+    ``capabilities_for(url)`` when they depend on the URL (MLflow: the kind of store)."""
+    ask = getattr(entry.factory, "capabilities_for", None)
+    if callable(ask):
+        return _asked(url, ask)
+    return _asked(url, lambda _: getattr(entry.factory, "CAPABILITIES", None))
+
+
+def _opened(url: str) -> Capabilities:
+    with connect(url) as tracker:
+        return tracker.capabilities
+
+
+def _asked(url: str, ask: Callable[[str], object]) -> Capabilities | None:
+    try:
+        caps = ask(url)
+    except Exception as exc:  # a broken plugin must not hide the other backends
+        warnings.warn(f"{url}: capabilities unknown: {type(exc).__name__}: {exc}", stacklevel=1)
+        return None
     return caps if isinstance(caps, Capabilities) else None
 
 
 def _describe_capabilities(caps: Capabilities) -> str:
-    """``persistent`` or ``in-memory``, then each field that differs from the reference."""
+    """``persistent`` or ``not persistent``, then each field that differs from the
+    reference."""
     reference = Capabilities()
     deviations = [
         f"{field.name}={getattr(caps, field.name)}"
@@ -560,13 +623,16 @@ def _describe_capabilities(caps: Capabilities) -> str:
 
 
 def _entry_json(entry: BackendEntry) -> object:
-    caps = _capabilities(entry)
     return {
         "scheme": entry.scheme,
         "plugin": entry.plugin,
         "distribution": entry.distribution,
         "version": entry.version,
-        "capabilities": dataclasses.asdict(caps) if caps is not None else None,
+        "capabilities": [
+            {"url": form.url, **dataclasses.asdict(form.caps)}
+            for form in _capabilities(entry)
+            if form.caps is not None
+        ],
     }
 
 

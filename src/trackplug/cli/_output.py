@@ -11,9 +11,12 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import click
 from rich.console import Console
@@ -22,15 +25,17 @@ from rich.table import Table
 from ..urls import redact_url, scheme_of
 
 __all__ = [
+    "MLFLOW_TRACKING_URI",
+    "LocalStore",
     "echo_json",
     "fmt_time",
     "fmt_value",
     "json_value",
     "leaderboard_table",
+    "local_store",
     "location",
     "say",
     "show_table",
-    "sqlite_file",
     "stdout",
     "suggest",
 ]
@@ -102,13 +107,43 @@ def leaderboard_table(
     return table
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///path`` URL; None for other URLs and in-memory
-    SQLite (``sqlite://``, ``sqlite:///:memory:``)."""
-    if scheme_of(url).partition("+")[0] != "sqlite":
-        return None
-    path = url.partition(":///")[2].partition("?")[0]
-    return Path(path) if path and path != ":memory:" else None
+#: The environment variable that names the store of ``mlflow://`` (MLflow reads it itself).
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+
+class LocalStore(NamedTuple):
+    """The file or folder on this machine that a URL keeps its data in."""
+
+    kind: Literal["file", "folder"]
+    path: Path
+    named_by: str = ""  # where the path comes from, when not from the URL itself
+
+
+def local_store(url: str) -> LocalStore | None:
+    """Where on this machine ``url`` keeps its data: the database file of SQLite URLs
+    (``sqlite:///runs.db``, ``mlflow+sqlite:///mlflow.db``…) or the folder of MLflow's file
+    store (``mlflow+file:///path``); for ``mlflow://``, the store ``$MLFLOW_TRACKING_URI``
+    names. None for servers, in-memory stores and unknown schemes.
+
+    The one rule for "does this store exist": reading commands check it before a backend
+    opens (and creates) the store."""
+    if scheme_of(url) != "mlflow":
+        return _local_store(url)
+    # Unset, it is MLflow's default (./mlruns or ./mlflow.db: MLflow's own choice); a bare
+    # word may be a path or "databricks": both are left to MLflow.
+    local = _local_store(os.environ.get(MLFLOW_TRACKING_URI, ""))
+    return local._replace(named_by=f", named by ${MLFLOW_TRACKING_URI}") if local else None
+
+
+def _local_store(url: str) -> LocalStore | None:
+    parts = urlsplit(url)
+    kinds = parts.scheme.lower().split("+")
+    if "sqlite" in kinds:  # SQLAlchemy's spelling: sqlite:///relative, sqlite:////absolute
+        path = unquote(parts.path[1:])
+        return LocalStore("file", Path(path)) if path not in ("", ":memory:") else None
+    if kinds[-1] == "file" and parts.path:  # a file URI: file:///absolute
+        return LocalStore("folder", Path(unquote(parts.path)))
+    return None
 
 
 def location(url: str) -> str:
@@ -116,8 +151,8 @@ def location(url: str) -> str:
     safe = redact_url(url)
     if scheme_of(url) == "memory":
         return f"{safe} (in memory: gone when this command ends; use sqlite:///runs.db to keep it)"
-    path = sqlite_file(url)
-    return f"{safe} (file {path.resolve()})" if path is not None else safe
+    local = local_store(url)
+    return f"{safe} ({local.kind} {local.path.resolve()}{local.named_by})" if local else safe
 
 
 def suggest(name: str, known: Iterable[str], what: str) -> str:
@@ -130,3 +165,8 @@ def suggest(name: str, known: Iterable[str], what: str) -> str:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"
     shown = ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
     return f"{what}s: {shown}"
+
+
+def counted(number: int, noun: str) -> str:
+    """``"1 model"``, ``"3 models"``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trackplug import hookimpl
+from trackplug import Capabilities, hookimpl
 from trackplug.spec import Register
+from trackplug.urls import scheme_of
 
 if TYPE_CHECKING:
     from .backend import MLflowBackend
@@ -42,11 +43,31 @@ SCHEMES = (
 OPTIONS = ("experiment", "client", "probe_timeout")
 
 
-def open_backend(url: str, **options: Any) -> MLflowBackend:
-    """The factory the registry calls: imports mlflow now, not at discovery."""
-    from .backend import MLflowBackend
+class _Factory:
+    """The factory the registry calls for every MLflow scheme."""
 
-    return MLflowBackend(url, **{k: v for k, v in options.items() if k in OPTIONS})
+    def __call__(self, url: str, **options: Any) -> MLflowBackend:
+        """Opens a backend: imports mlflow now, not at discovery."""
+        from .backend import MLflowBackend
+
+        return MLflowBackend(url, **{k: v for k, v in options.items() if k in OPTIONS})
+
+    @staticmethod
+    def capabilities_for(url: str) -> Capabilities:
+        """What a store at ``url`` keeps (``trackplug backends`` asks): it depends on the
+        kind of store, server, database or file; for ``mlflow://``, on the store MLflow's
+        configuration names."""
+        from .capabilities import CAPABILITIES_BY_KIND
+        from .urls import parse_url, store_kind
+
+        store = scheme_of(url).partition("+")[2]
+        kind = store_kind(f"{store}://") if store else parse_url(url).kind
+        return CAPABILITIES_BY_KIND[kind]
+
+
+#: ``open_backend(url, **options)`` opens a backend; ``open_backend.capabilities_for(url)``
+#: says what it would keep, without opening it.
+open_backend = _Factory()
 
 
 @hookimpl

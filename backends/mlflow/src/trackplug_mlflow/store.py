@@ -26,10 +26,11 @@ from mlflow.tracking import MlflowClient
 from trackplug import BackendError, Capabilities, MetricPoint, redact_url
 from trackplug.model import point_order
 
+from .capabilities import CAPABILITIES_BY_KIND
 from .errors import scrub, translate_errors
-from .urls import Kind, MLflowTarget, store_kind
+from .urls import MLflowTarget, store_kind
 
-__all__ = ["CAPABILITIES_BY_KIND", "MAX_ENTITIES_PER_BATCH", "RunStore"]
+__all__ = ["MAX_ENTITIES_PER_BATCH", "RunStore"]
 
 #: MLflow's limit for one ``log_batch`` call: 1,000 metrics, params and tags together.
 MAX_ENTITIES_PER_BATCH = 1000
@@ -37,35 +38,6 @@ MAX_ENTITIES_PER_BATCH = 1000
 _TIMEOUT_ARG = ("postgresql", "mysql")
 #: Runs per ``search_runs`` page when every run must be seen (MLflow allows up to 50,000).
 SEARCH_PAGE = 1000
-
-#: What a database store keeps (MLflow 3.17, measured in tests/test_mlflow_backend.py):
-#: ±inf -> ±1.7976931348623157e308; NaN kept; an exact duplicate stored once (the metric
-#: table's primary key); every signed 64-bit step and timestamp kept. The sign of zero
-#: differs by database: SQLite drops it, PostgreSQL keeps it but folds -0.0 and 0.0 at one
-#: step and timestamp into whichever came first. So -0.0 is sent as 0.0 to every database
-#: store and server (whatever database a server stands on): one behaviour, as declared.
-#: No ``max_batch_size``: :meth:`RunStore.log` splits batches to MLflow's limit itself.
-_DATABASE = Capabilities(
-    persistent=True,
-    infinity="clamp",
-    nan="keep",
-    negative_zero="positive",
-    duplicates="collapse",
-)
-#: MLflow's legacy file store writes ``repr(value)`` lines: ±inf and -0.0 survive, and
-#: every copy of a point is appended.
-_FILE = Capabilities(
-    persistent=True,
-    infinity="keep",
-    nan="keep",
-    negative_zero="keep",
-    duplicates="keep",
-)
-CAPABILITIES_BY_KIND: dict[Kind, Capabilities] = {
-    "server": _DATABASE,  # MLflow 3 servers stand on a database store
-    "database": _DATABASE,
-    "file": _FILE,
-}
 
 
 class RunStore:
