@@ -28,10 +28,12 @@ def postgresql_base_url() -> str:
     return url
 
 
-def with_search_path(url: str, schema: str) -> str:
-    """``url`` whose connections use ``schema`` first (libpq's ``options`` parameter)."""
+def with_search_path(url: str, schema: str, settings: str = "") -> str:
+    """``url`` whose connections use ``schema`` first (libpq's ``options`` parameter), and
+    any other server ``settings`` (e.g. ``-cstatement_timeout=100``)."""
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
+    options = f"-csearch_path={schema} {settings}".strip()
+    return f"{url}{separator}options={quote(options, safe='')}"
 
 
 class PostgreSQLSchemas:
@@ -44,11 +46,19 @@ class PostgreSQLSchemas:
         self._admin = psycopg.connect(base_url, autocommit=True)
         self._created: list[str] = []
 
-    def new_url(self) -> str:
+    def new_schema(self) -> str:
+        """The name of a new, empty schema (see :func:`with_search_path`)."""
         schema = f"trackplug_test_{uuid.uuid4().hex[:12]}"
         self._admin.execute(f"CREATE SCHEMA {schema}")  # a generated identifier
         self._created.append(schema)
-        return with_search_path(self._base, schema)
+        return schema
+
+    def url(self, schema: str, settings: str = "") -> str:
+        """A URL on ``schema``; ``settings`` as in :func:`with_search_path`."""
+        return with_search_path(self._base, schema, settings)
+
+    def new_url(self) -> str:
+        return self.url(self.new_schema())
 
     def drop_all(self) -> None:
         for schema in self._created:

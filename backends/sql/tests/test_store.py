@@ -44,7 +44,22 @@ def test_in_memory_stores_are_separate_and_not_persistent() -> None:
         one.log_metric("r", "x", 1.0)
         assert two.resources() == []
         assert not one.capabilities.persistent
-    assert SQLBackend.CAPABILITIES.persistent  # what `trackplug backends` shows
+
+
+def test_capabilities_read_from_the_class_and_from_an_instance_agree(url: str) -> None:
+    """``trackplug backends`` reads the class: ``capabilities_for(url)``, and for the
+    stores a scheme names (a file, PostgreSQL) ``CAPABILITIES``."""
+    backend = SQLBackend(url)
+    try:
+        declared = backend.capabilities()
+        assert SQLBackend.capabilities_for(url) == declared == backend.CAPABILITIES
+        assert declared.persistent == (url != "sqlite://")
+    finally:
+        backend.close()
+    assert SQLBackend.CAPABILITIES.persistent
+    assert SQLBackend.capabilities_for("sqlite:///:memory:") == SQLBackend.IN_MEMORY_CAPABILITIES
+    assert SQLBackend.capabilities_for("sqlite:///FILE").persistent
+    assert SQLBackend.capabilities_for("postgresql+psycopg://h/db").persistent
 
 
 def test_reopen_keeps_everything(persistent_url: str) -> None:

@@ -49,18 +49,34 @@ class SQLBackend:
     """Metrics in SQLite or PostgreSQL; ``SQLBackend(url)`` opens (and if needed creates)
     the store. Options meant for other backends of the same tracker are ignored."""
 
-    #: Files and PostgreSQL keep the data; an in-memory ``sqlite://`` store says otherwise.
+    #: On the class: what a SQLite file and PostgreSQL keep (persistent). On an instance,
+    #: and from its ``capabilities`` hook: what its own store keeps. They differ only for
+    #: an in-memory store; :meth:`capabilities_for` tells any URL's without opening it.
     CAPABILITIES = Capabilities(persistent=True)
+    #: What an in-memory store (``sqlite://``, ``sqlite:///:memory:``) keeps: it is gone
+    #: at ``close()``, and no other tracker sees it.
+    IN_MEMORY_CAPABILITIES = Capabilities(persistent=False)
 
     def __init__(self, url: str, **options: object) -> None:
         self._store = open_store(url)
         self.url = self._store.url
         if not self._store.persistent:
-            self.CAPABILITIES = Capabilities(persistent=False)
+            self.CAPABILITIES = self.IN_MEMORY_CAPABILITIES
         # (resource id, key) -> series id. Ids never change once committed.
         self._series: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()  # guards _series
         self._closed = False
+
+    @classmethod
+    def capabilities_for(cls, url: str) -> Capabilities:
+        """What a store at ``url`` keeps, without opening it (``trackplug backends`` asks
+        the factory of each scheme this, where capabilities depend on the URL)."""
+        if scheme_of(url).partition("+")[0] == "sqlite":
+            from .sqlite import sqlite_path
+
+            if sqlite_path(url) is None:
+                return cls.IN_MEMORY_CAPABILITIES
+        return cls.CAPABILITIES
 
     def __repr__(self) -> str:
         return f"SQLBackend({self.url!r})"

@@ -4,6 +4,8 @@ SQLAlchemy parses the URL, pools connections and binds the ``:name`` parameters 
 shared statements (``text()``); the two hot paths go to the psycopg cursor of the same
 connection and transaction: a batch of points is ONE ``INSERT … SELECT FROM unnest(…)`` with
 six array parameters (no per-row round trip), and a history is fetched as three arrays.
+Both paths raise psycopg's exceptions, the rest SQLAlchemy's: every one of them becomes a
+BackendError by the one rule of :func:`~trackplug_sql.store.backend_errors`.
 Imported only when a ``postgresql://`` URL is opened.
 """
 
@@ -11,17 +13,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, TextClause, create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
-from trackplug import BackendError, ValidationError, redact_url
+from trackplug import ValidationError, redact_url
 
 from . import schema
-from .store import HistoryColumns, Params, PointColumns, Row, check_version
+from .store import HistoryColumns, Params, PointColumns, Row, backend_errors, check_version
 
 __all__ = ["PostgreSQLStore", "engine_url"]
 
@@ -42,6 +44,9 @@ _HISTORY_ARRAYS = """
     WHERE series = (SELECT id FROM trackplug_series WHERE resource = %s AND key = %s)
 """
 _TABLE_EXISTS = "SELECT to_regclass('trackplug_meta') IS NOT NULL"
+#: What fails when the database does: SQLAlchemy's errors (connecting, pooling, and the
+#: statements it runs) and psycopg's (the two paths on its cursor).
+_FAILURES = (SQLAlchemyError, psycopg.Error)
 
 
 def engine_url(url: str) -> str:
@@ -98,39 +103,40 @@ class PostgreSQLStore:
 
     def __init__(self, url: str) -> None:
         self.url = redact_url(url)
-        self._engine = create_engine(make_url(engine_url(url)), pool_pre_ping=False)
-        try:
-            self._open_schema()
-        except BackendError as exc:
-            self._engine.dispose()
-            # The driver's message names host, port and user, never the password.
-            cause = exc.__cause__
-            reason = cause.orig if isinstance(cause, OperationalError) else exc
-            raise BackendError(f"cannot open PostgreSQL store {self.url}: {reason}") from cause
-        except BaseException:
-            self._engine.dispose()
-            raise
+        # The driver's messages name host, port and user, never the password.
+        with backend_errors(f"cannot open PostgreSQL store {self.url}", _FAILURES):
+            self._engine = create_engine(make_url(engine_url(url)), pool_pre_ping=False)
+            try:
+                self._open_schema()
+            except BaseException:
+                self._engine.dispose()
+                raise
 
     def __repr__(self) -> str:
         return f"PostgreSQLStore({self.url!r})"
 
     def _open_schema(self) -> None:
-        if not self.query(_TABLE_EXISTS, {})[0][0]:
-            with self.transaction() as tx:
+        """On the engine directly: its failures are the open's (``cannot open …``)."""
+        with self._engine.begin() as conn:
+            tx = _Transaction(conn)
+            if not tx.query(_TABLE_EXISTS, {})[0][0]:
                 tx.run("SELECT pg_advisory_xact_lock(:lock)", {"lock": _SCHEMA_LOCK})
                 for ddl in schema.POSTGRESQL_DDL:
                     tx.run(ddl, {})
                 tx.run(schema.SET_VERSION, {"version": str(schema.SCHEMA_VERSION)})
-        found = self.query(schema.GET_VERSION, {})
+            # READ COMMITTED: this statement sees a version another creator committed.
+            found = tx.query(schema.GET_VERSION, {})
         check_version(found[0][0] if found else None, self.url)
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return backend_errors(f"PostgreSQL store {self.url}", _FAILURES)
 
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
-        try:
-            with self._engine.begin() as conn:
-                yield _Transaction(conn)
-        except OperationalError as exc:  # the server refused, went away, or timed out
-            raise BackendError(f"PostgreSQL store {self.url} failed: {exc.orig}") from exc
+        """Also the reads' and the fast paths': whatever fails in here (the server refused,
+        went away, timed out, a statement failed) is translated once, here."""
+        with self._errors(), self._engine.begin() as conn:
+            yield _Transaction(conn)
 
     def query(self, sql: str, params: Params) -> list[Row]:
         with self.transaction() as tx:
@@ -145,4 +151,5 @@ class PostgreSQLStore:
         """Nothing to do: a committed transaction is durable in PostgreSQL."""
 
     def close(self) -> None:
-        self._engine.dispose()
+        with self._errors():
+            self._engine.dispose()

@@ -8,29 +8,35 @@ Tuning: WAL (readers never wait for the writer), ``synchronous=NORMAL`` (a commi
 from a crash of the process; :meth:`SQLiteStore.sync` makes it safe from power loss too), a
 busy timeout, and ``BEGIN IMMEDIATE`` so concurrent writers queue for the lock at the start
 of a transaction instead of failing with "database is locked" when they try to upgrade.
+Opening a store is retried while SQLite answers "busy" without waiting (:func:`_retry_busy`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from trackplug import BackendError, ValidationError
+from trackplug import ValidationError
 
 from . import schema
-from .store import HistoryColumns, Params, PointColumns, Row, check_version
+from .store import HistoryColumns, Params, PointColumns, Row, backend_errors, check_version
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
-#: Seconds a writer waits for another process's transaction before giving up.
+#: Seconds a writer waits for another process's transaction before giving up; opening a
+#: store retries for as long (:func:`_retry_busy`).
 BUSY_TIMEOUT = 60.0
+#: What sqlite3 raises when the database fails; each becomes a BackendError.
+_FAILURES = (sqlite3.Error,)
 #: Rows per multi-row INSERT (fewer if the SQLite build allows fewer parameters).
 CHUNK_ROWS = 500
 _ROW = "(?, ?, ?, ?, ?, ?)"
@@ -80,6 +86,48 @@ def _has_json(db: sqlite3.Connection) -> bool:
     return True
 
 
+def _busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY, or one of its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT…)."""
+    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _retry_busy(open_db: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+    """``open_db()``, tried again with backoff while it fails with SQLITE_BUSY, for at most
+    :data:`BUSY_TIMEOUT` seconds; then its last error is raised.
+
+    SQLite skips the busy handler where waiting could deadlock: ``PRAGMA journal_mode=WAL``
+    on a new file fails at once with "database is locked" while another connection holds
+    the write lock (say a process creating the tables). Every step of opening is
+    idempotent, so the whole sequence is tried again on a fresh connection.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.001
+    while True:
+        try:
+            return open_db()
+        except sqlite3.OperationalError as exc:
+            remaining = deadline - time.monotonic()
+            if not _busy(exc) or remaining <= 0:
+                raise
+            # Jitter: processes that collided once should not retry in lockstep.
+            time.sleep(min(remaining, random.uniform(delay / 2, delay)))
+            delay = min(2 * delay, 0.1)
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction, rolled back on any error (an aborted statement alone would
+    leave the transaction open, and what ran before it in place)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 class _Transaction:
     def __init__(self, db: sqlite3.Connection, chunk: int) -> None:
         self._db = db
@@ -120,11 +168,9 @@ class SQLiteStore:
         self.url = url
         self.persistent = path is not None
         self._lock = threading.Lock()
-        try:
-            self._db = self._connect(path)
-        except sqlite3.Error as exc:
-            where = f"file {str(Path(path).resolve())!r}" if path else "memory"
-            raise BackendError(f"cannot open SQLite database {url} ({where}): {exc}") from exc
+        where = f"file {str(Path(path).resolve())!r}" if path else "memory"
+        with backend_errors(f"cannot open SQLite database {url} ({where})", _FAILURES):
+            self._db = _retry_busy(lambda: self._connect(path))
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -142,37 +188,32 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             self._json = _has_json(db)
             self._chunk = min(CHUNK_ROWS, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 6)
-            self._db = db
-            self._open_schema()
+            self._open_schema(db)
         except BaseException:
             db.close()
             raise
         return db
 
-    def _open_schema(self) -> None:
+    def _open_schema(self, db: sqlite3.Connection) -> None:
         """Check the schema version; create the tables if this is a new database."""
-        if not self.query(_TABLE_EXISTS, {}):
-            with self.transaction() as tx:  # BEGIN IMMEDIATE: one creator at a time
+        if not db.execute(_TABLE_EXISTS).fetchall():
+            with _immediate(db):  # one creator at a time
                 for ddl in schema.SQLITE_DDL:
-                    tx.run(ddl, {})
-                tx.run(schema.SET_VERSION, {"version": str(schema.SCHEMA_VERSION)})
-        found = self.query(schema.GET_VERSION, {})
+                    db.execute(ddl)
+                db.execute(schema.SET_VERSION, {"version": str(schema.SCHEMA_VERSION)})
+        found = db.execute(schema.GET_VERSION).fetchall()
         check_version(found[0][0] if found else None, self.url)
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return backend_errors(f"SQLite store {self.url}", _FAILURES)
 
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Transaction(self._db, self._chunk)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._errors(), self._lock, _immediate(self._db):
+            yield _Transaction(self._db, self._chunk)
 
     def query(self, sql: str, params: Params) -> list[Row]:
-        with self._lock:
+        with self._errors(), self._lock:
             return self._db.execute(sql, params).fetchall()
 
     def history(self, resource: str, key: str) -> HistoryColumns:
@@ -187,9 +228,9 @@ class SQLiteStore:
         """A passive checkpoint fsyncs the WAL (then copies it into the database file)
         without waiting for readers or writers of other processes."""
         if self.persistent:
-            with self._lock:
+            with self._errors(), self._lock:
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
-        with self._lock:
+        with self._errors(), self._lock:
             self._db.close()

@@ -8,15 +8,23 @@ transaction starts differ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from trackplug import BackendError
+from trackplug import BackendError, TrackplugError
 
 from .schema import SCHEMA_VERSION
 
-__all__ = ["HistoryColumns", "PointColumns", "Row", "Store", "Transaction", "check_version"]
+__all__ = [
+    "HistoryColumns",
+    "PointColumns",
+    "Row",
+    "Store",
+    "Transaction",
+    "backend_errors",
+    "check_version",
+]
 
 Row = tuple[Any, ...]
 Params = Mapping[str, object]
@@ -59,6 +67,24 @@ class Store(Protocol):
         """Make committed transactions durable (beyond a crash of this process)."""
 
     def close(self) -> None: ...
+
+
+@contextmanager
+def backend_errors(what: str, failures: tuple[type[Exception], ...]) -> Iterator[None]:
+    """The one rule for a store's failures: an exception of the database's ``failures``
+    becomes a :class:`~trackplug.BackendError` saying ``what`` failed (the store and its
+    URL, password redacted), with the driver's own exception as ``__cause__``. trackplug's
+    errors, and anything that is no database failure, pass through unchanged."""
+    try:
+        yield
+    except TrackplugError:
+        raise
+    except failures as exc:
+        # SQLAlchemy wraps the driver's exception (``orig``); the driver's is the original,
+        # the same type whichever path ran the statement, and its message has no SQL.
+        orig = getattr(exc, "orig", None)
+        cause = orig if isinstance(orig, Exception) else exc
+        raise BackendError(f"{what}: {type(cause).__name__}: {str(cause).strip()}") from cause
 
 
 def check_version(found: object, url: str) -> None:
