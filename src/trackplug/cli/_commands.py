@@ -566,14 +566,9 @@ class _Form:
 def _capabilities(entry: BackendEntry) -> list[_Form]:
     """What each form of URL of ``entry.scheme`` keeps, as its backend declares it."""
     scheme = entry.scheme
-    if scheme == "sqlite":
-        # A file keeps its data; an in-memory database does not, whatever the class says:
-        # it opens for free and creates nothing, so its backend itself is asked.
-        file = "sqlite:///FILE"
-        return [
-            _Form(file, _declared(entry, file), label=file),
-            _Form("sqlite://", _asked("sqlite://", _opened), label="sqlite:// (in memory)"),
-        ]
+    if scheme == "sqlite":  # a file keeps its data; an in-memory database does not
+        forms = (("sqlite:///FILE", "sqlite:///FILE"), ("sqlite://", "sqlite:// (in memory)"))
+        return [_Form(url, _declared(entry, url), label=label) for url, label in forms]
     form = _Form(f"{scheme}://", _declared(entry, f"{scheme}://"))
     if scheme == "mlflow":  # its store is the one MLflow's own configuration names
         uri = os.environ.get(MLFLOW_TRACKING_URI)
@@ -593,11 +588,6 @@ def _declared(entry: BackendEntry, url: str) -> Capabilities | None:
     if callable(ask):
         return _asked(url, ask)
     return _asked(url, lambda _: getattr(entry.factory, "CAPABILITIES", None))
-
-
-def _opened(url: str) -> Capabilities:
-    with connect(url) as tracker:
-        return tracker.capabilities
 
 
 def _asked(url: str, ask: Callable[[str], object]) -> Capabilities | None:
