@@ -1,4 +1,9 @@
-"""A writing process killed with SIGKILL: every write the outbox accepted arrives later."""
+"""A writing process killed with SIGKILL: every write the outbox accepted arrives later.
+
+Real components only: the primary is a SQLite file; the secondary is a real SQLite backend
+that fails because its file's directory does not exist yet, so every write to it is spooled
+to the outbox. The directory appears after the kill, and the next start replays the outbox.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +13,22 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import EntryPoint, entry_points
+from contextlib import closing
 from pathlib import Path
 
-from fake_plugins import FlakyBackend
+import pytest
 
 import trackplug
-from trackplug import Registry, Resource
 from trackplug.outbox import Outbox
 from trackplug.writes import LogBatch
 
-TESTS = Path(__file__).parent
-SERVER = "flaky://server"
-FLAKY = EntryPoint("flaky", "fake_plugins:Flaky", "trackplug")
-
-
-def registry() -> Registry:
-    return Registry([*entry_points(group="trackplug"), FLAKY])
-
-
-def primary_url(tmp_path: Path) -> str:
-    """A real SQLite file when the SQL backend is installed, else memory."""
-    return f"sqlite:///{tmp_path / 'runs.db'}" if "sqlite" in registry().backends else "memory://"
-
+pytest.importorskip("trackplug_sql", reason="the SQL backend (trackplug-sql) is not installed")
 
 WRITER = """
-import sys
-sys.path.insert(0, {tests!r})
-from importlib.metadata import EntryPoint, entry_points
 import trackplug
-from fake_plugins import FlakyBackend
 
-FlakyBackend.down = True  # the server is down for the whole run
-registry = trackplug.Registry([*entry_points(group="trackplug"), EntryPoint(*{flaky!r})])
-t = trackplug.connect({primary!r}, {server!r}, outbox={outbox!r}, registry=registry,
-                      retry_interval=3600, flush_interval=0.01)
+t = trackplug.connect({primary!r}, {secondary!r}, outbox={outbox!r},
+                      retry_interval=0.2, flush_interval=0.01)  # keeps trying the secondary
 step = 0
 while True:
     t.log_metric("run", "loss", step / 7, step=step)
@@ -53,16 +39,17 @@ while True:
 """
 
 
+def integrity(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
 def test_sigkill_mid_run_loses_nothing_the_outbox_accepted(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox.db"
-    primary = primary_url(tmp_path)
-    script = WRITER.format(
-        tests=str(TESTS),
-        flaky=(FLAKY.name, FLAKY.value, FLAKY.group),
-        primary=primary,
-        server=SERVER,
-        outbox=str(outbox),
-    )
+    primary = f"sqlite:///{tmp_path / 'runs.db'}"
+    later = tmp_path / "later"  # the secondary's directory: missing while the writer runs
+    secondary = f"sqlite:///{later / 'server.db'}"
+    script = WRITER.format(primary=primary, secondary=secondary, outbox=str(outbox))
     writer = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         stdout=subprocess.PIPE,
@@ -71,32 +58,34 @@ def test_sigkill_mid_run_loses_nothing_the_outbox_accepted(tmp_path: Path) -> No
     )
     assert writer.stdout is not None
     durable = 0
-    for line in writer.stdout:
-        durable = int(line)
-        if durable >= 3000:
-            break
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait(timeout=30)
+    try:
+        for line in writer.stdout:
+            durable = int(line)
+            if durable >= 3000:
+                break
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)  # wherever it is: mid-batch, mid-spool
+        writer.wait(timeout=60)
+    assert durable >= 3000, "the writer stopped before it had flushed 3,000 points"
 
     for path in [outbox, tmp_path / "runs.db"]:
-        if path.exists():
-            check = sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()
-            assert check == ("ok",), path
-
-    accepted = {
-        (p.step, p.value)
-        for _, write in Outbox(outbox).entries(SERVER)
-        if isinstance(write, LogBatch)
-        for points in write.batch.values()
-        for p in points
-    }
+        assert integrity(path) == "ok", path
+    assert not later.exists()  # every write to the secondary failed and was spooled
+    with closing(Outbox(outbox)) as box:
+        accepted = {
+            (p.step, p.value)
+            for _, write in box.entries(secondary)
+            if isinstance(write, LogBatch)
+            for points in write.batch.values()
+            for p in points
+        }
     assert {(step, step / 7) for step in range(durable)} <= accepted
 
-    FlakyBackend.instances.clear()
-    FlakyBackend.down = False
-    with trackplug.connect(primary, SERVER, outbox=outbox, registry=registry()) as t:
+    later.mkdir()  # the secondary can be opened now
+    with trackplug.connect(primary, secondary, outbox=outbox) as t:
         assert t.outbox.pending() == 0  # replayed at connect
-        if primary != "memory://":
-            assert len(t.history("run", "loss")) >= durable  # the primary kept its commits
-    server = FlakyBackend.instances[SERVER]
-    assert {(p.step, p.value) for p in server.history(Resource("run"), "loss")} == accepted
+        assert len(t.history("run", "loss")) >= durable  # the primary kept its commits
+    with trackplug.connect(secondary) as server:
+        assert {(p.step, p.value) for p in server.history("run", "loss")} == accepted
+    for path in [outbox, tmp_path / "runs.db", later / "server.db"]:
+        assert integrity(path) == "ok", path

@@ -187,6 +187,51 @@ def test_interpreter_exit_flushes_open_trackers(tmp_path: Path) -> None:
     assert len(out.read_text().splitlines()) == 100
 
 
+def test_a_tracker_failing_at_exit_is_reported_and_the_others_are_still_flushed(
+    tmp_path: Path,
+) -> None:
+    """Two trackers whose server is down: whatever order exit closes the five in, the first
+    failure used to stop it, so at least one failing (and maybe good) tracker was skipped."""
+    out = tmp_path / "points.txt"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from importlib.metadata import EntryPoint
+        import trackplug
+        from fake_plugins import FlakyBackend
+        from trackplug.memory import MemoryBackend
+
+        class FileBackend(MemoryBackend):
+            @trackplug.hookimpl
+            def log_metric(self, batch):
+                with open({str(out)!r}, "a") as f:
+                    for resource, points in batch.items():
+                        f.writelines(f"{{resource.id}} {{p.key}}\\n" for p in points)
+
+        flaky = trackplug.Registry([EntryPoint("flaky", "fake_plugins:Flaky", "trackplug")])
+        trackers = [trackplug.Tracker(FileBackend(), flush_interval=3600) for _ in range(3)]
+        trackers += [
+            trackplug.connect(f"flaky://me:s3cret@server-{{n}}/x", registry=flaky,
+                              flush_interval=3600)
+            for n in (1, 2)
+        ]
+        FlakyBackend.down = True  # their writes fail: "flaky://me:s3cret@... is down"
+        for n, t in enumerate(trackers):
+            t.log_metric(f"run-{{n}}", "loss", 1.0)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert sorted(out.read_text().splitlines()) == [f"run-{n} loss" for n in range(3)]
+    warned = [line for line in done.stderr.splitlines() if "CloseWarning" in line]
+    for n in (1, 2):
+        assert any(f"tracker flaky://me:***@server-{n}/x could not be" in w for w in warned)
+    assert "s3cret" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # -- lifecycle ----------------------------------------------------------------------------
 
 

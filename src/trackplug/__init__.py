@@ -23,7 +23,7 @@ A backend is a pluggy plugin. Its distribution declares an entry point in the gr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BackendError,
@@ -36,11 +36,24 @@ from .errors import (
     ValidationError,
 )
 from .model import Capabilities, MetricPoint, PerfRecord, Resource
-from .registry import DEFAULT_URL, Registry
 from .spec import hookimpl, hookspec
 from .tracker import Tracker, connect
-from .transfer import CopySummary, copy, sync
-from .urls import redact_url
+
+if TYPE_CHECKING:
+    from .registry import DEFAULT_URL, Registry
+    from .transfer import CopySummary, copy, sync
+    from .urls import redact_url
+
+#: Names loaded on first use (``import trackplug`` must stay under 60 ms): their modules
+#: pull in plugin discovery, URL parsing and the outbox's sqlite3.
+_LAZY = {
+    "DEFAULT_URL": "registry",
+    "Registry": "registry",
+    "CopySummary": "transfer",
+    "copy": "transfer",
+    "sync": "transfer",
+    "redact_url": "urls",
+}
 
 __all__ = [
     "DEFAULT_URL",
@@ -74,4 +87,14 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import version
 
         return version("trackplug")
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
     raise AttributeError(f"module 'trackplug' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, "__version__"})

@@ -19,12 +19,14 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 from .errors import ValidationError
-from .hooks import BackendHooks
-from .outbox import Outbox
-from .writes import Write
+
+if TYPE_CHECKING:
+    from .hooks import BackendHooks
+    from .outbox import Outbox
+    from .writes import Write
 
 __all__ = ["BackendWarning", "Destination", "Policy", "Unavailable", "resolve_policies"]
 

@@ -133,6 +133,12 @@ class Capabilities:
             return 0.0
         return value
 
+    def stored_key(self, value: float) -> int:
+        """Equal for two values exactly when this backend keeps them as the same value:
+        compares a value about to be written with one read back (bits after :meth:`stored`,
+        every NaN one)."""
+        return value_order(self.stored(value))
+
     def rejects(self, value: float) -> bool:
         """Whether logging ``value`` raises :class:`~trackplug.UnsupportedValueError`."""
         return (self.infinity == "reject" and math.isinf(value)) or (

@@ -10,13 +10,16 @@ backend), so a crash between a replay and the row's deletion duplicates nothing.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .writes import Write, from_json, to_json
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["DEFAULT_OUTBOX", "ENV_OUTBOX", "Outbox", "default_outbox_path"]
 
@@ -52,6 +55,8 @@ class Outbox:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
+            import sqlite3  # here, not at import: most trackers never spool anything
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.touch(mode=0o600, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

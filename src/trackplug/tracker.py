@@ -20,20 +20,23 @@ import threading
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import validation as check
 from .errors import ClosedError, UnsupportedValueError, ValidationError
-from .fanout import BackendWarning, Destination, Policy, Unavailable, resolve_policies
-from .hooks import BackendHooks, check_hooks, new_plugin_manager
 from .model import Capabilities, MetricPoint, PerfRecord, Resource
-from .outbox import Outbox
-from .predictions import ProblemType, summarize
-from .registry import Registry, default_url
-from .urls import redact_url
 from .writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, Write
 
-__all__ = ["Tracker", "connect"]
+# The machinery of opening a tracker is imported by the first connect(), not by
+# ``import trackplug`` (its budget is 60 ms); log_metric needs none of it.
+if TYPE_CHECKING:
+    from .fanout import Destination, Policy
+    from .hooks import BackendHooks
+    from .outbox import Outbox
+    from .predictions import ProblemType
+    from .registry import Registry
+
+__all__ = ["CloseWarning", "Tracker", "connect"]
 
 #: Splits whose value ranks a resource in ``log_metrics(..., perf_metric=...)``, in order.
 PERF_SPLITS = ("valid", "train")
@@ -58,8 +61,9 @@ class Tracker:
     :param retry_interval: seconds before a failed backend is tried again.
     :param flush_interval: seconds between background flushes of buffered points.
     :param buffer_size: buffered points that wake the background flush.
-    :param max_buffer: buffered points at which ``log_metric`` flushes in the caller's
-        thread instead (bounded memory: the buffer never holds more).
+    :param max_buffer: buffered points at which ``log_metric`` waits until the background
+        flusher takes the buffer (bounded memory: the buffer never holds more); it writes
+        the buffer in the caller's thread only when no flusher is running.
     """
 
     def __init__(
@@ -77,6 +81,10 @@ class Tracker:
             raise ValidationError("a tracker needs at least one backend")
         if not 0 < buffer_size <= max_buffer:
             raise ValidationError("need 0 < buffer_size <= max_buffer")
+        from .fanout import Unavailable, resolve_policies
+        from .hooks import new_plugin_manager
+        from .outbox import Outbox
+
         if isinstance(backends[0], Unavailable):
             raise backends[0].error
         keys = list(urls) if urls else [_describe(b) for b in backends]
@@ -126,6 +134,9 @@ class Tracker:
     def _destination(
         self, backend: object, key: str, policy: Policy, retry_interval: float
     ) -> Destination:
+        from .fanout import Destination, Unavailable
+        from .urls import redact_url
+
         name = redact_url(key)
         if isinstance(backend, Unavailable):  # opened when first needed
             hooks, build = None, backend.build
@@ -136,6 +147,8 @@ class Tracker:
 
     def _attach(self, backend: object, name: str) -> BackendHooks:
         """Register a backend in this tracker's plugin manager and hand out its hooks."""
+        from .hooks import BackendHooks, check_hooks
+
         self._pm.register(backend, name=f"{len(self._pm.get_plugins())}:{name}")
         check_hooks(self._pm, backend, name)
         for destination in self._destinations:
@@ -244,6 +257,8 @@ class Tracker:
         for the prediction ``job``, at one step and timestamp, and return them (see
         :mod:`trackplug.predictions`)."""
         self._ensure_open()
+        from .predictions import summarize
+
         resource = check.to_resource(job)
         summary = summarize(predictions, problem_type)
         timestamp = check.check_timestamp("log_prediction_metrics", timestamp)
@@ -335,6 +350,23 @@ class Tracker:
         error, self._background_error = self._background_error, None
         if error is not None:
             raise error
+
+    def _redact(self, text: str) -> str:
+        """``text`` (an error message, which may quote a backend's URL) with every
+        backend's URL password redacted."""
+        from urllib.parse import urlsplit
+
+        from .urls import REDACTED
+
+        for destination in self._destinations:
+            text = text.replace(destination.url, destination.name)
+            try:
+                password = urlsplit(destination.url).password
+            except ValueError:  # not a URL that parses: no password to look for
+                password = None
+            if password:
+                text = text.replace(password, REDACTED)
+        return text
 
     def _point(self, key: str, value: object, step: object, timestamp: object) -> MetricPoint:
         """Validate one point against the contract and every backend's capabilities."""
@@ -497,6 +529,8 @@ def perf_value(metrics: Mapping[str, Any], perf_metric: str) -> float:
 
 
 def _describe(backend: object) -> str:
+    from .urls import redact_url
+
     url = getattr(backend, "url", None)
     return redact_url(url) if isinstance(url, str) else type(backend).__name__
 
@@ -519,6 +553,9 @@ def connect(
     even be opened under ``warn`` or ``spool`` is opened again when it is next needed.
     ``options`` go to every backend's factory (e.g. ``experiment=`` for MLflow).
     """
+    from .fanout import resolve_policies
+    from .registry import default_url
+
     chosen = list(urls) or [default_url()]
     policies = resolve_policies(chosen, on_error)
     found = registry or _default_registry()
@@ -555,6 +592,9 @@ def _open_backend(
     except Exception as exc:
         if primary or policy == "raise":
             raise
+        from .fanout import BackendWarning, Unavailable
+        from .urls import redact_url
+
         warnings.warn(
             f"backend {redact_url(url)} cannot be opened ({type(exc).__name__}: {exc}); "
             f"on_error={policy!r}: trying again when it is needed",
@@ -571,6 +611,8 @@ def _default_registry() -> Registry:
     """The registry of installed plugins, discovered on first use."""
     global _registry
     if _registry is None:
+        from .registry import Registry
+
         _registry = Registry()
     return _registry
 
@@ -578,8 +620,23 @@ def _default_registry() -> Registry:
 _open_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
 
 
+class CloseWarning(UserWarning):
+    """A tracker still open at interpreter exit could not be flushed and closed: points it
+    had not written yet may be lost. The other open trackers are closed all the same."""
+
+
 @atexit.register
 def _close_open_trackers() -> None:
-    """Interpreter exit flushes and closes every tracker still open."""
+    """Interpreter exit flushes and closes every tracker still open; one that fails is
+    reported and the others are still closed (an exception here would skip them)."""
     for tracker in list(_open_trackers):
-        tracker.close()
+        try:
+            tracker.close()
+        except Exception as exc:
+            error = tracker._redact(f"{type(exc).__name__}: {exc}")
+            warnings.warn(
+                f"tracker {tracker.url} could not be flushed and closed at exit (points it "
+                f"had not written may be lost): {error}",
+                CloseWarning,
+                stacklevel=1,
+            )
