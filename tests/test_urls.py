@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trackplug import ValidationError, redact_url
-from trackplug.urls import scheme_of
+from trackplug.urls import scheme_of, secrets_of
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,13 @@ def test_scheme_of() -> None:
     assert scheme_of("MLflow+HTTP://h") == "mlflow+http"
     with pytest.raises(ValidationError, match="not a tracker URL"):
         scheme_of("runs.db")
+
+
+def test_secrets_of_a_url_are_the_url_and_its_password() -> None:
+    url = "postgresql://ann:s3cret@db/m"
+    assert secrets_of(url) == {url: "postgresql://ann:***@db/m", "s3cret": "***"}
+    assert secrets_of("postgresql://ann:pw@db/m", min_password=4) == {
+        "postgresql://ann:pw@db/m": "postgresql://ann:***@db/m"
+    }
+    assert secrets_of("sqlite:///runs.db") == {}
+    assert secrets_of("postgresql://ann:s3cret@[db/m") == {}  # a broken host: not a URL

@@ -354,18 +354,11 @@ class Tracker:
     def _redact(self, text: str) -> str:
         """``text`` (an error message, which may quote a backend's URL) with every
         backend's URL password redacted."""
-        from urllib.parse import urlsplit
-
-        from .urls import REDACTED
+        from .urls import secrets_of
 
         for destination in self._destinations:
-            text = text.replace(destination.url, destination.name)
-            try:
-                password = urlsplit(destination.url).password
-            except ValueError:  # not a URL that parses: no password to look for
-                password = None
-            if password:
-                text = text.replace(password, REDACTED)
+            for secret, shown in secrets_of(destination.url).items():
+                text = text.replace(secret, shown)
         return text
 
     def _point(self, key: str, value: object, step: object, timestamp: object) -> MetricPoint:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .errors import ValidationError
 
-__all__ = ["REDACTED", "redact_url", "scheme_of"]
+__all__ = ["REDACTED", "redact_url", "scheme_of", "secrets_of"]
 
 REDACTED = "***"
 _SECRET_PARAMS = re.compile(r"pass(word)?|secret|token|key|auth", re.IGNORECASE)
@@ -39,3 +39,17 @@ def redact_url(url: str) -> str:
             )
             url = url.replace("?" + parts.query, "?" + query, 1)
     return url
+
+
+def secrets_of(url: str, min_password: int = 1) -> dict[str, str]:
+    """What text quoting ``url`` must not show, each with what to show instead: the URL
+    (as :func:`redact_url` writes it) and its password, if at least ``min_password``
+    characters long. {} for text that does not parse as a URL (e.g. a broken IPv6 host)."""
+    try:
+        safe, password = redact_url(url), urlsplit(url).password
+    except ValueError:
+        return {}
+    found = {url: safe} if safe != url else {}
+    if password and len(password) >= min_password:
+        found[password] = REDACTED
+    return found

@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import click
 
 from ..errors import TrackplugError
 from ..registry import ENV_URL
-from ..urls import REDACTED, redact_url
+from ..urls import secrets_of
 from ._commands import COMMANDS
 from ._output import MLFLOW_TRACKING_URI
 
@@ -55,7 +54,7 @@ class Session:
         found: dict[str, str] = {}
         for text in [*args, *(os.environ.get(name, "") for name in ENV_URLS)]:
             for url in _URL.findall(text):
-                found.update(_secrets_of(url))
+                found.update(secrets_of(url, MIN_SECRET))
         ordered = sorted(found.items(), key=lambda item: -len(item[0]))
         return cls(secrets=dict(ordered))
 
@@ -65,17 +64,6 @@ class Session:
             text = text.replace(secret, replacement)
         line = " ".join(text.split())
         return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
-
-
-def _secrets_of(url: str) -> dict[str, str]:
-    try:
-        safe, password = redact_url(url), urlsplit(url).password
-    except ValueError:  # not parseable as a URL (e.g. a bad port): nothing to redact
-        return {}
-    found = {url: safe} if safe != url else {}
-    if password and len(password) >= MIN_SECRET:
-        found[password] = REDACTED
-    return found
 
 
 class TrackplugGroup(click.Group):
