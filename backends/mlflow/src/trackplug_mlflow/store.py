@@ -48,15 +48,15 @@ class RunStore:
     ) -> None:
         self.target = target
         self.url = target.url
-        uri = target.resolved_uri
-        scheme = urlsplit(uri).scheme.lower()
+        # A given client is already on its store: the one it names, not MLflow's default.
+        uri = target.tracking_uri or (str(client.tracking_uri) if client else target.resolved_uri)
+        kind, scheme = store_kind(uri), urlsplit(uri).scheme.lower()
         if client is None and scheme in ("http", "https"):
             self._probe(uri, probe_timeout)
-        elif client is None and store_kind(uri) == "database" and not scheme.startswith("sqlite"):
+        elif client is None and kind == "database" and not scheme.startswith("sqlite"):
             self._probe_database(uri, probe_timeout)
         with self.errors("opening the tracking store"):
             self.client: Any = client or MlflowClient(tracking_uri=target.tracking_uri)
-        kind = store_kind(target.tracking_uri or str(self.client.tracking_uri))
         #: What this store keeps; :meth:`log` sends each value as it will read back.
         self.capabilities: Capabilities = CAPABILITIES_BY_KIND[kind]
 
