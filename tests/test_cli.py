@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 from trackplug import Capabilities, Registry, hookimpl
 from trackplug.cli import cli
 from trackplug.cli._app import Session
-from trackplug.spec import Register
+from trackplug.plugin import BackendFactory, Register, UrlForm
 
 DEMO_RESOURCES = ["demo/cnn", "demo/logreg", "demo/mlp", "demo/predictions"]
 SECRET = "s3cr3t-pw"
@@ -585,7 +585,9 @@ def test_backends_shows_what_each_kind_of_mlflow_store_keeps(tmp_path: Path) -> 
         ("mlflow+file", "file"),
     ]
     for scheme, kind in kinds:
-        assert found[scheme] == declared(kind, f"{scheme}://"), scheme
+        (form,) = found[scheme]  # its pattern, e.g. mlflow+sqlite:///FILE, and what it keeps
+        assert str(form.pop("url")).startswith(f"{scheme}://"), scheme
+        assert form == dataclasses.asdict(CAPABILITIES_BY_KIND[kind]), scheme
     assert CAPABILITIES_BY_KIND["file"] != CAPABILITIES_BY_KIND["database"]
     # mlflow:// keeps what the store MLflow's configuration names keeps, and says which.
     stores: list[tuple[str, Kind]] = [
@@ -610,24 +612,28 @@ def test_backends_names_the_default_store_from_the_environment() -> None:
 
 
 class URLDependentPlugin:
-    """A third party's plugin: one factory whose capabilities depend on the URL, one whose
-    declaration is broken."""
+    """A third party's plugin: one factory with two forms of URL, one whose declaration is
+    broken."""
 
-    class Factory:
-        def __call__(self, url: str) -> object:
+    class Factory(BackendFactory):
+        def open(self, url: str, **options: object) -> object:
             raise NotImplementedError  # never opened by `trackplug backends`
 
-        @staticmethod
-        def capabilities_for(url: str) -> Capabilities:
-            if url.startswith("broken"):
-                raise RuntimeError("no answer")
-            return Capabilities(persistent=True, infinity="reject")
+        def forms(self) -> list[UrlForm]:
+            return [
+                UrlForm("byurl://HOST", Capabilities(persistent=True, infinity="reject")),
+                UrlForm("byurl://", Capabilities(), "in memory"),
+            ]
+
+    class Broken(Factory):
+        def forms(self) -> list[UrlForm]:
+            raise RuntimeError("no answer")
 
     @staticmethod
     @hookimpl
     def trackplug_register_backends(register: Register) -> None:
         register("byurl", URLDependentPlugin.Factory())
-        register("broken", URLDependentPlugin.Factory())
+        register("broken", URLDependentPlugin.Broken())
 
 
 def test_backends_asks_a_factory_whose_capabilities_depend_on_the_url(
@@ -639,9 +645,12 @@ def test_backends_asks_a_factory_whose_capabilities_depend_on_the_url(
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found)
     result = run("backends")
     assert result.exit_code == 0
-    rows = {row[0]: row[4] for row in table_rows(result.stdout) if row}
-    assert rows["byurl://"] == "persistent, infinity=reject"
-    assert rows["broken://"] == "not declared"  # and the other backends are still listed
+    rows = [row for row in table_rows(result.stdout) if row]
+    at = next(i for i, row in enumerate(rows) if row[0] == "byurl://")
+    assert rows[at][4] == "byurl://HOST: persistent, infinity=reject"
+    assert rows[at + 1][4] == "byurl:// (in memory): not persistent"
+    broken = next(row for row in rows if row[0] == "broken://")
+    assert broken[4] == "not declared"  # and the other backends are still listed
     assert result.stderr == "Warning: broken://: capabilities unknown: RuntimeError: no answer\n"
 
 

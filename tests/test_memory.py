@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from trackplug import MetricPoint, PerfRecord, Resource
+from trackplug import MetricPoint, PerfRecord, Resource, Tracker
 from trackplug.memory import MemoryBackend
 from trackplug.model import float_bits
 
@@ -72,11 +72,13 @@ def test_log_metrics_sets_the_perf_record_and_a_later_one_replaces_it(
     assert store.get_perf(R) == PerfRecord("f1", 0.7)
 
 
-def test_best_ranks_latest_values(store: MemoryBackend) -> None:
+def test_best_is_the_facade_s_ranking_of_the_latest_values(store: MemoryBackend) -> None:
+    # The reference leaves best to the facade: one ranking rule (trackplug.model.rank).
     store.log_metric({R: [point(0.9, step=0), point(0.1, step=1)], S: [point(0.5)]})
-    assert store.best("k", "max", 5) == [("s", 0.5), ("r", 0.1)]
-    assert store.best("k", "min", 1) == [("r", 0.1)]
-    assert store.best("missing", "max", 5) == []
+    with Tracker(store) as tracker:
+        assert tracker.best("k", "max", 5) == [("s", 0.5), ("r", 0.1)]
+        assert tracker.best("k", "min", 1) == [("r", 0.1)]
+        assert tracker.best("missing", "max", 5) == []
 
 
 def test_it_declares_no_deviation(store: MemoryBackend) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import trackplug
 from trackplug import PluginError, Registry, UnknownBackendError
-from trackplug.memory import MemoryBackend
+from trackplug.memory import MemoryFactory
 from trackplug.registry import PluginWarning
 
 GROUP = "trackplug"
@@ -22,7 +22,7 @@ FAKE_PG = EntryPoint("fakepg", "fake_plugins:Fake", GROUP)
 def test_the_installed_core_registers_memory_through_its_entry_point() -> None:
     entry = Registry().backends["memory"]
     assert entry.distribution == "trackplug"
-    assert entry.factory is MemoryBackend
+    assert isinstance(entry.factory, MemoryFactory)
 
 
 def test_a_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_it() -> None:

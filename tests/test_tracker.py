@@ -131,7 +131,7 @@ def test_at_max_buffer_the_caller_waits_until_the_flusher_takes_the_buffer() -> 
         caller.start()
         caller.join(0.3)
         assert caller.is_alive()  # blocked at the 4th point: the buffer holds max_buffer
-        assert tracker._buffered == 4
+        assert tracker._buffer._count == 4
         slow.gates[0].set()
         # The flusher takes the 4 points and the caller goes on while they are written,
         # instead of writing them itself behind the first batch.
@@ -260,7 +260,7 @@ def test_a_background_failure_is_raised_by_the_next_call_and_nothing_is_lost() -
     tracker = Tracker(backend, flush_interval=0.02, buffer_size=1000, max_buffer=1000)
     tracker.log_metric("r", "loss", 1.0)
     deadline = time.monotonic() + 10
-    while tracker._background_error is None and time.monotonic() < deadline:
+    while tracker._buffer.error is None and time.monotonic() < deadline:
         time.sleep(0.01)
     with pytest.raises(ConnectionError, match="store is down"):
         tracker.log_metric("r", "loss", 2.0, step=1)

@@ -12,13 +12,14 @@ A backend is a pluggy plugin. Its distribution declares an entry point in the gr
 ``trackplug`` that names a module, and the module registers a factory per URL scheme::
 
     # pyproject.toml:  [project.entry-points.trackplug]  mystore = "mystore.plugin"
-    import trackplug
+    from trackplug.plugin import BackendFactory, hookimpl
 
-    @trackplug.hookimpl
+    @hookimpl
     def trackplug_register_backends(register):
-        register("mystore", MyBackend)   # MyBackend(url, **options) implements the hooks
+        register("mystore", MyStoreFactory())   # a BackendFactory: open(url), forms()…
 
-``trackplug.spec`` lists the hooks; ``docs/plugin-authors.md`` walks through one.
+``trackplug.plugin`` is everything a plugin author imports; ``trackplug.spec`` lists the
+hooks; ``docs/plugin-authors.md`` walks through one.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BackendError,
+    BackendWarning,
     ClosedError,
+    CloseWarning,
     InvalidTypeError,
     PluginError,
+    PluginWarning,
     TrackplugError,
+    TrackplugWarning,
     UnknownBackendError,
     UnsupportedValueError,
     ValidationError,
@@ -58,17 +63,21 @@ _LAZY = {
 __all__ = [
     "DEFAULT_URL",
     "BackendError",
+    "BackendWarning",
     "Capabilities",
+    "CloseWarning",
     "ClosedError",
     "CopySummary",
     "InvalidTypeError",
     "MetricPoint",
     "PerfRecord",
     "PluginError",
+    "PluginWarning",
     "Registry",
     "Resource",
     "Tracker",
     "TrackplugError",
+    "TrackplugWarning",
     "UnknownBackendError",
     "UnsupportedValueError",
     "ValidationError",

@@ -11,6 +11,11 @@
      ├── PluginError                       a plugin is broken (duplicate scheme, bad hook)
      └── ClosedError (RuntimeError)        a tracker was used after ``close()``
 
+    TrackplugWarning (UserWarning)
+     ├── BackendWarning                    a backend failed; its write was dropped or spooled
+     ├── PluginWarning                     a plugin could not be loaded and was skipped
+     └── CloseWarning                      a tracker open at exit could not be flushed
+
 Messages name the key, value, backend or URL at fault, never a password.
 """
 
@@ -18,10 +23,14 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "BackendWarning",
+    "CloseWarning",
     "ClosedError",
     "InvalidTypeError",
     "PluginError",
+    "PluginWarning",
     "TrackplugError",
+    "TrackplugWarning",
     "UnknownBackendError",
     "UnsupportedValueError",
     "ValidationError",
@@ -58,3 +67,20 @@ class PluginError(TrackplugError):
 
 class ClosedError(TrackplugError, RuntimeError):
     """The tracker was closed; open a new one with ``trackplug.connect()``."""
+
+
+class TrackplugWarning(UserWarning):
+    """Base of every warning trackplug gives: something failed, and was dealt with."""
+
+
+class BackendWarning(TrackplugWarning):
+    """A backend failed; its write was dropped (``warn``) or kept in the outbox (``spool``)."""
+
+
+class PluginWarning(TrackplugWarning):
+    """A plugin could not be loaded and was skipped."""
+
+
+class CloseWarning(TrackplugWarning):
+    """A tracker still open at interpreter exit could not be flushed and closed: points it
+    had not written yet may be lost. The other open trackers are closed all the same."""

@@ -19,33 +19,21 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from .errors import ValidationError
+from .errors import BackendWarning, ValidationError
 
 if TYPE_CHECKING:
     from .hooks import BackendHooks
     from .outbox import Outbox
     from .writes import Write
 
-__all__ = ["BackendWarning", "Destination", "Policy", "Unavailable", "resolve_policies"]
+__all__ = ["BackendWarning", "Destination", "Policy", "resolve_policies"]
 
 Policy = Literal["raise", "warn", "spool"]
 POLICIES: tuple[str, ...] = get_args(Policy)
 PRIMARY_DEFAULT: Policy = "raise"
 SECONDARY_DEFAULT: Policy = "spool"
-
-
-class BackendWarning(UserWarning):
-    """A backend failed; its write was dropped (``warn``) or kept in the outbox (``spool``)."""
-
-
-class Unavailable(NamedTuple):
-    """A backend that could not be opened yet; ``build()`` tries again."""
-
-    url: str
-    build: Callable[[], object]
-    error: Exception
 
 
 def resolve_policies(

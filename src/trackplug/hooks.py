@@ -3,8 +3,8 @@
 pluggy calls return ``Any`` and ``firstresult`` answers with the most recently registered
 plugin, so the tracker never calls ``pm.hook.<name>`` across backends. Each backend gets a
 :class:`BackendHooks` built from ``subset_hook_caller``: calls reach that backend alone,
-results are checked against the spec's types, and optional hooks report whether the
-backend implements them.
+results are checked against the spec's types, and the optional hooks a backend leaves
+out are composed here from the required ones (or have nothing to do).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pluggy
 
 from . import spec
 from .errors import BackendError, PluginError
-from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
+from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource, rank
 
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 
@@ -57,7 +57,7 @@ class BackendHooks:
                 f"backend {name} does not implement the required hook(s) {', '.join(missing)}; "
                 "see docs/semantics.md"
             )
-        self.implements = frozenset(implemented)
+        self._implemented = frozenset(implemented)
         self.caps = self.capabilities()
 
     def refresh(self) -> None:
@@ -85,12 +85,20 @@ class BackendHooks:
         self._callers["log_metrics"](resource=resource, points=points, perf=perf)
 
     def copy_metrics(self, source: Resource, target: Resource) -> bool:
-        """Copy natively; False when the backend has no native copy."""
-        return bool(self._callers["copy_metrics"](source=source, target=target))
+        """Copy natively; False when the facade must compose the copy."""
+        return self._optional("copy_metrics", source=source, target=target)
 
     def log_prediction_metrics(self, job: Resource, points: Sequence[MetricPoint]) -> bool:
-        """Store prediction metrics natively; False when the backend has no such hook."""
-        return bool(self._callers["log_prediction_metrics"](job=job, points=points))
+        """Store prediction metrics natively; False when the facade must."""
+        return self._optional("log_prediction_metrics", job=job, points=points)
+
+    def _optional(self, hook: str, **kwargs: Any) -> bool:
+        """Call an optional hook; whether the backend did the work. Implementing it is the
+        signal, so a forgotten ``return True`` cannot make the work happen twice;
+        ``NotImplemented`` hands this one call back to the facade."""
+        if hook not in self._implemented:
+            return False
+        return self._callers[hook](**kwargs) is not NotImplemented
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -110,7 +118,11 @@ class BackendHooks:
         return self._call("get_perf", (PerfRecord, type(None)), resource=resource)
 
     def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
-        return self._call("best", list, key=key, order=order, limit=limit)
+        """The backend's ranking, else the contract's rule over every resource's latest."""
+        if "best" in self._implemented:
+            return self._call("best", list, key=key, order=order, limit=limit)
+        latest = ((rid, self.get_metric(Resource(rid), key)) for rid in self.resources())
+        return rank(((rid, v) for rid, v in latest if v is not None), order, limit)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -118,7 +130,9 @@ class BackendHooks:
         return self._call("capabilities", Capabilities)
 
     def flush(self) -> None:
-        self._callers["flush"]()
+        if "flush" in self._implemented:
+            self._callers["flush"]()
 
     def close(self) -> None:
-        self._callers["close"]()
+        if "close" in self._implemented:
+            self._callers["close"]()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any
 
 from .model import (
     Batch,
@@ -19,10 +19,10 @@ from .model import (
     float_bits,
     point_order,
 )
-from .spec import Register, hookimpl
+from .spec import BackendFactory, Register, UrlForm, hookimpl
 from .urls import redact_url
 
-__all__ = ["MemoryBackend"]
+__all__ = ["MemoryBackend", "MemoryFactory"]
 
 # A point's identity: two points with the same one are exact duplicates and collapse.
 PointId = tuple[int, int, int]
@@ -33,7 +33,11 @@ def _identity(point: MetricPoint) -> PointId:
 
 
 class MemoryBackend:
-    """Metrics in dictionaries: ``{resource: {key: {point identity: point}}}``."""
+    """Metrics in dictionaries: ``{resource: {key: {point identity: point}}}``.
+
+    It implements the eight required hooks; ``best``, ``flush`` and ``close`` are the
+    facade's (the contract's ranking over ``get_metric``; nothing to make durable or to
+    release)."""
 
     #: Nothing to declare: the reference keeps every value exactly.
     CAPABILITIES = Capabilities(persistent=False)
@@ -99,32 +103,23 @@ class MemoryBackend:
         with self._lock:
             return self._perf.get(resource)
 
-    @hookimpl
-    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
-        ranked = [
-            (rid, value)
-            for rid in self.resources()
-            if (value := self.get_metric(Resource(rid), key)) is not None and value == value
-        ]
-        sign = -1.0 if order == "max" else 1.0
-        ranked.sort(key=lambda item: (sign * item[1], item[0]))
-        return ranked[:limit]
-
     # -- lifecycle ------------------------------------------------------------------------
 
     @hookimpl
     def capabilities(self) -> Capabilities:
         return self.CAPABILITIES
 
-    @hookimpl
-    def flush(self) -> None:
-        """Nothing to do: every write is already where reads find it."""
 
-    @hookimpl
-    def close(self) -> None:
-        """Nothing to release; the data goes with the tracker."""
+class MemoryFactory(BackendFactory):
+    """``memory://``: a new, empty store per backend."""
+
+    def open(self, url: str, **options: Any) -> MemoryBackend:
+        return MemoryBackend(url)
+
+    def forms(self) -> list[UrlForm]:
+        return [UrlForm("memory://", MemoryBackend.CAPABILITIES)]
 
 
 @hookimpl
 def trackplug_register_backends(register: Register) -> None:
-    register("memory", MemoryBackend)
+    register("memory", MemoryFactory())

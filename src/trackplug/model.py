@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -20,6 +20,7 @@ __all__ = [
     "Resource",
     "float_bits",
     "point_order",
+    "rank",
     "value_order",
 ]
 
@@ -88,6 +89,20 @@ def point_order(point: MetricPoint) -> tuple[int, int, int]:
     History is ordered by it, and the latest value is the point with the greatest key.
     """
     return (point.step, point.timestamp, value_order(point.value))
+
+
+def rank(
+    latest: Iterable[tuple[str, float]], order: Literal["max", "min"], limit: int
+) -> list[tuple[str, float]]:
+    """The contract's leaderboard of ``(resource id, latest value)`` pairs: up to ``limit``,
+    best first by value in ``order``, ties by id ascending; NaN values are not ranked
+    (MLflow's ``search_runs(order_by=...)``)."""
+    sign = -1.0 if order == "max" else 1.0
+    ranked = sorted(
+        ((rid, value) for rid, value in latest if not math.isnan(value)),
+        key=lambda item: (sign * item[1], item[0]),
+    )
+    return ranked[:limit]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ import os
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
-from .errors import PluginError, UnknownBackendError
+from .errors import PluginError, PluginWarning, UnknownBackendError
 from .hooks import check_hooks, new_plugin_manager
+from .spec import BackendFactory, CallableFactory
 from .urls import redact_url, scheme_of
 
 if TYPE_CHECKING:  # importlib.metadata costs ~30 ms: imported on first discovery only
@@ -30,6 +31,7 @@ __all__ = [
     "BackendEntry",
     "PluginWarning",
     "Registry",
+    "default_registry",
     "default_url",
 ]
 
@@ -47,19 +49,18 @@ EXTRAS = {
 }
 
 
-class PluginWarning(UserWarning):
-    """A plugin could not be loaded and was skipped."""
-
-
 @dataclass(frozen=True)
 class BackendEntry:
     """A scheme, the factory that serves it, and the plugin that registered it."""
 
     scheme: str
-    factory: Callable[..., object]
+    factory: BackendFactory
     plugin: str
     distribution: str
     version: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:// ({self.distribution})"
 
 
 def default_url() -> str:
@@ -94,13 +95,16 @@ class Registry:
             raise UnknownBackendError(self._unknown_message(url, scheme))
         return entry
 
-    def create(self, url: str, **options: Any) -> object:
-        """A new backend for ``url``."""
-        return self.lookup(url).factory(url, **options)
-
     def _unknown_message(self, url: str, scheme: str) -> str:
+        import difflib
+
         known = ", ".join(sorted(self.backends)) or "none"
         message = f"no installed backend serves {redact_url(url)!r}; installed schemes: {known}"
+        close = difflib.get_close_matches(scheme, self.backends, n=1)
+        if close:
+            forms = self.backends[close[0]].factory.forms()
+            mine = [str(form) for form in forms if scheme_of(form.pattern) == close[0]]
+            message += f"; did you mean {' or '.join(mine or [close[0] + '://'])}?"
         base = scheme.partition("+")[0]
         extra = EXTRAS.get(scheme) or EXTRAS.get(base)
         if extra:
@@ -168,8 +172,15 @@ def _load(pm: pluggy.PluginManager, ep: EntryPoint) -> object | None:
 def _registrar(found: dict[str, BackendEntry], ep: EntryPoint) -> Callable[..., None]:
     name, version = _describe(ep)
 
-    def register(scheme: str, factory: Callable[..., object]) -> None:
+    def register(scheme: str, factory: BackendFactory | Callable[..., object]) -> None:
         scheme = scheme.lower()
+        if not isinstance(factory, BackendFactory):
+            if not callable(factory):
+                raise PluginError(
+                    f"plugin {ep.name} ({name}) registers {scheme!r} with a "
+                    f"{type(factory).__name__}: register a trackplug.plugin.BackendFactory"
+                )
+            factory = CallableFactory(scheme, factory)
         if scheme in found:
             other = found[scheme]
             raise PluginError(
@@ -179,3 +190,15 @@ def _registrar(found: dict[str, BackendEntry], ep: EntryPoint) -> Callable[..., 
         found[scheme] = BackendEntry(scheme, factory, ep.name, name, version)
 
     return register
+
+
+_registry: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The registry of installed plugins, discovered on first use: the one ``connect()``
+    and the CLI ask."""
+    global _registry
+    if _registry is None:
+        _registry = Registry()
+    return _registry

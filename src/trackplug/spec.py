@@ -15,23 +15,37 @@ What every backend hook can rely on:
   primary backend only, writes go to every backend under that backend's failure policy.
   So each hook answers for one backend, and reads are ``firstresult``.
 * Hooks marked *optional* may be left out; the facade then composes them from the
-  required ones. Every other hook is required, checked when the tracker opens.
+  required ones (``copy_metrics``, ``log_prediction_metrics``, ``best``) or has nothing to
+  do (``flush``, ``close``). Implementing one means doing its work: the facade never asks
+  for a ``True`` back. Every other hook is required, checked when the tracker opens.
+
+What a plugin registers is a :class:`BackendFactory` per URL scheme: how to open a backend
+for a URL, the forms of URL it serves and what each keeps (:class:`UrlForm`), the options it
+takes, and where a URL keeps its data on this machine (:class:`LocalStore`). The CLI and
+``connect`` ask only this; no backend is named anywhere in the core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pluggy
 
+from .model import Capabilities
+
 if TYPE_CHECKING:
-    from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
+    from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
+
+    from .model import Batch, MetricPoint, PerfRecord, Resource
 
 __all__ = [
     "OPTIONAL_HOOKS",
     "REQUIRED_HOOKS",
+    "BackendFactory",
+    "LocalStore",
     "Register",
+    "UrlForm",
     "best",
     "capabilities",
     "close",
@@ -53,8 +67,113 @@ __all__ = [
 hookspec = pluggy.HookspecMarker("trackplug")
 hookimpl = pluggy.HookimplMarker("trackplug")
 
-#: ``register(scheme, factory)``: ``factory(url, **options)`` returns a backend object.
-Register = Callable[[str, Callable[..., object]], None]
+
+class UrlForm(NamedTuple):
+    """One form of URL a backend serves, and what a store of that form keeps."""
+
+    #: How to write it; upper-case words are placeholders: ``"sqlite:///FILE"``.
+    pattern: str
+    #: What such a store keeps; None: not declared.
+    capabilities: Capabilities | None
+    #: A few words shown beside the pattern, e.g. ``"in memory"``.
+    summary: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.pattern} ({self.summary})" if self.summary else self.pattern
+
+
+class LocalStore(NamedTuple):
+    """The file or folder on this machine that a URL keeps its data in."""
+
+    kind: Literal["file", "folder"]
+    path: Path
+    #: Where the path comes from, when not from the URL itself (", named by $VAR").
+    named_by: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path.resolve()}{self.named_by}"
+
+
+class BackendFactory:
+    """Everything trackplug knows about a backend: what a plugin registers for a scheme.
+
+    Subclass it and implement :meth:`open` and :meth:`forms`; the rest has defaults::
+
+        class JsonFileFactory(BackendFactory):
+            def open(self, url):
+                return JsonFileBackend(url)
+
+            def forms(self):
+                return [UrlForm("jsonfile:///PATH", Capabilities(persistent=True))]
+
+    Nothing here may open a store, or import a heavy library before :meth:`open`.
+    """
+
+    #: The keyword options :meth:`open` takes (``connect(url, **options)``); any other
+    #: option is refused with a ``ValidationError`` naming it and the backend. None: any
+    #: option is taken (a bare factory with ``**options``).
+    options: frozenset[str] | None = frozenset()
+
+    def open(self, url: str, **options: Any) -> object:
+        """A backend for ``url``, implementing the hooks; creates the store if missing."""
+        raise NotImplementedError(f"{type(self).__name__} must implement open(url, **options)")
+
+    def forms(self) -> Sequence[UrlForm]:
+        """Every form of URL served, for help, "did you mean" and ``trackplug backends``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forms()")
+
+    def form(self, url: str) -> UrlForm:
+        """The form ``url`` has (by default the first form of its scheme). Override it
+        when one scheme has several forms (a file or in memory)."""
+        scheme = url.partition("://")[0].lower()
+        for form in self.forms():
+            if form.pattern.partition("://")[0].lower() == scheme:
+                return form
+        return UrlForm(f"{scheme}://", None)
+
+    def capabilities(self, url: str) -> Capabilities | None:
+        """What a store at ``url`` keeps, without opening it: its form's declaration."""
+        return self.form(url).capabilities
+
+    def local_store(self, url: str) -> LocalStore | None:
+        """Where ``url`` keeps its data on this machine; None for servers and in-memory
+        stores. Reading commands refuse a URL whose local store does not exist, instead of
+        letting :meth:`open` create an empty one for a typo."""
+        return None
+
+
+class CallableFactory(BackendFactory):
+    """A bare ``factory(url, **options)`` registered as it was before :class:`BackendFactory`
+    existed: one form, nothing declared; its options are its keyword parameters."""
+
+    def __init__(self, scheme: str, build: Callable[..., object]) -> None:
+        self._scheme = scheme
+        self._build = build
+        self.options = _keyword_options(build)
+
+    def open(self, url: str, **options: Any) -> object:
+        return self._build(url, **options)
+
+    def forms(self) -> Sequence[UrlForm]:
+        return [UrlForm(f"{self._scheme}://", None)]
+
+
+def _keyword_options(build: Callable[..., object]) -> frozenset[str] | None:
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(build).parameters.values())[1:]  # after the URL
+    except (TypeError, ValueError):  # a builtin without a signature: it tells nothing
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return frozenset(p.name for p in parameters if p.kind in keyword)
+
+
+#: ``register(scheme, factory)``: a :class:`BackendFactory`, or a bare callable
+#: ``factory(url, **options)`` returning a backend (then nothing else is declared).
+Register = Callable[[str, "BackendFactory | Callable[..., object]"], None]
 
 
 # -- discovery ---------------------------------------------------------------------------
@@ -63,9 +182,9 @@ Register = Callable[[str, Callable[..., object]], None]
 @hookspec
 def trackplug_register_backends(register: Register) -> None:
     """Called once when plugins are discovered: call ``register(scheme, factory)`` for each
-    URL scheme the plugin serves (``"sqlite"``, ``"mlflow+http"``…). ``factory(url,
-    **options)`` builds a backend for a URL; it should import heavy libraries itself, so
-    that discovery stays cheap. A scheme registered twice is an error."""
+    URL scheme the plugin serves (``"sqlite"``, ``"mlflow+http"``…), with a
+    :class:`BackendFactory`. It should import heavy libraries in ``open``, so that discovery
+    stays cheap. A scheme registered twice is an error."""
 
 
 # -- writes: broadcast to every backend, each under its own failure policy ------------------
@@ -88,18 +207,20 @@ def log_metrics(resource: Resource, points: Sequence[MetricPoint], perf: PerfRec
 
 
 @hookspec(firstresult=True)
-def copy_metrics(source: Resource, target: Resource) -> bool | None:
+def copy_metrics(source: Resource, target: Resource) -> object:
     """*Optional.* Copy the full history (every step and timestamp) and the performance
     record of exactly ``source`` into ``target``, which may already have metrics; keys are
-    kept whole. Return True when done natively; without it the facade composes the copy
-    from ``latest``, ``history``, ``get_perf`` and ``log_metrics``."""
+    kept whole. Without it the facade composes the copy from ``latest``, ``history``,
+    ``get_perf`` and ``log_metrics``; return :data:`NotImplemented` to leave one copy to
+    the facade. Any other return value (None too) means done."""
 
 
 @hookspec(firstresult=True)
-def log_prediction_metrics(job: Resource, points: Sequence[MetricPoint]) -> bool | None:
+def log_prediction_metrics(job: Resource, points: Sequence[MetricPoint]) -> object:
     """*Optional.* Store the summary metrics of a prediction job (``num_predictions``, the
     class distribution or the distribution's moments and quantiles), computed by the
-    facade. Return True when stored; without it the facade calls ``log_metric``."""
+    facade. Without it, or when it returns :data:`NotImplemented`, the facade calls
+    ``log_metric``."""
 
 
 # -- reads: answered by the primary backend --------------------------------------------------
@@ -133,9 +254,10 @@ def get_perf(resource: Resource) -> PerfRecord | None:
 
 @hookspec(firstresult=True)
 def best(key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
-    """Up to ``limit`` ``(resource id, latest value of key)``, best first: by value in
-    ``order``, ties by resource id ascending. Resources without ``key``, or whose latest
-    value is NaN, are not ranked (MLflow's ``search_runs(order_by=...)``)."""
+    """*Optional.* Up to ``limit`` ``(resource id, latest value of key)``, best first: by
+    value in ``order``, ties by resource id ascending. Resources without ``key``, or whose
+    latest value is NaN, are not ranked (MLflow's ``search_runs(order_by=...)``). Without
+    it the facade ranks ``get_metric`` of every resource by :func:`trackplug.model.rank`."""
 
 
 # -- lifecycle --------------------------------------------------------------------------------
@@ -148,13 +270,14 @@ def capabilities() -> Capabilities:
 
 @hookspec
 def flush() -> None:
-    """Make every write this backend has accepted durable (the facade's buffer is already
-    drained into it)."""
+    """*Optional.* Make every write this backend has accepted durable (the facade's buffer
+    is already drained into it). Without it: nothing to do."""
 
 
 @hookspec
 def close() -> None:
-    """Flush, then release connections and files. Called once."""
+    """*Optional.* Flush, then release connections and files. Called once. Without it:
+    nothing to release."""
 
 
 REQUIRED_HOOKS = (
@@ -165,9 +288,6 @@ REQUIRED_HOOKS = (
     "latest",
     "resources",
     "get_perf",
-    "best",
     "capabilities",
-    "flush",
-    "close",
 )
-OPTIONAL_HOOKS = ("copy_metrics", "log_prediction_metrics")
+OPTIONAL_HOOKS = ("copy_metrics", "log_prediction_metrics", "best", "flush", "close")

@@ -2,44 +2,44 @@
 
 Everything that is the same for every backend happens here, once: resources are
 normalized, input is validated, lolpop's nested metrics are flattened, predictions are
-summarized, and point writes are buffered. A call flows::
+summarized, and point writes are buffered (:mod:`trackplug._buffer`). A call flows::
 
     log_metric -> validate -> buffer --(size / interval / flush / read / close / exit)-->
         log_metric hook of every backend, in batches
 
 Reads drain the buffer first (a caller always reads its own writes) and are answered by
 the primary backend, the first one given. Writes go to every backend, each under its own
-failure policy (:mod:`trackplug.fanout`).
+failure policy (:mod:`trackplug.fanout`). ``connect`` opens backends from URLs
+(:mod:`trackplug._opening`).
 """
 
 from __future__ import annotations
 
 import atexit
 import enum
-import threading
 import warnings
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import validation as check
-from .errors import ClosedError, UnsupportedValueError, ValidationError
-from .model import Capabilities, MetricPoint, PerfRecord, Resource
+from ._buffer import Buffer
+from .errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
+from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
+from .validation import flatten, perf_value
 from .writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, Write
 
 # The machinery of opening a tracker is imported by the first connect(), not by
 # ``import trackplug`` (its budget is 60 ms); log_metric needs none of it.
 if TYPE_CHECKING:
+    from ._opening import Slot
     from .fanout import Destination, Policy
     from .hooks import BackendHooks
     from .outbox import Outbox
     from .predictions import ProblemType
     from .registry import Registry
 
-__all__ = ["CloseWarning", "Tracker", "connect"]
-
-#: Splits whose value ranks a resource in ``log_metrics(..., perf_metric=...)``, in order.
-PERF_SPLITS = ("valid", "train")
+__all__ = ["CloseWarning", "Tracker", "connect", "flatten", "perf_value"]
 
 
 class State(enum.Enum):
@@ -79,39 +79,65 @@ class Tracker:
     ) -> None:
         if not backends:
             raise ValidationError("a tracker needs at least one backend")
+        from ._opening import Slot
+        from .fanout import resolve_policies
+
+        keys = list(urls) if urls else [_describe(b) for b in backends]
+        if len(keys) != len(backends):
+            raise ValidationError(f"{len(backends)} backends but {len(keys)} urls")
+        policies = resolve_policies(keys, on_error)
+        slots = [
+            Slot(key, policy, backend, lambda b=backend: b)
+            for key, policy, backend in zip(keys, policies, backends, strict=True)
+        ]
+        self._open(slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+
+    @classmethod
+    def _of_slots(
+        cls,
+        slots: list[Slot],
+        outbox: str | Outbox | None,
+        retry_interval: float,
+        flush_interval: float,
+        buffer_size: int,
+        max_buffer: int,
+    ) -> Tracker:
+        """A tracker on backends ``connect`` opened (some maybe not yet)."""
+        tracker = cls.__new__(cls)
+        tracker._open(slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+        return tracker
+
+    def _open(
+        self,
+        slots: list[Slot],
+        outbox: str | Outbox | None,
+        retry_interval: float,
+        flush_interval: float,
+        buffer_size: int,
+        max_buffer: int,
+    ) -> None:
         if not 0 < buffer_size <= max_buffer:
             raise ValidationError("need 0 < buffer_size <= max_buffer")
-        from .fanout import Unavailable, resolve_policies
         from .hooks import new_plugin_manager
         from .outbox import Outbox
 
-        if isinstance(backends[0], Unavailable):
-            raise backends[0].error
-        keys = list(urls) if urls else [_describe(b) for b in backends]
-        policies = resolve_policies(keys, on_error)
+        if slots[0].backend is None and slots[0].error is not None:
+            raise slots[0].error
         self._outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
         self._pm = new_plugin_manager()
         self._destinations: list[Destination] = []
         # Backends that refuse some values or steps; usually none, so the check is free.
         self._limited: list[tuple[str, Capabilities]] = []
-        for backend, key, policy in zip(backends, keys, policies, strict=True):
-            self._destinations.append(self._destination(backend, key, policy, retry_interval))
-        self._primary = self._destinations[0].backend()  # never Unavailable: checked above
+        for slot in slots:
+            self._destinations.append(self._destination(slot, retry_interval))
+        self._primary = self._destinations[0].backend()  # opened: checked above
         self.url: str = self._destinations[0].name
         """Where the primary backend keeps the data, password redacted."""
 
         self._state = State.OPEN
-        self._buffer: dict[Resource, list[MetricPoint]] = {}
-        self._buffered = 0
-        self._buffer_lock = threading.Lock()  # guards _buffer and _buffered
-        self._taken = threading.Condition(self._buffer_lock)  # a drain took the buffer
-        self._write_lock = threading.RLock()  # one drain-and-write at a time, in order
-        self._buffer_size = buffer_size
-        self._max_buffer = max_buffer
-        self._flush_interval = flush_interval
-        self._wake = threading.Event()
-        self._flusher: threading.Thread | None = None
-        self._background_error: BaseException | None = None
+        self._buffer = Buffer(
+            self._deliver_batch, buffer_size, max_buffer, flush_interval, self.url
+        )
         _open_trackers.add(self)
         for destination in self._destinations:
             if destination.waiting:
@@ -131,19 +157,14 @@ class Tracker:
         """Where writes that a backend could not take wait (see ``on_error``)."""
         return self._outbox
 
-    def _destination(
-        self, backend: object, key: str, policy: Policy, retry_interval: float
-    ) -> Destination:
-        from .fanout import Destination, Unavailable
+    def _destination(self, slot: Slot, retry_interval: float) -> Destination:
+        from .fanout import Destination
         from .urls import redact_url
 
-        name = redact_url(key)
-        if isinstance(backend, Unavailable):  # opened when first needed
-            hooks, build = None, backend.build
-        else:
-            hooks, build = self._attach(backend, name), (lambda: backend)
-        attach = lambda: self._attach(build(), name)  # noqa: E731
-        return Destination(key, name, policy, attach, self._outbox, retry_interval, hooks)
+        name = redact_url(slot.url)
+        hooks = None if slot.backend is None else self._attach(slot.backend, name)
+        attach = lambda: self._attach(slot.build(), name)  # noqa: E731
+        return Destination(slot.url, name, slot.policy, attach, self._outbox, retry_interval, hooks)
 
     def _attach(self, backend: object, name: str) -> BackendHooks:
         """Register a backend in this tracker's plugin manager and hand out its hooks."""
@@ -178,21 +199,14 @@ class Tracker:
     ) -> None:
         """Log ``value`` for ``key`` at ``step`` (default 0) and ``timestamp`` (ms, default
         now). Validated now, written in the next batch; reads see it at once."""
-        if self._state is not State.OPEN or self._background_error is not None:
+        if self._state is not State.OPEN or self._buffer.error is not None:
             self._ensure_open()  # the hot path tests the two conditions inline
         resource = check.to_resource(resource)
         if self._limited:
             point = self._point(key, value, step, timestamp)
         else:  # the usual case: no backend refuses any valid value
             point = check.check_point(key, value, step, timestamp)
-        with self._buffer_lock:
-            self._buffer.setdefault(resource, []).append(point)
-            self._buffered += 1
-            buffered = self._buffered
-        if buffered >= self._buffer_size:
-            self._wake_flusher(buffered)
-        elif self._flusher is None:
-            self._start_flusher()
+        self._buffer.add(resource, point)
 
     def get_metric(self, resource: object, key: str) -> float | None:
         """The latest value of ``key`` (greatest ``(step, timestamp, value)``), or None."""
@@ -305,16 +319,16 @@ class Tracker:
         """Write every buffered point to every backend and make it durable there (or in
         the outbox, for a failing backend whose policy is ``spool``)."""
         self._ensure_open()
-        with self._write_lock:
-            self._drain()
+        with self._buffer.write_lock:
+            self._buffer.drain()
             _raise_first([destination.flush() for destination in self._destinations])
 
     def sync(self) -> int:
         """Replay every write waiting in the outbox for this tracker's backends, in order;
         returns how many were sent. Raises on the first that still fails."""
         self._ensure_open()
-        with self._write_lock:
-            self._drain()
+        with self._buffer.write_lock:
+            self._buffer.drain()
             return sum(d.replay() for d in self._destinations if d.waiting)
 
     def close(self) -> None:
@@ -326,7 +340,7 @@ class Tracker:
         finally:
             self._state = State.CLOSED
             _open_trackers.discard(self)
-            self._stop_flusher()
+            self._buffer.stop()
             for destination in self._destinations:
                 if destination.hooks is not None:
                     destination.hooks.close()
@@ -347,7 +361,7 @@ class Tracker:
     def _ensure_open(self) -> None:
         if self._state is not State.OPEN:
             raise ClosedError(f"tracker {self.url} is closed; open a new one with connect()")
-        error, self._background_error = self._background_error, None
+        error, self._buffer.error = self._buffer.error, None
         if error is not None:
             raise error
 
@@ -376,13 +390,13 @@ class Tracker:
         """Prepare a read: check state, normalize, and drain so reads see every write."""
         self._ensure_open()
         normalized = check.to_resource(resource) if resource is not None else None
-        self._drain()
+        self._buffer.drain()
         return normalized  # type: ignore[return-value]  # None only when none was given
 
     def _write(self, write: Write) -> None:
         """Drain the buffer, then give one write to every backend, in order."""
-        with self._write_lock:
-            self._drain()
+        with self._buffer.write_lock:
+            self._buffer.drain()
             self._deliver(write)
 
     def _deliver(self, write: Write) -> None:
@@ -390,135 +404,14 @@ class Tracker:
         of a backend whose policy is ``raise`` is raised."""
         _raise_first([destination.deliver(write) for destination in self._destinations])
 
-    def _drain(self) -> None:
-        """Send the buffer to every backend. Holding the write lock while taking the
-        buffer keeps batches in order and makes a reader wait for a write in flight."""
-        with self._write_lock:
-            with self._buffer_lock:
-                batch, self._buffer, self._buffered = self._buffer, {}, 0
-                self._taken.notify_all()
-            if not batch:
-                return
-            try:
-                self._deliver(LogBatch(batch))
-            except BaseException:
-                self._requeue(batch)
-                raise
-
-    def _requeue(self, batch: dict[Resource, list[MetricPoint]]) -> None:
-        """Put a batch that failed back in front of the buffer (replays collapse)."""
-        with self._buffer_lock:
-            for resource, points in self._buffer.items():
-                batch.setdefault(resource, []).extend(points)
-            self._buffer = batch
-            self._buffered = sum(len(points) for points in batch.values())
-
-    def _wake_flusher(self, buffered: int) -> None:
-        if buffered >= self._max_buffer:
-            self._make_room()
-        elif self._flusher is None:
-            self._start_flusher()
-        self._wake.set()
-
-    def _make_room(self) -> None:
-        """Back-pressure at ``max_buffer``, so memory stays bounded: wait until the flusher
-        takes the buffer (it is writing the batch before it), rather than writing it here
-        behind that batch; without a flusher to wait for, write it here."""
-        with self._taken:
-            while self._buffered >= self._max_buffer:
-                flusher = self._flusher
-                if (
-                    flusher is None
-                    or not flusher.is_alive()
-                    or flusher is threading.current_thread()
-                ):
-                    break
-                if self._background_error is not None or self._state is not State.OPEN:
-                    return  # the next call raises it
-                self._wake.set()
-                self._taken.wait(timeout=0.05)  # and look again: the flusher may have died
-            else:
-                return
-        self._drain()
-
-    def _start_flusher(self) -> None:
-        with self._buffer_lock:
-            if self._flusher is not None:
-                return
-            self._flusher = threading.Thread(
-                target=_flush_in_background,
-                args=(weakref.ref(self), self._wake, self._flush_interval),
-                name=f"trackplug-flusher {self.url}",
-                daemon=True,
-            )
-            self._flusher.start()
-
-    def _stop_flusher(self) -> None:
-        flusher, self._flusher = self._flusher, None
-        self._wake.set()
-        if flusher is not None and flusher is not threading.current_thread():
-            flusher.join()
-
-    def _background_flush(self) -> bool:
-        """One round of the flusher; False once the tracker is closed."""
-        if self._state is not State.OPEN:
-            return False
-        try:
-            self._drain()
-        except Exception as exc:  # raised again by the next call in the user's thread
-            self._background_error = exc
-        return True
-
-
-def _flush_in_background(
-    ref: weakref.ReferenceType[Tracker], wake: threading.Event, interval: float
-) -> None:
-    """The flusher thread: holds the tracker only while flushing, so it can be collected."""
-    while True:
-        wake.wait(interval)
-        wake.clear()
-        tracker = ref()
-        if tracker is None or not tracker._background_flush():
-            return
-        del tracker
+    def _deliver_batch(self, batch: Batch) -> None:
+        self._deliver(LogBatch(batch))
 
 
 def _raise_first(errors: list[Exception | None]) -> None:
     for error in errors:
         if error is not None:
             raise error
-
-
-def flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """``{split: {name: value}}`` -> ``{"<split>_<name>": value}``; flat entries stay."""
-    if not isinstance(metrics, Mapping):
-        raise check.InvalidTypeError(
-            f"metrics of type {type(metrics).__name__} are not a mapping: "
-            "pass {name: value} or {split: {name: value}}"
-        )
-    flat: dict[str, Any] = {}
-    for name, value in metrics.items():
-        if isinstance(value, Mapping):
-            flat.update({f"{name}_{inner}": v for inner, v in value.items()})
-        else:
-            flat[name] = value
-    return flat
-
-
-def perf_value(metrics: Mapping[str, Any], perf_metric: str) -> float:
-    """The value that ranks a resource: the valid split's, else the train split's (nested
-    metrics), or the flat entry itself. Raises before anything is written."""
-    for split in PERF_SPLITS:
-        inner = metrics.get(split)
-        if isinstance(inner, Mapping) and perf_metric in inner:
-            return check.check_value(f"{split}_{perf_metric}", inner[perf_metric])
-    if perf_metric in metrics and not isinstance(metrics[perf_metric], Mapping):
-        return check.check_value(perf_metric, metrics[perf_metric])
-    looked_for = [f"{split}_{perf_metric}" for split in PERF_SPLITS] + [perf_metric]
-    raise ValidationError(
-        f"perf_metric {perf_metric!r} is not among the metrics: looked for "
-        f"{', '.join(looked_for)}; nothing was written"
-    )
 
 
 def _describe(backend: object) -> str:
@@ -544,78 +437,24 @@ def connect(
     With no URL: ``$TRACKPLUG_URL``, else ``sqlite:///trackplug.db``. ``on_error`` sets
     each backend's failure policy (see :class:`Tracker`); a secondary backend that cannot
     even be opened under ``warn`` or ``spool`` is opened again when it is next needed.
-    ``options`` go to every backend's factory (e.g. ``experiment=`` for MLflow).
+    Each backend's factory gets the ``options`` it declares (e.g. ``experiment=`` for
+    MLflow); an option that no backend takes is a :class:`~trackplug.ValidationError`.
     """
-    from .fanout import resolve_policies
-    from .registry import default_url
+    from ._opening import close_slots, open_slots
+    from .registry import default_registry, default_url
 
     chosen = list(urls) or [default_url()]
-    policies = resolve_policies(chosen, on_error)
-    found = registry or _default_registry()
-    backends: list[object] = []
+    slots = open_slots(chosen, on_error, registry or default_registry(), options)
     try:
-        for url, policy in zip(chosen, policies, strict=True):
-            backends.append(_open_backend(found, url, policy, not backends, options))
-    except BaseException:
-        for backend in backends:
-            close = getattr(backend, "close", None)
-            if callable(close):
-                close()
-        raise
-    return Tracker(
-        *backends,
-        urls=chosen,
-        on_error=dict(zip(chosen, policies, strict=True)),
-        outbox=outbox,
-        retry_interval=retry_interval,
-        flush_interval=flush_interval,
-        buffer_size=buffer_size,
-        max_buffer=max_buffer,
-    )
-
-
-def _open_backend(
-    registry: Registry, url: str, policy: Policy, primary: bool, options: dict[str, Any]
-) -> object:
-    """The backend for ``url``; for a secondary that may fail, a placeholder if it can't
-    be opened now (an unknown scheme is still an error: no retry will fix it)."""
-    entry = registry.lookup(url)
-    try:
-        return entry.factory(url, **options)
-    except Exception as exc:
-        if primary or policy == "raise":
-            raise
-        from .fanout import BackendWarning, Unavailable
-        from .urls import redact_url
-
-        warnings.warn(
-            f"backend {redact_url(url)} cannot be opened ({type(exc).__name__}: {exc}); "
-            f"on_error={policy!r}: trying again when it is needed",
-            BackendWarning,
-            stacklevel=3,
+        return Tracker._of_slots(
+            slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer
         )
-        return Unavailable(url, lambda: entry.factory(url, **options), exc)
-
-
-_registry: Registry | None = None
-
-
-def _default_registry() -> Registry:
-    """The registry of installed plugins, discovered on first use."""
-    global _registry
-    if _registry is None:
-        from .registry import Registry
-
-        _registry = Registry()
-    return _registry
+    except BaseException:
+        close_slots(slots)
+        raise
 
 
 _open_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
-
-
-class CloseWarning(UserWarning):
-    """A tracker still open at interpreter exit could not be flushed and closed: points it
-    had not written yet may be lost. The other open trackers are closed all the same."""
 
 
 @atexit.register

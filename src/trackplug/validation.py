@@ -12,6 +12,7 @@ import numbers
 import posixpath
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidTypeError, ValidationError
@@ -19,12 +20,15 @@ from .model import INT64_MAX, INT64_MIN, MetricPoint, Resource
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "PERF_SPLITS",
     "check_key",
     "check_point",
     "check_step",
     "check_timestamp",
     "check_value",
+    "flatten",
     "now_ms",
+    "perf_value",
     "to_resource",
 ]
 
@@ -196,3 +200,40 @@ def to_resource(resource: object) -> Resource:
             _resources.clear()
         _resources[resource] = normalized
     return normalized
+
+
+#: Splits whose value ranks a resource in ``log_metrics(..., perf_metric=...)``, in order.
+PERF_SPLITS = ("valid", "train")
+
+
+def flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """lolpop's ``{split: {name: value}}`` -> ``{"<split>_<name>": value}``; flat entries
+    stay. Values are checked later, with their flattened keys."""
+    if not isinstance(metrics, Mapping):
+        raise InvalidTypeError(
+            f"metrics of type {type(metrics).__name__} are not a mapping: "
+            "pass {name: value} or {split: {name: value}}"
+        )
+    flat: dict[str, Any] = {}
+    for name, value in metrics.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{name}_{inner}": v for inner, v in value.items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def perf_value(metrics: Mapping[str, Any], perf_metric: str) -> float:
+    """The value that ranks a resource: the valid split's, else the train split's (nested
+    metrics), or the flat entry itself. Raises before anything is written."""
+    for split in PERF_SPLITS:
+        inner = metrics.get(split)
+        if isinstance(inner, Mapping) and perf_metric in inner:
+            return check_value(f"{split}_{perf_metric}", inner[perf_metric])
+    if perf_metric in metrics and not isinstance(metrics[perf_metric], Mapping):
+        return check_value(perf_metric, metrics[perf_metric])
+    looked_for = [f"{split}_{perf_metric}" for split in PERF_SPLITS] + [perf_metric]
+    raise ValidationError(
+        f"perf_metric {perf_metric!r} is not among the metrics: looked for "
+        f"{', '.join(looked_for)}; nothing was written"
+    )

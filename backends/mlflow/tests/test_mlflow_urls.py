@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from trackplug_mlflow import SCHEMES, open_backend
+from trackplug_mlflow import SCHEMES, MLflowFactory
 from trackplug_mlflow.urls import parse_url, store_kind
 
+import trackplug
 from trackplug import BackendError, Registry, ValidationError
 
 
@@ -102,10 +103,15 @@ def test_importing_the_plugin_does_not_import_mlflow() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_options_of_other_backends_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    import trackplug_mlflow.backend as backend
+def test_the_factory_declares_the_options_the_backend_takes() -> None:
+    import inspect
 
-    seen: dict[str, object] = {}
-    monkeypatch.setattr(backend, "MLflowBackend", lambda url, **options: seen.update(options))
-    open_backend("mlflow://", experiment="e", journal_mode="wal")  # the latter: for SQL
-    assert seen == {"experiment": "e"}
+    from trackplug_mlflow.backend import MLflowBackend
+
+    keyword = inspect.signature(MLflowBackend).parameters
+    assert MLflowFactory.options == {name for name in keyword if name != "url"}
+
+
+def test_an_option_no_backend_takes_is_refused_before_mlflow_is_opened() -> None:
+    with pytest.raises(ValidationError, match=r"'experimnt'.*did you mean 'experiment'"):
+        trackplug.connect("mlflow://", experimnt="typo")

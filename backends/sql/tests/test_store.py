@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from trackplug_sql import SQLBackend
+from trackplug_sql import SQLBackend, SQLFactory
 from trackplug_sql.schema import SCHEMA_VERSION
 from trackplug_sql.sqlite import sqlite_path
 
 import trackplug
-from trackplug import BackendError, MetricPoint, ValidationError
+from trackplug import BackendError, Capabilities, MetricPoint, ValidationError
 from trackplug.registry import Registry
 
 SECRET = "s3cr3t-pa55"
@@ -21,7 +21,7 @@ SECRET = "s3cr3t-pa55"
 
 def test_discovered_through_the_entry_point(sqlite_url: str) -> None:
     backends = Registry().backends
-    assert backends["sqlite"].factory is SQLBackend
+    assert isinstance(backends["sqlite"].factory, SQLFactory)
     assert backends["postgresql"].distribution == "trackplug-sql"
     with trackplug.connect(sqlite_url) as tracker:
         assert tracker.capabilities.persistent
@@ -46,20 +46,30 @@ def test_in_memory_stores_are_separate_and_not_persistent() -> None:
         assert not one.capabilities.persistent
 
 
-def test_capabilities_read_from_the_class_and_from_an_instance_agree(url: str) -> None:
-    """``trackplug backends`` reads the class: ``capabilities_for(url)``, and for the
-    stores a scheme names (a file, PostgreSQL) ``CAPABILITIES``."""
+def test_the_factory_s_declaration_and_the_backend_s_answer_agree(url: str) -> None:
+    """One channel: ``trackplug backends`` asks the factory (nothing opened), and the
+    backend's capabilities hook answers its URL's form's declaration."""
+    factory = SQLFactory()
     backend = SQLBackend(url)
     try:
         declared = backend.capabilities()
-        assert SQLBackend.capabilities_for(url) == declared == backend.CAPABILITIES
+        assert factory.capabilities(url) == declared
         assert declared.persistent == (url != "sqlite://")
     finally:
         backend.close()
-    assert SQLBackend.CAPABILITIES.persistent
-    assert SQLBackend.capabilities_for("sqlite:///:memory:") == SQLBackend.IN_MEMORY_CAPABILITIES
-    assert SQLBackend.capabilities_for("sqlite:///FILE").persistent
-    assert SQLBackend.capabilities_for("postgresql+psycopg://h/db").persistent
+    kept = Capabilities(persistent=True)
+    assert factory.form("sqlite:///:memory:") == ("sqlite://", Capabilities(), "in memory")
+    assert factory.capabilities("sqlite:///FILE") == kept
+    assert factory.capabilities("postgresql+psycopg://h/db") == kept
+
+
+def test_the_factory_names_the_file_a_sqlite_url_keeps_its_data_in(tmp_path: Path) -> None:
+    factory = SQLFactory()
+    local = factory.local_store(f"sqlite:///{tmp_path}/runs.db")
+    assert local is not None
+    assert (local.kind, local.path) == ("file", tmp_path / "runs.db")
+    assert factory.local_store("sqlite://") is None
+    assert factory.local_store("postgresql://u:pw@h/db") is None
 
 
 def test_reopen_keeps_everything(persistent_url: str) -> None:

@@ -1,8 +1,9 @@
 """The command group: global options and the error policy of every command.
 
 Every failure ends as one line on stderr and a non-zero exit code (1 for errors, 2 for
-usage errors), with any password of a URL given on the command line, in ``$TRACKPLUG_URL``
-or in ``$MLFLOW_TRACKING_URI`` replaced by ``***``. Libraries' INFO log lines (MLflow's) are not
+usage errors), with any password of a URL given on the command line or found in the
+environment (``$TRACKPLUG_URL``, and whatever variables a backend reads its store from)
+replaced by ``***``. Libraries' INFO log lines (MLflow's) are not
 shown. ``trackplug --debug`` (or ``TRACKPLUG_DEBUG=1``) shows them, and lets unexpected
 exceptions through with their traceback.
 """
@@ -22,10 +23,8 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import TrackplugError
-from ..registry import ENV_URL
 from ..urls import secrets_of
 from ._commands import COMMANDS
-from ._output import MLFLOW_TRACKING_URI
 
 __all__ = ["Session", "cli", "main"]
 
@@ -36,9 +35,6 @@ MAX_MESSAGE = 500
 #: Passwords shorter than this are not searched for in messages (they would match anywhere).
 MIN_SECRET = 4
 _URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
-#: Environment variables naming stores whose URLs a command may print (mlflow:// is the
-#: store MLFLOW_TRACKING_URI names).
-ENV_URLS = (ENV_URL, MLFLOW_TRACKING_URI)
 
 
 @dataclass
@@ -52,7 +48,9 @@ class Session:
     @classmethod
     def from_args(cls, args: Sequence[str]) -> Session:
         found: dict[str, str] = {}
-        for text in [*args, *(os.environ.get(name, "") for name in ENV_URLS)]:
+        # Every variable: a backend may read its store's URL from one of its own (e.g.
+        # MLflow's), which the core does not know by name.
+        for text in [*args, *os.environ.values()]:
             for url in _URL.findall(text):
                 found.update(secrets_of(url, MIN_SECRET))
         ordered = sorted(found.items(), key=lambda item: -len(item[0]))

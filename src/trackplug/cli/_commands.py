@@ -11,7 +11,6 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -23,22 +22,21 @@ from rich.table import Table
 from ..errors import TrackplugError
 from ..model import Capabilities, MetricPoint, PerfRecord
 from ..outbox import Outbox
-from ..registry import ENV_URL, BackendEntry, Registry, default_url
+from ..registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
+from ..spec import BackendFactory, UrlForm
 from ..tracker import Tracker, connect
 from ..transfer import CopySummary
 from ..transfer import copy as copy_store
 from ..transfer import sync as sync_outbox
-from ..urls import redact_url
+from ..urls import redact_url, scheme_of
 from . import _demo
 from ._output import (
-    MLFLOW_TRACKING_URI,
     counted,
     echo_json,
     fmt_time,
     fmt_value,
     json_value,
     leaderboard_table,
-    local_store,
     location,
     say,
     show_table,
@@ -54,15 +52,20 @@ def _resolve(url: str | None) -> str:
     return url or default_url()
 
 
+def _factory(url: str) -> BackendFactory:
+    """What the backend serving ``url`` registered: the CLI's one source on backends."""
+    return default_registry().lookup(url).factory
+
+
 def _open_existing(url: str) -> Tracker:
     """A tracker on a store that must already exist. Backends create a missing store when
     they open it, so a misspelled path would become an empty database (MLflow's: ~1 MB):
-    every reading command checks here first."""
-    local = local_store(url)
+    every reading command checks here first, with what the backend's factory says."""
+    local = _factory(url).local_store(url)
     if local is not None and not local.path.exists():
         raise click.ClickException(
-            f"{redact_url(url)} does not exist (no {local.kind} {local.path.resolve()}"
-            f"{local.named_by}); 'trackplug demo' creates a store to look at"
+            f"{redact_url(url)} does not exist (no {local}); "
+            "'trackplug demo' creates a store to look at"
         )
     return connect(url)
 
@@ -130,7 +133,7 @@ def demo(url: str | None, models: int, epochs: int, rows: int, seed: int) -> Non
     console.print(leaderboard_table(_demo.PERF_KEY, ranking, details, extra))
     shares = [f"{k.rpartition('.')[2]} {v:.1%}" for k, v in run.predictions.items() if "." in k]
     say(console, f"Prediction job {run.job}: {rows} predictions ({', '.join(shares)}).")
-    say(console, f"Data: {location(url)}")
+    say(console, f"Data: {location(url, _factory(url))}")
     if persistent:
         say(console, f"Next: trackplug ls {redact_url(url)}")
         say(console, f"      trackplug plot {redact_url(url)} valid_loss -o loss.png")
@@ -526,7 +529,7 @@ def backends(as_json: bool) -> None:
       trackplug backends
       trackplug backends --json
     """
-    registry = Registry()
+    registry = Registry()  # discovered now: this command is about what is installed
     entries = sorted(registry.backends.values(), key=lambda entry: entry.scheme)
     if as_json:
         echo_json(
@@ -540,7 +543,7 @@ def backends(as_json: bool) -> None:
     for column in ("scheme", "plugin", "distribution", "version", "capabilities"):
         table.add_column(column)
     for entry in entries:
-        described = "\n".join(form.text() for form in _capabilities(entry))
+        described = _forms_text(_forms(entry))
         table.add_row(
             f"{entry.scheme}://", entry.plugin, entry.distribution, entry.version, described
         )
@@ -548,60 +551,34 @@ def backends(as_json: bool) -> None:
     say(stdout(), _default_text(registry))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Form:
-    """What the URLs of one form keep (None: not declared), and how a person reads it."""
-
-    url: str
-    caps: Capabilities | None
-    label: str = ""  # which URLs, where a scheme has several forms
-    note: str = ""
-
-    def text(self) -> str:
-        described = "not declared" if self.caps is None else _describe_capabilities(self.caps)
-        prefix = f"{self.label}: " if self.label else ""
-        return prefix + described + self.note
-
-
-def _capabilities(entry: BackendEntry) -> list[_Form]:
-    """What each form of URL of ``entry.scheme`` keeps, as its backend declares it."""
-    scheme = entry.scheme
-    if scheme == "sqlite":  # a file keeps its data; an in-memory database does not
-        forms = (("sqlite:///FILE", "sqlite:///FILE"), ("sqlite://", "sqlite:// (in memory)"))
-        return [_Form(url, _declared(entry, url), label=label) for url, label in forms]
-    form = _Form(f"{scheme}://", _declared(entry, f"{scheme}://"))
-    if scheme == "mlflow":  # its store is the one MLflow's own configuration names
-        uri = os.environ.get(MLFLOW_TRACKING_URI)
-        note = (
-            f" (the store ${MLFLOW_TRACKING_URI} names: {redact_url(uri)})"
-            if uri
-            else f" (MLflow's default store: ${MLFLOW_TRACKING_URI} is unset)"
-        )
-        form = dataclasses.replace(form, note=note)
-    return [form]
-
-
-def _declared(entry: BackendEntry, url: str) -> Capabilities | None:
-    """A factory declares ``CAPABILITIES``, the same for every URL it opens, or
-    ``capabilities_for(url)`` when they depend on the URL (MLflow: the kind of store)."""
-    ask = getattr(entry.factory, "capabilities_for", None)
-    if callable(ask):
-        return _asked(url, ask)
-    return _asked(url, lambda _: getattr(entry.factory, "CAPABILITIES", None))
-
-
-def _asked(url: str, ask: Callable[[str], object]) -> Capabilities | None:
+def _forms(entry: BackendEntry) -> list[UrlForm]:
+    """The forms of URL of ``entry.scheme`` and what each keeps, as its factory declares
+    them; a factory that cannot say is shown as declaring nothing."""
     try:
-        caps = ask(url)
+        forms = [f for f in entry.factory.forms() if scheme_of(f.pattern) == entry.scheme]
+        return forms or [entry.factory.form(f"{entry.scheme}://")]
     except Exception as exc:  # a broken plugin must not hide the other backends
-        warnings.warn(f"{url}: capabilities unknown: {type(exc).__name__}: {exc}", stacklevel=1)
-        return None
-    return caps if isinstance(caps, Capabilities) else None
+        warnings.warn(
+            f"{entry.scheme}://: capabilities unknown: {type(exc).__name__}: {exc}", stacklevel=1
+        )
+        return [UrlForm(f"{entry.scheme}://", None)]
 
 
-def _describe_capabilities(caps: Capabilities) -> str:
+def _forms_text(forms: list[UrlForm]) -> str:
+    """One line per form; the form is named where a scheme has several."""
+    if len(forms) == 1:
+        (form,) = forms
+        return _describe_capabilities(form.capabilities) + (
+            f" ({form.summary})" if form.summary else ""
+        )
+    return "\n".join(f"{form}: {_describe_capabilities(form.capabilities)}" for form in forms)
+
+
+def _describe_capabilities(caps: Capabilities | None) -> str:
     """``persistent`` or ``not persistent``, then each field that differs from the
-    reference."""
+    reference; ``not declared`` for None."""
+    if caps is None:
+        return "not declared"
     reference = Capabilities()
     deviations = [
         f"{field.name}={getattr(caps, field.name)}"
@@ -619,9 +596,9 @@ def _entry_json(entry: BackendEntry) -> object:
         "distribution": entry.distribution,
         "version": entry.version,
         "capabilities": [
-            {"url": form.url, **dataclasses.asdict(form.caps)}
-            for form in _capabilities(entry)
-            if form.caps is not None
+            {"url": form.pattern, **dataclasses.asdict(form.capabilities)}
+            for form in _forms(entry)
+            if form.capabilities is not None
         ],
     }
 

@@ -11,28 +11,23 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Literal, NamedTuple
-from urllib.parse import unquote, urlsplit
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from ..urls import redact_url, scheme_of
+from ..registry import DEFAULT_URL
+from ..spec import BackendFactory
+from ..urls import redact_url
 
 __all__ = [
-    "MLFLOW_TRACKING_URI",
-    "LocalStore",
     "echo_json",
     "fmt_time",
     "fmt_value",
     "json_value",
     "leaderboard_table",
-    "local_store",
     "location",
     "say",
     "show_table",
@@ -107,52 +102,15 @@ def leaderboard_table(
     return table
 
 
-#: The environment variable that names the store of ``mlflow://`` (MLflow reads it itself).
-MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
-
-
-class LocalStore(NamedTuple):
-    """The file or folder on this machine that a URL keeps its data in."""
-
-    kind: Literal["file", "folder"]
-    path: Path
-    named_by: str = ""  # where the path comes from, when not from the URL itself
-
-
-def local_store(url: str) -> LocalStore | None:
-    """Where on this machine ``url`` keeps its data: the database file of SQLite URLs
-    (``sqlite:///runs.db``, ``mlflow+sqlite:///mlflow.db``…) or the folder of MLflow's file
-    store (``mlflow+file:///path``); for ``mlflow://``, the store ``$MLFLOW_TRACKING_URI``
-    names. None for servers, in-memory stores and unknown schemes.
-
-    The one rule for "does this store exist": reading commands check it before a backend
-    opens (and creates) the store."""
-    if scheme_of(url) != "mlflow":
-        return _local_store(url)
-    # Unset, it is MLflow's default (./mlruns or ./mlflow.db: MLflow's own choice); a bare
-    # word may be a path or "databricks": both are left to MLflow.
-    local = _local_store(os.environ.get(MLFLOW_TRACKING_URI, ""))
-    return local._replace(named_by=f", named by ${MLFLOW_TRACKING_URI}") if local else None
-
-
-def _local_store(url: str) -> LocalStore | None:
-    parts = urlsplit(url)
-    kinds = parts.scheme.lower().split("+")
-    if "sqlite" in kinds:  # SQLAlchemy's spelling: sqlite:///relative, sqlite:////absolute
-        path = unquote(parts.path[1:])
-        return LocalStore("file", Path(path)) if path not in ("", ":memory:") else None
-    if kinds[-1] == "file" and parts.path:  # a file URI: file:///absolute
-        return LocalStore("folder", Path(unquote(parts.path)))
-    return None
-
-
-def location(url: str) -> str:
-    """Where a URL keeps its data, in words, password redacted."""
+def location(url: str, factory: BackendFactory) -> str:
+    """Where a URL keeps its data, in words, password redacted: what its backend's
+    factory declares (a store that does not persist, a file or folder on this machine)."""
     safe = redact_url(url)
-    if scheme_of(url) == "memory":
-        return f"{safe} (in memory: gone when this command ends; use sqlite:///runs.db to keep it)"
-    local = local_store(url)
-    return f"{safe} ({local.kind} {local.path.resolve()}{local.named_by})" if local else safe
+    caps = factory.capabilities(url)
+    if caps is not None and not caps.persistent:
+        return f"{safe} (in memory: gone when this command ends; use {DEFAULT_URL} to keep it)"
+    local = factory.local_store(url)
+    return f"{safe} ({local})" if local else safe
 
 
 def suggest(name: str, known: Iterable[str], what: str) -> str:

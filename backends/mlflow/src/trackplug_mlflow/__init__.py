@@ -15,65 +15,97 @@ Importing this module does not import mlflow (~2.5 s): opening a URL does.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from trackplug import Capabilities, hookimpl
-from trackplug.spec import Register
-from trackplug.urls import scheme_of
+from trackplug.plugin import BackendFactory, LocalStore, Register, UrlForm, hookimpl, redact_url
+
+from .capabilities import CAPABILITIES_BY_KIND
 
 if TYPE_CHECKING:
     from .backend import MLflowBackend
     from .lolpop import MLFlowMetricsTracker
 
-__all__ = ["SCHEMES", "MLFlowMetricsTracker", "MLflowBackend", "open_backend"]
+__all__ = ["SCHEMES", "MLFlowMetricsTracker", "MLflowBackend", "MLflowFactory"]
 
-#: Every URL scheme this plugin serves (``mlflow+postgresql+psycopg2://`` too, by prefix).
-SCHEMES = (
-    "mlflow",
-    "mlflow+http",
-    "mlflow+https",
-    "mlflow+sqlite",
-    "mlflow+postgresql",
-    "mlflow+file",
+#: The environment variable that names the store of ``mlflow://`` (MLflow reads it itself).
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+#: Every form of URL this plugin serves (``mlflow+postgresql+psycopg2://`` too, by prefix).
+FORMS = (
+    UrlForm("mlflow+http://HOST:PORT", CAPABILITIES_BY_KIND["server"]),
+    UrlForm("mlflow+https://HOST", CAPABILITIES_BY_KIND["server"]),
+    UrlForm("mlflow+sqlite:///FILE", CAPABILITIES_BY_KIND["database"]),
+    UrlForm("mlflow+postgresql://USER:PASSWORD@HOST/DATABASE", CAPABILITIES_BY_KIND["database"]),
+    UrlForm("mlflow+file:///FOLDER", CAPABILITIES_BY_KIND["file"]),
 )
+SCHEMES = ("mlflow", *(form.pattern.partition("://")[0] for form in FORMS))
 
 
-#: The ``connect(url, **options)`` options this backend takes; ``connect`` gives every
-#: backend of a fan-out the same options, so the others' are ignored (as trackplug-sql does).
-OPTIONS = ("experiment", "client", "probe_timeout")
+class MLflowFactory(BackendFactory):
+    """What trackplug-mlflow registers for every MLflow scheme."""
 
+    options = frozenset({"experiment", "client", "probe_timeout"})
 
-class _Factory:
-    """The factory the registry calls for every MLflow scheme."""
-
-    def __call__(self, url: str, **options: Any) -> MLflowBackend:
+    def open(self, url: str, **options: Any) -> MLflowBackend:
         """Opens a backend: imports mlflow now, not at discovery."""
         from .backend import MLflowBackend
 
-        return MLflowBackend(url, **{k: v for k, v in options.items() if k in OPTIONS})
+        return MLflowBackend(url, **options)
 
-    @staticmethod
-    def capabilities_for(url: str) -> Capabilities:
-        """What a store at ``url`` keeps (``trackplug backends`` asks): it depends on the
-        kind of store, server, database or file; for ``mlflow://``, on the store MLflow's
-        configuration names."""
-        from .capabilities import CAPABILITIES_BY_KIND
+    def forms(self) -> list[UrlForm]:
+        return [self.form("mlflow://"), *FORMS]
+
+    def form(self, url: str) -> UrlForm:
+        """What a store at ``url`` keeps depends on its kind (server, database or file); for
+        ``mlflow://``, on the kind of store MLflow's configuration names."""
         from .urls import parse_url, store_kind
 
-        store = scheme_of(url).partition("+")[2]
-        kind = store_kind(f"{store}://") if store else parse_url(url).kind
-        return CAPABILITIES_BY_KIND[kind]
+        scheme = url.partition("://")[0].lower()
+        store = scheme.partition("+")[2]
+        if store:
+            found = [form for form in FORMS if form.pattern.startswith(f"{scheme}://")]
+            return (
+                found[0] if found else UrlForm(url, CAPABILITIES_BY_KIND[store_kind(store + "://")])
+            )
+        configured = os.environ.get(TRACKING_URI_ENV)
+        summary = (
+            f"the store ${TRACKING_URI_ENV} names: {redact_url(configured)}"
+            if configured
+            else f"MLflow's default store: ${TRACKING_URI_ENV} is unset"
+        )
+        return UrlForm("mlflow://", CAPABILITIES_BY_KIND[parse_url(url).kind], summary)
+
+    def local_store(self, url: str) -> LocalStore | None:
+        """The database file of ``mlflow+sqlite:///FILE``, the folder of
+        ``mlflow+file:///FOLDER``; for ``mlflow://``, those of the store
+        ``$MLFLOW_TRACKING_URI`` names. Unset, it is MLflow's default (./mlruns or
+        ./mlflow.db: MLflow's own choice), and a bare word may be a path or "databricks":
+        both are left to MLflow."""
+        store = url.partition("://")[0].lower().partition("+")[2]
+        if store:
+            return _local(f"{store}://{url.partition('://')[2]}")
+        local = _local(os.environ.get(TRACKING_URI_ENV, ""))
+        return local._replace(named_by=f", named by ${TRACKING_URI_ENV}") if local else None
 
 
-#: ``open_backend(url, **options)`` opens a backend; ``open_backend.capabilities_for(url)``
-#: says what it would keep, without opening it.
-open_backend = _Factory()
+def _local(tracking_uri: str) -> LocalStore | None:
+    parts = urlsplit(tracking_uri)
+    kinds = parts.scheme.lower().split("+")
+    if "sqlite" in kinds:  # SQLAlchemy's spelling: sqlite:///relative, sqlite:////absolute
+        path = unquote(parts.path[1:])
+        return LocalStore("file", Path(path)) if path not in ("", ":memory:") else None
+    if kinds[-1] == "file" and parts.path:  # a file URI: file:///absolute
+        return LocalStore("folder", Path(unquote(parts.path)))
+    return None
 
 
 @hookimpl
 def trackplug_register_backends(register: Register) -> None:
+    factory = MLflowFactory()
     for scheme in SCHEMES:
-        register(scheme, open_backend)
+        register(scheme, factory)
 
 
 def __getattr__(name: str) -> Any:

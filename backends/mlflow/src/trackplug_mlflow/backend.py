@@ -20,15 +20,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from trackplug import (
+from trackplug.plugin import (
     BackendError,
+    Batch,
     Capabilities,
     MetricPoint,
     PerfRecord,
     Resource,
     hookimpl,
+    rank,
 )
-from trackplug.model import Batch
 
 from .store import RunStore
 from .urls import MLflowTarget, parse_url
@@ -70,7 +71,6 @@ class MLflowBackend:
         self.target: MLflowTarget = parse_url(url, experiment)
         self.url = self.target.url
         self._store = RunStore(self.target, client, probe_timeout=probe_timeout)
-        self.CAPABILITIES = self._store.capabilities
         self.experiment_id = self._experiment_id()
         self._runs: dict[Resource, str] = {}
         self._created: list[str] = []
@@ -174,7 +174,7 @@ class MLflowBackend:
             return
         tags = {}
         if perf is not None:
-            value = self.CAPABILITIES.stored(perf.value)  # as the metric itself reads back
+            value = self._store.capabilities.stored(perf.value)  # as the metric reads back
             tags = {PERF_METRIC_TAG: perf.metric, PERF_VALUE_TAG: repr(value)}
         self._store.log(self._ensure_run(resource), points, tags)
 
@@ -249,15 +249,13 @@ class MLflowBackend:
             value = self._store.latest_value(run.info.run_id, key, math.nan)
             if value is not None and not math.isnan(value):
                 ranked.append((run.data.tags[RESOURCE_TAG], value))
-        sign = -1.0 if order == "max" else 1.0
-        ranked.sort(key=lambda item: (sign * item[1], item[0]))
-        return ranked[:limit]
+        return rank(ranked, order, limit)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @hookimpl
     def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
+        return self._store.capabilities
 
     @hookimpl
     def flush(self) -> None:

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from trackplug import (
     Capabilities,
@@ -41,9 +40,8 @@ from trackplug import (
     hookimpl,
     redact_url,
 )
-from trackplug.model import Batch
+from trackplug.plugin import Batch, check_key, flatten
 from trackplug.predictions import ProblemType
-from trackplug.validation import check_key
 
 from .store import RunStore
 from .urls import MLflowTarget, parse_url
@@ -80,7 +78,6 @@ class SharedRunBackend:
     def __init__(self, store: RunStore) -> None:
         self._store = store
         self.url = store.url
-        self.CAPABILITIES = store.capabilities
         self._known: set[Resource] = set()
         self._lock = threading.Lock()
 
@@ -116,7 +113,7 @@ class SharedRunBackend:
         rid = _split(resource)[1]
         tags = {}
         if perf is not None:
-            value = self.CAPABILITIES.stored(perf.value)
+            value = self._store.capabilities.stored(perf.value)
             tags = {
                 f"{rid}.performance_metric": perf.metric,
                 f"{rid}.performance_metric_value": repr(value),
@@ -178,23 +175,11 @@ class SharedRunBackend:
         except ValueError:  # lolpop wrote the perf record of a missing metric as "None"
             return None
 
-    @hookimpl
-    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
-        """Among the resources this tracker wrote (lolpop has no such query)."""
-        ranked = [
-            (rid, value)
-            for rid in self.resources()
-            if (value := self.get_metric(Resource(rid), key)) is not None and not math.isnan(value)
-        ]
-        sign = -1.0 if order == "max" else 1.0
-        ranked.sort(key=lambda item: (sign * item[1], item[0]))
-        return ranked[:limit]
-
     # -- lifecycle ------------------------------------------------------------------------
 
     @hookimpl
     def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
+        return self._store.capabilities
 
     @hookimpl
     def flush(self) -> None:
@@ -316,8 +301,6 @@ class MLFlowMetricsTracker:
         ``perf_metric``, its valid value (else train) as the performance record. All or
         nothing."""
         target, _, rid = self._resource(resource)
-        from trackplug.tracker import flatten
-
         for key in flatten(metrics):
             check_key(f"{rid}.{key}")
         self._tracker.log_metrics(target, metrics, perf_metric)

@@ -14,15 +14,15 @@ store SQLAlchemy and psycopg, only when a URL of theirs is opened.
 
 from __future__ import annotations
 
-from trackplug import hookimpl
-from trackplug.spec import Register
+from trackplug.plugin import Register, hookimpl
 
-from .backend import SQLBackend
+from .backend import SQLBackend, SQLFactory
 
-__all__ = ["SQLBackend", "trackplug_register_backends"]
+__all__ = ["SQLBackend", "SQLFactory", "trackplug_register_backends"]
 
 
 @hookimpl
 def trackplug_register_backends(register: Register) -> None:
-    register("sqlite", SQLBackend)
-    register("postgresql", SQLBackend)  # also postgresql+psycopg://, by the registry
+    factory = SQLFactory()
+    register("sqlite", factory)
+    register("postgresql", factory)  # also postgresql+psycopg://, by the registry

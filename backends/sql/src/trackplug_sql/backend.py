@@ -13,17 +13,67 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import repeat
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, ValidationError, hookimpl
-from trackplug.model import Batch, float_bits
-from trackplug.urls import redact_url, scheme_of
+from trackplug.plugin import (
+    BackendFactory,
+    Batch,
+    Capabilities,
+    LocalStore,
+    MetricPoint,
+    PerfRecord,
+    Resource,
+    UrlForm,
+    ValidationError,
+    float_bits,
+    hookimpl,
+    redact_url,
+    scheme_of,
+)
 
 from . import schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .store import Store, Transaction
 
-__all__ = ["SQLBackend", "open_store"]
+__all__ = ["SQLBackend", "SQLFactory", "open_store"]
+
+#: What a SQLite file and PostgreSQL keep: everything, persistently.
+_PERSISTENT = Capabilities(persistent=True)
+#: What an in-memory SQLite database keeps: everything, until ``close()``; no other
+#: tracker sees it.
+_IN_MEMORY = Capabilities(persistent=False)
+FILE = UrlForm("sqlite:///FILE", _PERSISTENT)
+IN_MEMORY = UrlForm("sqlite://", _IN_MEMORY, "in memory")
+POSTGRESQL = UrlForm("postgresql://USER:PASSWORD@HOST:PORT/DATABASE", _PERSISTENT)
+
+
+class SQLFactory(BackendFactory):
+    """What trackplug-sql registers for ``sqlite`` and ``postgresql``."""
+
+    def open(self, url: str, **options: Any) -> SQLBackend:
+        return SQLBackend(url)
+
+    def forms(self) -> list[UrlForm]:
+        return [FILE, IN_MEMORY, POSTGRESQL]
+
+    def form(self, url: str) -> UrlForm:
+        if scheme_of(url).partition("+")[0] != "sqlite":
+            return POSTGRESQL
+        return IN_MEMORY if _sqlite_file(url) is None else FILE
+
+    def local_store(self, url: str) -> LocalStore | None:
+        if scheme_of(url).partition("+")[0] != "sqlite":
+            return None
+        path = _sqlite_file(url)
+        return None if path is None else LocalStore("file", Path(path))
+
+
+def _sqlite_file(url: str) -> str | None:
+    from .sqlite import sqlite_path  # sqlite3: imported when a SQLite URL is first asked about
+
+    return sqlite_path(url)
+
 
 #: A resource's points as columns: keys, values, steps, timestamps, bits, orders.
 _Part = tuple[
@@ -47,36 +97,16 @@ def open_store(url: str) -> Store:
 
 class SQLBackend:
     """Metrics in SQLite or PostgreSQL; ``SQLBackend(url)`` opens (and if needed creates)
-    the store. Options meant for other backends of the same tracker are ignored."""
+    the store. What it keeps is its URL's form's (:class:`SQLFactory`)."""
 
-    #: On the class: what a SQLite file and PostgreSQL keep (persistent). On an instance,
-    #: and from its ``capabilities`` hook: what its own store keeps. They differ only for
-    #: an in-memory store; :meth:`capabilities_for` tells any URL's without opening it.
-    CAPABILITIES = Capabilities(persistent=True)
-    #: What an in-memory store (``sqlite://``, ``sqlite:///:memory:``) keeps: it is gone
-    #: at ``close()``, and no other tracker sees it.
-    IN_MEMORY_CAPABILITIES = Capabilities(persistent=False)
-
-    def __init__(self, url: str, **options: object) -> None:
+    def __init__(self, url: str) -> None:
+        self._capabilities = SQLFactory().capabilities(url)
         self._store = open_store(url)
         self.url = self._store.url
-        if not self._store.persistent:
-            self.CAPABILITIES = self.IN_MEMORY_CAPABILITIES
         # (resource id, key) -> series id. Ids never change once committed.
         self._series: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()  # guards _series
         self._closed = False
-
-    @classmethod
-    def capabilities_for(cls, url: str) -> Capabilities:
-        """What a store at ``url`` keeps, without opening it (``trackplug backends`` asks
-        the factory of each scheme this, where capabilities depend on the URL)."""
-        if scheme_of(url).partition("+")[0] == "sqlite":
-            from .sqlite import sqlite_path
-
-            if sqlite_path(url) is None:
-                return cls.IN_MEMORY_CAPABILITIES
-        return cls.CAPABILITIES
 
     def __repr__(self) -> str:
         return f"SQLBackend({self.url!r})"
@@ -185,7 +215,8 @@ class SQLBackend:
 
     @hookimpl
     def capabilities(self) -> Capabilities:
-        return self.CAPABILITIES
+        assert self._capabilities is not None  # every form of SQLFactory declares them
+        return self._capabilities
 
     @hookimpl
     def flush(self) -> None:

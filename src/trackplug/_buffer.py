@@ -1,0 +1,157 @@
+"""Points logged but not written yet, and the thread that writes them in the background.
+
+``log_metric`` only appends to the buffer (microseconds). The buffer goes to the backends,
+as one batch, when it holds ``size`` points (the flusher thread wakes), every ``interval``
+seconds, and whenever the tracker flushes, reads, writes anything else or closes. Memory is
+bounded: at ``max_size`` points the logging thread waits until the flusher has taken the
+buffer.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+
+from .model import Batch, MetricPoint, Resource
+
+__all__ = ["Buffer"]
+
+
+class Buffer:
+    """The points of one tracker waiting for their batch.
+
+    :param deliver: writes a batch to every backend; called with the write lock held.
+    :param name: names the flusher thread.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[Batch], None],
+        size: int,
+        max_size: int,
+        interval: float,
+        name: str,
+    ) -> None:
+        self._deliver = deliver
+        self._size = size
+        self._max_size = max_size
+        self._interval = interval
+        self._name = name
+        self._points: dict[Resource, list[MetricPoint]] = {}
+        self._count = 0
+        self._lock = threading.Lock()  # guards _points and _count
+        self._taken = threading.Condition(self._lock)  # a drain took the buffer
+        #: One drain-and-write at a time, in order: held by every write of the tracker.
+        self.write_lock = threading.RLock()
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._stopped = False
+        #: What the background flush raised; the tracker raises it in the caller's thread.
+        self.error: BaseException | None = None
+
+    def add(self, resource: Resource, point: MetricPoint) -> None:
+        """Buffer one point (the hot path of ``log_metric``)."""
+        with self._lock:
+            self._points.setdefault(resource, []).append(point)
+            self._count += 1
+            count = self._count
+        if count >= self._size:
+            self._wake_flusher(count)
+        elif self._flusher is None:
+            self._start_flusher()
+
+    def drain(self) -> None:
+        """Send the buffer to every backend. Holding the write lock while taking the
+        buffer keeps batches in order and makes a reader wait for a write in flight."""
+        with self.write_lock:
+            with self._lock:
+                batch, self._points, self._count = self._points, {}, 0
+                self._taken.notify_all()
+            if not batch:
+                return
+            try:
+                self._deliver(batch)
+            except BaseException:
+                self._requeue(batch)
+                raise
+
+    def stop(self) -> None:
+        """Stop the flusher thread (what is buffered stays: drain first)."""
+        self._stopped = True
+        flusher, self._flusher = self._flusher, None
+        self._wake.set()
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join()
+
+    def _requeue(self, batch: dict[Resource, list[MetricPoint]]) -> None:
+        """Put a batch that failed back in front of the buffer (replays collapse)."""
+        with self._lock:
+            for resource, points in self._points.items():
+                batch.setdefault(resource, []).extend(points)
+            self._points = batch
+            self._count = sum(len(points) for points in batch.values())
+
+    def _wake_flusher(self, count: int) -> None:
+        if count >= self._max_size:
+            self._make_room()
+        elif self._flusher is None:
+            self._start_flusher()
+        self._wake.set()
+
+    def _make_room(self) -> None:
+        """Back-pressure at ``max_size``, so memory stays bounded: wait until the flusher
+        takes the buffer (it is writing the batch before it), rather than writing it here
+        behind that batch; without a flusher to wait for, write it here."""
+        with self._taken:
+            while self._count >= self._max_size:
+                flusher = self._flusher
+                if (
+                    flusher is None
+                    or not flusher.is_alive()
+                    or flusher is threading.current_thread()
+                ):
+                    break
+                if self.error is not None or self._stopped:
+                    return  # the next call raises it
+                self._wake.set()
+                self._taken.wait(timeout=0.05)  # and look again: the flusher may have died
+            else:
+                return
+        self.drain()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher is not None or self._stopped:
+                return
+            self._flusher = threading.Thread(
+                target=_flush_in_background,
+                args=(weakref.ref(self), self._wake, self._interval),
+                name=f"trackplug-flusher {self._name}",
+                daemon=True,
+            )
+            self._flusher.start()
+
+    def _background_flush(self) -> bool:
+        """One round of the flusher; False once stopped."""
+        if self._stopped:
+            return False
+        try:
+            self.drain()
+        except Exception as exc:  # raised again by the next call in the user's thread
+            self.error = exc
+        return True
+
+
+def _flush_in_background(
+    ref: weakref.ReferenceType[Buffer], wake: threading.Event, interval: float
+) -> None:
+    """The flusher thread: holds the buffer (and so its tracker) only while flushing, so
+    an abandoned tracker can be collected."""
+    while True:
+        wake.wait(interval)
+        wake.clear()
+        buffer = ref()
+        if buffer is None or not buffer._background_flush():
+            return
+        del buffer
