@@ -583,10 +583,12 @@ def _open_backend(
     try:
         return entry.factory(url, **options)
     except Exception as exc:
+        from .urls import redact_chain, redact_url
+
+        redact_chain(exc, url)  # whatever the backend raised, no password in its chain
         if primary or policy == "raise":
             raise
         from .fanout import BackendWarning, Unavailable
-        from .urls import redact_url
 
         warnings.warn(
             f"backend {redact_url(url)} cannot be opened ({type(exc).__name__}: {exc}); "
