@@ -21,12 +21,13 @@ import shutil
 import struct
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from trackplug import Capabilities, Registry, hookimpl
+from trackplug import BackendError, Capabilities, Registry, hookimpl
 from trackplug.cli import cli
 from trackplug.cli._app import Session
 from trackplug.plugin import BackendFactory, Register, UrlForm
@@ -205,6 +206,15 @@ def test_a_password_is_redacted_from_a_backend_s_own_error() -> None:
     result = run("ls", f"postgresql://bob:{SECRET}@127.0.0.1:1/metrics")  # nothing listens
     assert SECRET not in result.output
     assert "postgresql://bob:***@127.0.0.1:1/metrics" in assert_one_line_error(result)
+
+
+@needs_mlflow
+def test_debug_prints_a_traceback_without_the_password() -> None:
+    url = f"mlflow+http://bob:{SECRET}@127.0.0.1:1"  # nothing listens
+    result = run("--debug", "ls", url, env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, BackendError)
+    assert SECRET not in "".join(traceback.format_exception(result.exception))
 
 
 READING_COMMANDS = [

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from .errors import BackendWarning, ValidationError
 from .fanout import Policy, resolve_policies
 from .registry import BackendEntry, Registry
-from .urls import redact_url
+from .urls import redact_chain, redact_url
 
 __all__ = ["Slot", "close_slots", "open_slots"]
 
@@ -101,6 +101,7 @@ def _open(
     try:
         return Slot(url, policy, build(), build)
     except Exception as exc:
+        redact_chain(exc, url)  # whatever the backend raised, no password in its chain
         if primary or policy == "raise":
             raise
         warnings.warn(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, get_args
 
 from .errors import BackendWarning, ValidationError
+from .urls import redact_chain
 
 if TYPE_CHECKING:
     from .hooks import BackendHooks
@@ -106,7 +107,7 @@ class Destination:
         try:
             write.apply(self.backend())
         except Exception as exc:  # the policy decides; nothing is swallowed silently
-            return self._failed(write, exc)
+            return self._failed(write, redact_chain(exc, self.url))
         self._recovered()
         return None
 
@@ -119,8 +120,9 @@ class Destination:
                 write.apply(self.backend())
                 self._outbox.remove(entry_id)
                 sent += 1
-        except Exception:
+        except Exception as exc:
             self._retry_at = time.monotonic() + self._retry_interval
+            redact_chain(exc, self.url)
             raise
         finally:
             self._waiting = self._outbox.pending(self.url)
@@ -134,6 +136,7 @@ class Destination:
         try:
             self.hooks.flush()
         except Exception as exc:
+            redact_chain(exc, self.url)
             if self.policy == "raise":
                 return exc
             self._warn(f"flush failed: {type(exc).__name__}: {exc}")

@@ -103,7 +103,7 @@ class Registry:
         close = difflib.get_close_matches(scheme, self.backends, n=1)
         if close:
             forms = self.backends[close[0]].factory.forms()
-            mine = [str(form) for form in forms if scheme_of(form.pattern) == close[0]]
+            mine = [str(form) for form in forms if form.scheme == close[0]]
             message += f"; did you mean {' or '.join(mine or [close[0] + '://'])}?"
         base = scheme.partition("+")[0]
         extra = EXTRAS.get(scheme) or EXTRAS.get(base)

@@ -81,6 +81,11 @@ class UrlForm(NamedTuple):
     def __str__(self) -> str:
         return f"{self.pattern} ({self.summary})" if self.summary else self.pattern
 
+    @property
+    def scheme(self) -> str:
+        """The scheme of the pattern (a pattern is no URL: ``PORT`` is no port)."""
+        return self.pattern.partition("://")[0].lower()
+
 
 class LocalStore(NamedTuple):
     """The file or folder on this machine that a URL keeps its data in."""
@@ -127,7 +132,7 @@ class BackendFactory:
         when one scheme has several forms (a file or in memory)."""
         scheme = url.partition("://")[0].lower()
         for form in self.forms():
-            if form.pattern.partition("://")[0].lower() == scheme:
+            if form.scheme == scheme:
                 return form
         return UrlForm(f"{scheme}://", None)
 

@@ -1,33 +1,68 @@
-"""URL rules, in one place: the scheme that picks a backend, and password redaction."""
+"""URL rules, in one place: the scheme that picks a backend, and password redaction.
+
+Redaction reaches past messages: :func:`redact_chain` scrubs a password out of every
+exception reachable from one (causes, contexts, arguments, attributes), so an uncaught
+error prints no password even when a driver's own exception quotes the URL.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import TypeVar
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .errors import ValidationError
 
-__all__ = ["REDACTED", "redact_url", "scheme_of", "secrets_of"]
+__all__ = [
+    "MIN_BARE_SECRET",
+    "REDACTED",
+    "redact_chain",
+    "redact_url",
+    "scheme_of",
+    "scrub",
+    "scrub_chain",
+    "secrets_of",
+]
 
 REDACTED = "***"
+#: A password shorter than this is scrubbed where a URL shows it (``:pw@``), not wherever
+#: its letters occur (they would match anywhere).
+MIN_BARE_SECRET = 4
 _SECRET_PARAMS = re.compile(r"pass(word)?|secret|token|key|auth", re.IGNORECASE)
+# The userinfo of a URL that urlsplit cannot parse (a broken IPv6 host, a bad port).
+_USERINFO = re.compile(r"(?P<scheme>://[^/?#@:]*):(?P<password>[^/?#@]*)@")
+E = TypeVar("E", bound=BaseException)
 
 
 def scheme_of(url: str) -> str:
-    """The lower-cased scheme of ``url`` (``"sqlite"``, ``"mlflow+http"``…)."""
+    """The lower-cased scheme of ``url`` (``"sqlite"``, ``"mlflow+http"``…); a
+    :class:`~trackplug.ValidationError` for anything that is not a well-formed URL."""
+    if not isinstance(url, str):
+        raise ValidationError(f"a tracker URL is a string, not a {type(url).__name__}")
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
         raise ValidationError(
             f"{redact_url(url)!r} is not a tracker URL: expected scheme://…, "
             "e.g. sqlite:///runs.db or memory://"
         )
+    try:
+        _ = urlsplit(url).port  # parses the host and the port, which are checked lazily
+    except ValueError as exc:
+        raise ValidationError(f"{redact_url(url)!r} is not a valid URL: {exc}") from None
     return scheme.lower()
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password and secret-looking query values replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is not None:
+    """``url`` with its password and secret-looking query values replaced by ``***``;
+    never raises, even for text that does not parse as a URL."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # still hide what looks like a password
+        return _USERINFO.sub(rf"\g<scheme>:{REDACTED}@", url)
+    if password is not None:
         userinfo, _, host = parts.netloc.rpartition("@")
         user = userinfo.partition(":")[0]
         url = url.replace(parts.netloc, f"{user}:{REDACTED}@{host}", 1)
@@ -42,14 +77,102 @@ def redact_url(url: str) -> str:
 
 
 def secrets_of(url: str, min_password: int = 1) -> dict[str, str]:
-    """What text quoting ``url`` must not show, each with what to show instead: the URL
-    (as :func:`redact_url` writes it) and its password, if at least ``min_password``
-    characters long. {} for text that does not parse as a URL (e.g. a broken IPv6 host)."""
-    try:
-        safe, password = redact_url(url), urlsplit(url).password
-    except ValueError:
-        return {}
+    """What text quoting ``url`` must not show, each with what to show instead, longest
+    first: the URL (as :func:`redact_url` writes it), its password where a URL shows it
+    (``:password@``, as given and percent-decoded), and the bare password if at least
+    ``min_password`` characters long."""
+    safe = redact_url(url)
     found = {url: safe} if safe != url else {}
-    if password and len(password) >= min_password:
-        found[password] = REDACTED
-    return found
+    match = _USERINFO.search(url)
+    if match and match["password"]:
+        raw = match["password"]
+        for password in dict.fromkeys((raw, unquote(raw))):
+            found[f":{password}@"] = f":{REDACTED}@"
+            if len(password) >= min_password:
+                found[password] = REDACTED
+    return dict(sorted(found.items(), key=lambda item: -len(item[0])))
+
+
+def scrub(text: str, secrets: Mapping[str, str]) -> str:
+    """``text`` with every secret of ``secrets`` (from :func:`secrets_of`) replaced."""
+    for secret, shown in secrets.items():
+        if secret in text:
+            text = text.replace(secret, shown)
+    return text
+
+
+def redact_chain(error: E, *urls: str) -> E:
+    """Scrub the passwords of ``urls`` out of ``error`` and every exception reachable from
+    it (``__cause__``, ``__context__``, arguments, attributes, notes, groups), in place, so
+    that the whole printed traceback is free of them; returns ``error``. The exceptions
+    keep their types: a caller can still catch a driver's own error by its class."""
+    secrets: dict[str, str] = {}
+    for url in urls:
+        secrets.update(secrets_of(url, MIN_BARE_SECRET))
+    if secrets:
+        scrub_chain(error, dict(sorted(secrets.items(), key=lambda item: -len(item[0]))))
+    return error
+
+
+def scrub_chain(error: E, secrets: Mapping[str, str]) -> E:
+    """:func:`redact_chain` for secrets already found (longest first); returns ``error``."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        exc = todo.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        todo.extend(_scrub_one(exc, secrets))
+    return error
+
+
+def _scrub_one(exc: BaseException, secrets: Mapping[str, str]) -> list[BaseException]:
+    """Scrub one exception's own text; returns the exceptions it leads to."""
+    linked = [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    exc.args = tuple(_scrub_value(arg, secrets, linked) for arg in exc.args)
+    for name, value in list(vars(exc).items()):
+        _set(exc, name, _scrub_value(value, secrets, linked))
+    for name in ("strerror", "filename", "filename2", "msg", "reason"):  # slots of builtins
+        value = getattr(exc, name, None)
+        if isinstance(value, str) and name not in vars(exc):
+            _set(exc, name, scrub(value, secrets))
+    linked.extend(getattr(exc, "exceptions", ()))  # an ExceptionGroup's members
+    if any(secret in _text(exc) for secret in secrets):
+        _scrub_str(exc, secrets)
+    return [e for e in linked if isinstance(e, BaseException)]
+
+
+def _scrub_value(value: object, secrets: Mapping[str, str], linked: list[BaseException]) -> object:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, BaseException):
+        linked.append(value)
+    elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
+        return type(value)(scrub(v, secrets) if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _set(exc: BaseException, name: str, value: object) -> None:
+    with suppress(AttributeError, TypeError):  # read-only: _scrub_str covers what it shows
+        setattr(exc, name, value)
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return ""
+
+
+def _scrub_str(exc: BaseException, secrets: Mapping[str, str]) -> None:
+    """The last resort, for an exception whose text comes from state we cannot reach:
+    make it an instance of a subclass of its own type (same name) whose ``str`` scrubs."""
+    cls = type(exc)
+
+    def __str__(self: BaseException) -> str:
+        return scrub(cls.__str__(self), secrets)
+
+    namespace = {"__str__": __str__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    with suppress(TypeError):  # a built-in type: its text is its arguments, scrubbed above
+        exc.__class__ = type(cls.__name__, (cls,), namespace)

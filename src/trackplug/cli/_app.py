@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import TrackplugError
-from ..urls import secrets_of
+from ..urls import MIN_BARE_SECRET, scrub_chain, secrets_of
 from ._commands import COMMANDS
 
 __all__ = ["Session", "cli", "main"]
@@ -32,8 +32,8 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 #: Longest error line printed; ``--debug`` shows everything.
 MAX_MESSAGE = 500
-#: Passwords shorter than this are not searched for in messages (they would match anywhere).
-MIN_SECRET = 4
+#: Passwords shorter than this are not searched for bare in messages (they would match anywhere).
+MIN_SECRET = MIN_BARE_SECRET
 _URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
 
 
@@ -105,7 +105,8 @@ def run_with_policy(run: Callable[[], Any], session: Session) -> int:
             _error(session, "aborted")
             return EXIT_INTERRUPTED if isinstance(exc.__cause__, KeyboardInterrupt) else EXIT_ERROR
         except Exception as exc:
-            if session.debug:
+            if session.debug:  # the traceback, every exception of its chain scrubbed
+                scrub_chain(exc, session.secrets)
                 raise
             _error(session, describe(exc))
             return EXIT_ERROR

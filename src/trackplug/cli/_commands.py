@@ -28,7 +28,7 @@ from ..tracker import Tracker, connect
 from ..transfer import CopySummary
 from ..transfer import copy as copy_store
 from ..transfer import sync as sync_outbox
-from ..urls import redact_url, scheme_of
+from ..urls import redact_url
 from . import _demo
 from ._output import (
     counted,
@@ -555,7 +555,7 @@ def _forms(entry: BackendEntry) -> list[UrlForm]:
     """The forms of URL of ``entry.scheme`` and what each keeps, as its factory declares
     them; a factory that cannot say is shown as declaring nothing."""
     try:
-        forms = [f for f in entry.factory.forms() if scheme_of(f.pattern) == entry.scheme]
+        forms = [f for f in entry.factory.forms() if f.scheme == entry.scheme]
         return forms or [entry.factory.form(f"{entry.scheme}://")]
     except Exception as exc:  # a broken plugin must not hide the other backends
         warnings.warn(

@@ -40,7 +40,7 @@ FORMS = (
     UrlForm("mlflow+postgresql://USER:PASSWORD@HOST/DATABASE", CAPABILITIES_BY_KIND["database"]),
     UrlForm("mlflow+file:///FOLDER", CAPABILITIES_BY_KIND["file"]),
 )
-SCHEMES = ("mlflow", *(form.pattern.partition("://")[0] for form in FORMS))
+SCHEMES = ("mlflow", *(form.scheme for form in FORMS))
 
 
 class MLflowFactory(BackendFactory):
@@ -65,7 +65,7 @@ class MLflowFactory(BackendFactory):
         scheme = url.partition("://")[0].lower()
         store = scheme.partition("+")[2]
         if store:
-            found = [form for form in FORMS if form.pattern.startswith(f"{scheme}://")]
+            found = [form for form in FORMS if form.scheme == scheme]
             return (
                 found[0] if found else UrlForm(url, CAPABILITIES_BY_KIND[store_kind(store + "://")])
             )

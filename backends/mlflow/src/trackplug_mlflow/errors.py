@@ -1,7 +1,9 @@
 """MLflow's exceptions -> trackplug's, with the original kept as ``__cause__``.
 
 Messages name the store (password redacted) and what was being done; MLflow's own message
-follows, scrubbed of the password too (MLflow repeats the URL it failed to reach).
+follows. MLflow, requests and urllib3 repeat the URL they failed to reach, password and all,
+in their messages and in the exceptions they chain: :func:`trackplug.urls.redact_chain`
+scrubs the whole chain, so even a full traceback shows no password.
 """
 
 from __future__ import annotations
@@ -10,34 +12,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from trackplug import BackendError, TrackplugError
-from trackplug.urls import REDACTED
+from trackplug.urls import redact_chain
 
-__all__ = ["scrub", "translate_errors"]
-
-
-def scrub(text: str, password: str | None) -> str:
-    """``text`` without ``password``."""
-    return text.replace(password, REDACTED) if password else text
+__all__ = ["translate_errors"]
 
 
 @contextmanager
-def translate_errors(url: str, action: str, password: str | None = None) -> Iterator[None]:
+def translate_errors(url: str, action: str, tracking_uri: str | None = None) -> Iterator[None]:
     """Re-raise what MLflow (or the network, or the file system) raises while doing
-    ``action`` as :class:`~trackplug.BackendError`; trackplug's own errors pass through."""
+    ``action`` as :class:`~trackplug.BackendError`; trackplug's own errors pass through.
+    ``tracking_uri`` is the URI MLflow was given: its password is scrubbed everywhere."""
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
     failures: tuple[type[Exception], ...] = (RequestException, OSError, *_database_errors())
+    secret = [tracking_uri] if tracking_uri else []
     try:
         yield
-    except TrackplugError:
+    except TrackplugError as exc:
+        redact_chain(exc, *secret)
         raise
     except MlflowException as exc:
         code = getattr(exc, "error_code", None)
-        detail = scrub(str(exc.message), password)
+        detail = redact_chain(exc, *secret).message
         raise BackendError(f"MLflow at {url}: {action} failed ({code}): {detail}") from exc
     except failures as exc:
-        detail = scrub(f"{type(exc).__name__}: {exc}", password)
+        detail = f"{type(exc).__name__}: {redact_chain(exc, *secret)}"
         raise BackendError(f"MLflow at {url}: {action} failed: {detail}") from exc
 
 

@@ -25,9 +25,10 @@ from mlflow.tracking import MlflowClient
 
 from trackplug import BackendError, Capabilities, MetricPoint, redact_url
 from trackplug.model import point_order
+from trackplug.urls import redact_chain
 
 from .capabilities import CAPABILITIES_BY_KIND
-from .errors import scrub, translate_errors
+from .errors import translate_errors
 from .urls import MLflowTarget, store_kind
 
 __all__ = ["MAX_ENTITIES_PER_BATCH", "RunStore"]
@@ -50,6 +51,7 @@ class RunStore:
         self.url = target.url
         # A given client is already on its store: the one it names, not MLflow's default.
         uri = target.tracking_uri or (str(client.tracking_uri) if client else target.resolved_uri)
+        self._uri = uri  # with its password: scrubbed from every error (translate_errors)
         kind, scheme = store_kind(uri), urlsplit(uri).scheme.lower()
         if client is None and scheme in ("http", "https"):
             self._probe(uri, probe_timeout)
@@ -62,7 +64,7 @@ class RunStore:
 
     def errors(self, action: str) -> AbstractContextManager[None]:
         """MLflow's exceptions as :class:`~trackplug.BackendError`, password scrubbed."""
-        return translate_errors(self.url, action, self.target.password)
+        return translate_errors(self.url, action, self._uri)
 
     def _probe(self, tracking_uri: str, timeout: float) -> None:
         """Fail fast, naming the URL, when a tracking server cannot be reached at all.
@@ -86,6 +88,7 @@ class RunStore:
                 raise_on_status=False,
             )
         except MlflowException as exc:
+            redact_chain(exc, tracking_uri)
             raise self._unreachable("tracking server", tracking_uri, str(exc.message)) from exc
 
     def _probe_database(self, uri: str, timeout: float) -> None:
@@ -100,6 +103,7 @@ class RunStore:
         try:
             engine.connect().close()
         except sqlalchemy.exc.OperationalError as exc:
+            redact_chain(exc, uri)
             raise self._unreachable("database store", uri, str(exc.orig)) from exc
 
     def _unreachable(self, what: str, uri: str, detail: str) -> BackendError:
@@ -108,7 +112,7 @@ class RunStore:
             where = f"{redact_url(uri)} (from MLFLOW_TRACKING_URI, {self.url})"
         return BackendError(
             f"the MLflow {what} at {where} cannot be reached (is it running, and is the "
-            f"address right?): {' '.join(scrub(detail, self.target.password).split())}"
+            f"address right?): {' '.join(detail.split())}"
         )
 
     # -- writes ---------------------------------------------------------------------------

@@ -57,11 +57,6 @@ class MLflowTarget:
     def kind(self) -> Kind:
         return store_kind(self.resolved_uri)
 
-    @property
-    def password(self) -> str | None:
-        """The password in the tracking URI, to scrub from MLflow's messages."""
-        return urlsplit(self.resolved_uri).password
-
 
 def parse_url(url: str, experiment: str | None = None) -> MLflowTarget:
     """Read a trackplug MLflow URL; ``experiment`` (a factory option) is the same as

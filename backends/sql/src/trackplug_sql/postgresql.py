@@ -103,8 +103,8 @@ class PostgreSQLStore:
 
     def __init__(self, url: str) -> None:
         self.url = redact_url(url)
-        # The driver's messages name host, port and user, never the password.
-        with backend_errors(f"cannot open PostgreSQL store {self.url}", _FAILURES):
+        self._given_url = url  # its password is scrubbed from every error
+        with backend_errors(f"cannot open PostgreSQL store {self.url}", _FAILURES, url):
             self._engine = create_engine(make_url(engine_url(url)), pool_pre_ping=False)
             try:
                 self._open_schema()
@@ -129,7 +129,7 @@ class PostgreSQLStore:
         check_version(found[0][0] if found else None, self.url)
 
     def _errors(self) -> AbstractContextManager[None]:
-        return backend_errors(f"PostgreSQL store {self.url}", _FAILURES)
+        return backend_errors(f"PostgreSQL store {self.url}", _FAILURES, self._given_url)
 
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from trackplug import BackendError, TrackplugError
+from trackplug.urls import redact_chain
 
 from .schema import SCHEMA_VERSION
 
@@ -70,16 +71,21 @@ class Store(Protocol):
 
 
 @contextmanager
-def backend_errors(what: str, failures: tuple[type[Exception], ...]) -> Iterator[None]:
+def backend_errors(
+    what: str, failures: tuple[type[Exception], ...], url: str = ""
+) -> Iterator[None]:
     """The one rule for a store's failures: an exception of the database's ``failures``
     becomes a :class:`~trackplug.BackendError` saying ``what`` failed (the store and its
     URL, password redacted), with the driver's own exception as ``__cause__``. trackplug's
-    errors, and anything that is no database failure, pass through unchanged."""
+    errors, and anything that is no database failure, pass through unchanged. Every
+    exception of the chain is scrubbed of ``url``'s password (:func:`redact_chain`)."""
     try:
         yield
-    except TrackplugError:
+    except TrackplugError as exc:
+        redact_chain(exc, url)
         raise
     except failures as exc:
+        redact_chain(exc, url)
         # SQLAlchemy wraps the driver's exception (``orig``); the driver's is the original,
         # the same type whichever path ran the statement, and its message has no SQL.
         orig = getattr(exc, "orig", None)

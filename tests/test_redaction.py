@@ -1,0 +1,93 @@
+"""No password in any exception chain: :func:`trackplug.urls.redact_chain` scrubs every
+exception reachable from an error, in place, and keeps every type catchable."""
+
+from __future__ import annotations
+
+import traceback
+
+import pytest
+
+from trackplug import BackendError
+from trackplug.urls import redact_chain
+
+SECRET = "hunter2-secret"
+URL = f"postgresql://ann:{SECRET}@db.example:5432/metrics"
+
+
+def printed(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+def raise_chain() -> BackendError:
+    """A driver error quoting the URL, caused by another, wrapped by trackplug."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, f"refused by {URL}")
+        except OSError as inner:
+            raise RuntimeError(f"request to {URL}/health failed", inner) from inner
+    except RuntimeError as outer:
+        error = BackendError(f"store at {URL} failed")
+        error.__cause__ = outer
+        return error
+
+
+def test_every_exception_of_the_chain_is_scrubbed_and_keeps_its_type() -> None:
+    error = raise_chain()
+    assert SECRET in printed(error)
+    assert redact_chain(error, URL) is error
+    text = printed(error)
+    assert SECRET not in text
+    assert "postgresql://ann:***@db.example:5432/metrics" in text
+    assert isinstance(error.__cause__, RuntimeError)
+    assert isinstance(error.__cause__.__cause__, ConnectionRefusedError)
+
+
+class Quoting(Exception):
+    """An exception whose text comes from an attribute, not its arguments."""
+
+    def __init__(self, target: object) -> None:
+        super().__init__()
+        self._target = target
+
+    def __str__(self) -> str:
+        return f"cannot reach {self._target}"
+
+
+class Target:
+    def __str__(self) -> str:
+        return URL
+
+
+def test_an_exception_whose_text_is_computed_is_scrubbed_and_still_catchable() -> None:
+    error = Quoting(Target())
+    redact_chain(error, URL)
+    assert SECRET not in printed(error)
+    assert isinstance(error, Quoting)
+    assert type(error).__name__ == "Quoting"
+    with pytest.raises(Quoting):
+        raise error
+
+
+def test_os_errors_attributes_and_groups_and_notes_are_scrubbed() -> None:
+    os_error = FileNotFoundError(2, "No such file", f"/tmp/{SECRET}")
+    value_error = ValueError(f"bad {URL}")
+    value_error.add_note(f"while opening {URL}")
+    group = ExceptionGroup("two", [os_error, value_error])
+    redact_chain(group, URL)
+    assert SECRET not in printed(group)
+    assert os_error.filename == "/tmp/***"
+
+
+def test_a_short_password_is_scrubbed_where_a_url_shows_it() -> None:
+    url = "mlflow+http://user:pw@127.0.0.1:1"
+    error = ConnectionError("API request to http://user:pw@127.0.0.1:1/health failed")
+    redact_chain(error, url)
+    assert ":pw@" not in printed(error)
+    assert "http://user:***@127.0.0.1:1/health" in str(error)
+
+
+def test_a_cycle_in_the_chain_ends() -> None:
+    first, second = ValueError(URL), KeyError(URL)
+    first.__context__, second.__context__ = second, first
+    redact_chain(first, URL)
+    assert SECRET not in str(first) + str(second)
