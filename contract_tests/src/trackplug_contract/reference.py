@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Literal
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, Tracker, hookimpl
 from trackplug.memory import MemoryBackend
@@ -55,7 +54,8 @@ def exact_best(ranking: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
 
 
 class ReferenceBackend:
-    """:class:`~trackplug.memory.MemoryBackend`, keeping what ``caps`` says a backend keeps."""
+    """:class:`~trackplug.memory.MemoryBackend`, keeping what ``caps`` says a backend keeps.
+    Like it, it leaves ``best``, ``flush`` and ``close`` to the facade."""
 
     def __init__(self, caps: Capabilities) -> None:
         self.caps = caps
@@ -108,20 +108,8 @@ class ReferenceBackend:
         return self._memory.get_perf(resource)
 
     @hookimpl
-    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
-        return self._memory.best(key, order, limit)
-
-    @hookimpl
     def capabilities(self) -> Capabilities:
         return self.caps
-
-    @hookimpl
-    def flush(self) -> None:
-        """Nothing to do: the reference holds everything in memory."""
-
-    @hookimpl
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def reference_tracker(caps: Capabilities) -> Tracker:
