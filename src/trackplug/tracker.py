@@ -19,7 +19,7 @@ import atexit
 import enum
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import validation as check
@@ -87,7 +87,7 @@ class Tracker:
             raise ValidationError(f"{len(backends)} backends but {len(keys)} urls")
         policies = resolve_policies(keys, on_error)
         slots = [
-            Slot(key, policy, backend, lambda b=backend: b)
+            Slot(key, policy, backend, _given(backend))
             for key, policy, backend in zip(keys, policies, backends, strict=True)
         ]
         self._open(slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer)
@@ -412,6 +412,11 @@ def _raise_first(errors: list[Exception | None]) -> None:
     for error in errors:
         if error is not None:
             raise error
+
+
+def _given(backend: object) -> Callable[[], object]:
+    """Builds a backend given as an object: that object."""
+    return lambda: backend
 
 
 def _describe(backend: object) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import repeat
+from itertools import chain, repeat
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from trackplug.plugin import (
     BackendFactory,
@@ -34,6 +35,7 @@ from trackplug.plugin import (
 
 from . import schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
+from .schema import PointColumns
 from .store import Store, Transaction
 
 __all__ = ["SQLBackend", "SQLFactory", "open_store"]
@@ -75,10 +77,16 @@ def _sqlite_file(url: str) -> str | None:
     return sqlite_path(url)
 
 
-#: A resource's points as columns: keys, values, steps, timestamps, bits, orders.
-_Part = tuple[
-    str, Sequence[str], Sequence[float], Sequence[int], Sequence[int], list[int], list[int]
-]
+class _Part(NamedTuple):
+    """One resource's points of a write, as columns."""
+
+    resource: str
+    keys: Sequence[str]
+    values: Sequence[float]
+    steps: Sequence[int]
+    stamps: Sequence[int]
+    bits: list[int]
+    orders: list[int]
 
 
 def open_store(url: str) -> Store:
@@ -158,10 +166,12 @@ class SQLBackend:
         with self._lock:
             known = {**self._series, **found} if found else self._series
         if len(parts) == 1:
-            rid, keys, values, steps, stamps, bits, orders = parts[0]
-            ids = {key: known[rid, key] for key in set(keys)}
-            series: Sequence[int] = list(map(ids.__getitem__, keys))
-            tx.insert_points((series, steps, stamps, orders, bits, values))
+            part = parts[0]
+            ids = {key: known[part.resource, key] for key in set(part.keys)}
+            series: Sequence[int] = list(map(ids.__getitem__, part.keys))
+            tx.insert_points(
+                PointColumns(series, part.steps, part.stamps, part.orders, part.bits, part.values)
+            )
         else:
             tx.insert_points(_concatenate(parts, known))
         return found
@@ -169,7 +179,10 @@ class SQLBackend:
     def _lookup_ids(self, tx: Transaction, parts: list[_Part]) -> dict[tuple[str, str], int]:
         with self._lock:
             missing = {
-                rid for rid, keys, *_ in parts for k in set(keys) if (rid, k) not in self._series
+                part.resource
+                for part in parts
+                for key in set(part.keys)
+                if (part.resource, key) not in self._series
             }
         found: dict[tuple[str, str], int] = {}
         for rid in sorted(missing):
@@ -249,43 +262,37 @@ def _gc_paused() -> Iterator[None]:
 def _columns(rid: str, points: Sequence[MetricPoint]) -> _Part:
     keys, values, steps, stamps = zip(*points, strict=True)
     bits = to_bits(values)
-    return (rid, keys, values, steps, stamps, bits, to_orders(bits))
+    return _Part(rid, keys, values, steps, stamps, bits, to_orders(bits))
 
 
 def _latest_rows(part: _Part) -> list[dict[str, object]]:
-    rid, keys, values, steps, stamps, bits, orders = part
     return [
         {
-            "resource": rid,
+            "resource": part.resource,
             "key": key,
-            "step": steps[i],
-            "timestamp_ms": stamps[i],
-            "value_order": orders[i],
-            "value_bits": bits[i],
-            "best_order": best_order(orders[i]),
-            "value": values[i],
+            "step": part.steps[i],
+            "timestamp_ms": part.stamps[i],
+            "value_order": part.orders[i],
+            "value_bits": part.bits[i],
+            "best_order": best_order(part.orders[i]),
+            "value": part.values[i],
         }
-        for key, i in latest_indexes(keys, steps, stamps, orders).items()
+        for key, i in latest_indexes(part.keys, part.steps, part.stamps, part.orders).items()
     ]
 
 
-def _concatenate(
-    parts: list[_Part], ids: dict[tuple[str, str], int]
-) -> tuple[list[int], list[int], list[int], list[int], list[int], list[float]]:
-    series: list[int] = []
-    steps: list[int] = []
-    stamps: list[int] = []
-    orders: list[int] = []
-    bits: list[int] = []
-    values: list[float] = []
-    for rid, part_keys, part_values, part_steps, part_stamps, part_bits, part_orders in parts:
-        series.extend(ids[rid, key] for key in part_keys)
-        steps.extend(part_steps)
-        stamps.extend(part_stamps)
-        orders.extend(part_orders)
-        bits.extend(part_bits)
-        values.extend(part_values)
-    return (series, steps, stamps, orders, bits, values)
+def _concatenate(parts: list[_Part], ids: dict[tuple[str, str], int]) -> PointColumns:
+    def joined(column: Callable[[_Part], Sequence[Any]]) -> list[Any]:
+        return list(chain.from_iterable(map(column, parts)))
+
+    return PointColumns(
+        series=[ids[part.resource, key] for part in parts for key in part.keys],
+        step=joined(attrgetter("steps")),
+        timestamp_ms=joined(attrgetter("stamps")),
+        value_order=joined(attrgetter("orders")),
+        value_bits=joined(attrgetter("bits")),
+        value=joined(attrgetter("values")),
+    )
 
 
 def _perf_params(rid: str, perf: PerfRecord) -> dict[str, object]:

@@ -23,7 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from trackplug import ValidationError, redact_url
 
 from . import schema
-from .store import HistoryColumns, Params, PointColumns, Row, backend_errors, check_version
+from .schema import Migration, PointColumns
+from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
 
 __all__ = ["PostgreSQLStore", "engine_url"]
 
@@ -116,17 +117,27 @@ class PostgreSQLStore:
         return f"PostgreSQLStore({self.url!r})"
 
     def _open_schema(self) -> None:
-        """On the engine directly: its failures are the open's (``cannot open …``)."""
+        """Create version 1's tables in a new database, then run the migrations it needs,
+        in one transaction, under a lock other openers wait for. On the engine directly:
+        its failures are the open's (``cannot open …``)."""
         with self._engine.begin() as conn:
             tx = _Transaction(conn)
+            if tx.query(_TABLE_EXISTS, {})[0][0] and not self._migrations(tx):
+                return  # the usual case: nothing to write
+            tx.run("SELECT pg_advisory_xact_lock(:lock)", {"lock": _SCHEMA_LOCK})
+            # READ COMMITTED: from here each statement sees what the lock's last holder did.
             if not tx.query(_TABLE_EXISTS, {})[0][0]:
-                tx.run("SELECT pg_advisory_xact_lock(:lock)", {"lock": _SCHEMA_LOCK})
                 for ddl in schema.POSTGRESQL_DDL:
                     tx.run(ddl, {})
-                tx.run(schema.SET_VERSION, {"version": str(schema.SCHEMA_VERSION)})
-            # READ COMMITTED: this statement sees a version another creator committed.
-            found = tx.query(schema.GET_VERSION, {})
-        check_version(found[0][0] if found else None, self.url)
+                tx.run(schema.SET_VERSION, {})
+            for migration in self._migrations(tx):
+                for statement in migration.postgresql:
+                    tx.run(statement, {})
+                tx.run(schema.UPGRADE_VERSION, {"version": str(migration.version)})
+
+    def _migrations(self, tx: _Transaction) -> tuple[Migration, ...]:
+        found = tx.query(schema.GET_VERSION, {})
+        return migrations_for(found[0][0] if found else None, self.url)
 
     def _errors(self) -> AbstractContextManager[None]:
         return backend_errors(f"PostgreSQL store {self.url}", _FAILURES, self._given_url)

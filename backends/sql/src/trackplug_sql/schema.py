@@ -2,7 +2,8 @@
 
 Tables (``docs/backends/sql.md`` shows the query plans):
 
-* ``trackplug_meta``: ``schema_version`` and nothing else yet, so a later version can migrate.
+* ``trackplug_meta``: ``schema_version`` and nothing else yet: what :data:`MIGRATIONS` a
+  store still needs.
 * ``trackplug_series``: one row per (resource, key), with its latest point. Reads of
   ``get_metric``, ``latest``, ``resources`` and ``best`` touch only this small table.
 * ``trackplug_points``: every point, keyed by ``(series, step, timestamp_ms, value_order)``,
@@ -10,19 +11,70 @@ Tables (``docs/backends/sql.md`` shows the query plans):
   one-to-one function of a (canonical-NaN) value's bits, so equal keys are exact duplicates.
 * ``trackplug_perf``: the performance record of each resource.
 
+The DDL below is version 1's, forever: every later change is a :class:`Migration`, run on
+new stores and old ones alike, so both are built by the same statements.
+
 Statements use ``:name`` parameters, which both sqlite3 and SQLAlchemy's ``text()``
 understand; they never contain ``::`` casts (``text()`` would read them as parameters).
 """
 
 from __future__ import annotations
 
-__all__ = ["POSTGRESQL_DDL", "SCHEMA_VERSION", "SQLITE_DDL"]
+from collections.abc import Sequence
+from typing import NamedTuple
 
-#: Bumped by any change to the tables; a store written by a newer version is refused.
-SCHEMA_VERSION = 1
+__all__ = [
+    "MIGRATIONS",
+    "POSTGRESQL_DDL",
+    "SCHEMA_VERSION",
+    "SQLITE_DDL",
+    "Migration",
+    "PointColumns",
+    "latest_version",
+    "pending",
+]
 
-#: Columns of a point row, in the order the insert statements take them.
-POINT_COLUMNS = "series, step, timestamp_ms, value_order, value_bits, value"
+
+class Migration(NamedTuple):
+    """One change of the tables, from ``version - 1`` to ``version``: statements for each
+    database, run in order inside the transaction that records the new version."""
+
+    version: int
+    sqlite: tuple[str, ...]
+    postgresql: tuple[str, ...]
+
+
+#: Every change since version 1, oldest first. A store is upgraded in place, in one
+#: transaction, by the ones after its version; a store of a newer version is refused.
+MIGRATIONS: tuple[Migration, ...] = ()
+
+
+def latest_version() -> int:
+    """The version this code writes (read at call time, so a test can add a migration)."""
+    return MIGRATIONS[-1].version if MIGRATIONS else 1
+
+
+def pending(version: int) -> tuple[Migration, ...]:
+    """The migrations a store of ``version`` needs, in order."""
+    return tuple(m for m in MIGRATIONS if m.version > version)
+
+
+#: The version this code writes.
+SCHEMA_VERSION = latest_version()
+
+
+class PointColumns(NamedTuple):
+    """A batch of point rows as columns, in the order the insert statements take them."""
+
+    series: Sequence[int]
+    step: Sequence[int]
+    timestamp_ms: Sequence[int]
+    value_order: Sequence[int]
+    value_bits: Sequence[int]
+    value: Sequence[float]
+
+
+POINT_COLUMNS = ", ".join(PointColumns._fields)
 
 SQLITE_DDL = (
     "CREATE TABLE IF NOT EXISTS trackplug_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -90,10 +142,12 @@ POSTGRESQL_DDL = (
 )
 
 GET_VERSION = "SELECT value FROM trackplug_meta WHERE name = 'schema_version'"
+#: Version 1, recorded with the tables it creates.
 SET_VERSION = (
-    "INSERT INTO trackplug_meta (name, value) VALUES ('schema_version', :version) "
+    "INSERT INTO trackplug_meta (name, value) VALUES ('schema_version', '1') "
     "ON CONFLICT (name) DO NOTHING"
 )
+UPGRADE_VERSION = "UPDATE trackplug_meta SET value = :version WHERE name = 'schema_version'"
 
 # -- writes ------------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ from urllib.parse import unquote, urlsplit
 from trackplug import ValidationError
 
 from . import schema
-from .store import HistoryColumns, Params, PointColumns, Row, backend_errors, check_version
+from .schema import Migration, PointColumns
+from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -195,14 +196,23 @@ class SQLiteStore:
         return db
 
     def _open_schema(self, db: sqlite3.Connection) -> None:
-        """Check the schema version; create the tables if this is a new database."""
-        if not db.execute(_TABLE_EXISTS).fetchall():
-            with _immediate(db):  # one creator at a time
+        """Create version 1's tables in a new database, then run the migrations it needs,
+        all in one transaction (one writer at a time: another process may be doing it)."""
+        if db.execute(_TABLE_EXISTS).fetchall() and not self._migrations(db):
+            return  # the usual case: nothing to write
+        with _immediate(db):
+            if not db.execute(_TABLE_EXISTS).fetchall():
                 for ddl in schema.SQLITE_DDL:
                     db.execute(ddl)
-                db.execute(schema.SET_VERSION, {"version": str(schema.SCHEMA_VERSION)})
+                db.execute(schema.SET_VERSION)
+            for migration in self._migrations(db):  # again: another process may have run them
+                for statement in migration.sqlite:
+                    db.execute(statement)
+                db.execute(schema.UPGRADE_VERSION, {"version": str(migration.version)})
+
+    def _migrations(self, db: sqlite3.Connection) -> tuple[Migration, ...]:
         found = db.execute(schema.GET_VERSION).fetchall()
-        check_version(found[0][0] if found else None, self.url)
+        return migrations_for(found[0][0] if found else None, self.url)
 
     def _errors(self) -> AbstractContextManager[None]:
         return backend_errors(f"SQLite store {self.url}", _FAILURES)

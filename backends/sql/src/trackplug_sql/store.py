@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from trackplug import BackendError, TrackplugError
 from trackplug.urls import redact_chain
 
-from .schema import SCHEMA_VERSION
+from . import schema
+from .schema import Migration, PointColumns
 
 __all__ = [
     "HistoryColumns",
@@ -24,15 +25,11 @@ __all__ = [
     "Store",
     "Transaction",
     "backend_errors",
-    "check_version",
+    "migrations_for",
 ]
 
 Row = tuple[Any, ...]
 Params = Mapping[str, object]
-#: A batch of points as columns: series ids, steps, timestamps, orders, bits, values.
-PointColumns = tuple[
-    Sequence[int], Sequence[int], Sequence[int], Sequence[int], Sequence[int], Sequence[float]
-]
 #: One series' history as columns, in history order: steps, timestamps, value bits.
 HistoryColumns = tuple[Sequence[int], Sequence[int], Sequence[int]]
 
@@ -93,8 +90,9 @@ def backend_errors(
         raise BackendError(f"{what}: {type(cause).__name__}: {str(cause).strip()}") from cause
 
 
-def check_version(found: object, url: str) -> None:
-    """Refuse a store whose schema this version cannot read."""
+def migrations_for(found: object, url: str) -> tuple[Migration, ...]:
+    """What a store whose ``schema_version`` is ``found`` needs to be this version's (none:
+    it is); a store written by a newer trackplug-sql, or by something else, is refused."""
     try:
         version = int(str(found))
     except ValueError:
@@ -102,9 +100,10 @@ def check_version(found: object, url: str) -> None:
             f"{url} has a trackplug_meta table with schema_version {found!r}, which is not a "
             "trackplug-sql schema version"
         ) from None
-    if version != SCHEMA_VERSION:
-        newer = "a newer" if version > SCHEMA_VERSION else "an older"
+    latest = schema.latest_version()
+    if version > latest:
         raise BackendError(
-            f"{url} holds trackplug-sql schema version {version}, written by {newer} "
-            f"trackplug-sql; this one reads version {SCHEMA_VERSION}"
+            f"{url} holds trackplug-sql schema version {version}, written by a newer "
+            f"trackplug-sql; this one reads versions up to {latest}: upgrade trackplug-sql"
         )
+    return schema.pending(version)

@@ -1,0 +1,173 @@
+"""Schema migrations: a store written by an older trackplug-sql upgrades in place, in one
+transaction, keeping every point bit-exact.
+
+``fixtures/schema_v1.sqlite`` was written by the version-1 code (``fixtures/make_schema_v1.py``
+says how) and ``fixtures/schema_v1.json`` holds what it must read back, every value as its
+IEEE-754 bits. Until the first real schema change, a test migration proves the path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from trackplug_sql import SQLBackend, schema
+from trackplug_sql.schema import Migration
+
+import trackplug
+from trackplug import BackendError, Tracker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECTED = json.loads((FIXTURES / "schema_v1.json").read_text())
+
+#: A plausible next version: a table of tags, filled from the perf records.
+TAGS = Migration(
+    2,
+    sqlite=(
+        "CREATE TABLE trackplug_tags (resource TEXT NOT NULL, name TEXT NOT NULL, "
+        "value TEXT NOT NULL, PRIMARY KEY (resource, name))",
+        "INSERT INTO trackplug_tags SELECT resource, 'perf_metric', metric FROM trackplug_perf",
+    ),
+    postgresql=(
+        'CREATE TABLE trackplug_tags (resource TEXT COLLATE "C" NOT NULL, name TEXT NOT NULL, '
+        "value TEXT NOT NULL, PRIMARY KEY (resource, name))",
+        "INSERT INTO trackplug_tags SELECT resource, 'perf_metric', metric FROM trackplug_perf",
+    ),
+)
+#: A migration that fails half-way: its first statement must not survive.
+BROKEN = Migration(
+    2,
+    sqlite=("CREATE TABLE trackplug_half (x INTEGER)", "INSERT INTO no_such_table VALUES (1)"),
+    postgresql=("CREATE TABLE trackplug_half (x BIGINT)", "INSERT INTO no_such_table VALUES (1)"),
+)
+
+
+def bits(value: float) -> int:
+    found: int = struct.unpack("<q", struct.pack("<d", value))[0]
+    return found
+
+
+def contents(t: Tracker) -> dict[str, Any]:
+    """Everything a tracker reads back, as the fixture's JSON writes it."""
+    found: dict[str, Any] = {}
+    for r in t.resources():
+        perf = t.perf(r)
+        found[r] = {
+            "history": {
+                k: [[p.step, p.timestamp, bits(p.value)] for p in t.history(r, k)]
+                for k in t.latest(r)
+            },
+            "latest": {k: bits(v) for k, v in t.latest(r).items()},
+            "perf": None if perf is None else [perf.metric, bits(perf.value)],
+        }
+    return found
+
+
+def ranking(t: Tracker) -> dict[str, list[list[Any]]]:
+    return {o: [[r, bits(v)] for r, v in t.best("valid_f1", o, 10)] for o in ("max", "min")}
+
+
+@pytest.fixture
+def v1_url(tmp_path: Path) -> str:
+    """A copy of the version-1 file (opening switches it to WAL: never the original)."""
+    copy = tmp_path / "v1.sqlite"
+    shutil.copyfile(FIXTURES / "schema_v1.sqlite", copy)
+    return f"sqlite:///{copy}"
+
+
+def version_of(url: str) -> int:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return int(db.execute(schema.GET_VERSION).fetchone()[0])
+
+
+def tables_of(url: str) -> set[str]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+
+
+def test_the_fixture_is_a_version_1_file() -> None:
+    with sqlite3.connect(f"file:{FIXTURES / 'schema_v1.sqlite'}?mode=ro", uri=True) as db:
+        assert db.execute(schema.GET_VERSION).fetchone() == ("1",)
+
+
+def test_this_version_reads_a_version_1_file_bit_exactly(v1_url: str) -> None:
+    with trackplug.connect(v1_url) as t:
+        assert contents(t) == EXPECTED["resources"]
+        assert ranking(t) == EXPECTED["best_valid_f1"]
+    assert version_of(v1_url) == schema.latest_version()
+
+
+def test_a_migration_upgrades_a_version_1_file_in_place_bit_exactly(
+    v1_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    with trackplug.connect(v1_url) as t:
+        assert contents(t) == EXPECTED["resources"]
+        assert ranking(t) == EXPECTED["best_valid_f1"]
+        t.log_metric("model-3", "loss", -0.0)  # and the upgraded store takes writes
+    assert version_of(v1_url) == 2
+    with sqlite3.connect(v1_url.removeprefix("sqlite:///")) as db:
+        tags = db.execute("SELECT resource, value FROM trackplug_tags ORDER BY resource")
+        assert tags.fetchall() == [("model-1", "f1"), ("model-1-copy", "f1"), ("model-2", "f1")]
+    SQLBackend(v1_url).close()  # opening it again migrates nothing: no duplicate table
+
+
+def test_a_new_store_is_built_by_the_same_migrations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    SQLBackend(url).close()
+    assert version_of(url) == 2
+    assert "trackplug_tags" in tables_of(url)
+
+
+def test_a_failing_migration_changes_nothing(v1_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", (BROKEN,))
+    with pytest.raises(BackendError, match="no_such_table") as error:
+        SQLBackend(v1_url)
+    assert v1_url.removeprefix("sqlite:///") in str(error.value)
+    assert version_of(v1_url) == 1
+    assert "trackplug_half" not in tables_of(v1_url)
+    monkeypatch.setattr(schema, "MIGRATIONS", ())
+    with trackplug.connect(v1_url) as t:
+        assert contents(t) == EXPECTED["resources"]
+
+
+def test_a_store_of_a_newer_version_is_refused_untouched(
+    v1_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    SQLBackend(v1_url).close()
+    monkeypatch.setattr(schema, "MIGRATIONS", ())
+    with pytest.raises(BackendError, match=r"version 2, written by a newer.*up to 1"):
+        SQLBackend(v1_url)
+    assert version_of(v1_url) == 2
+
+
+def test_postgresql_upgrades_in_one_transaction(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with trackplug.connect(pg_url) as t:  # a version-1 store
+        t.log_metrics("m", {"valid": {"f1": -0.0}, "train": {"f1": float("nan")}}, "f1")
+        before = contents(t)
+    monkeypatch.setattr(schema, "MIGRATIONS", (BROKEN,))
+    with pytest.raises(BackendError, match="no_such_table"):
+        SQLBackend(pg_url)
+    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    with trackplug.connect(pg_url) as t:
+        assert contents(t) == before
+    import psycopg
+
+    search_path = pg_url.rpartition("search_path%3D")[2].partition("&")[0]
+    base = pg_url.partition("?")[0]
+    with psycopg.connect(base, options=f"-csearch_path={search_path}") as db:
+        assert db.execute(schema.GET_VERSION).fetchone() == ("2",)
+        assert db.execute("SELECT resource, value FROM trackplug_tags").fetchall() == [("m", "f1")]
+        half = db.execute("SELECT to_regclass('trackplug_half')").fetchone()
+        assert half == (None,)
