@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import trackplug
 from trackplug import MetricPoint, PerfRecord, Resource
-from trackplug.memory import MemoryBackend
-from trackplug.model import Batch
+from trackplug._memory import MemoryBackend
+from trackplug._model import Batch
 from trackplug.spec import Register, hookimpl
 
 

@@ -26,16 +26,12 @@ from trackplug.plugin import (
     Register,
     Resource,
     UrlForm,
+    float_bits,
     hookimpl,
     point_order,
 )
 
 CAPABILITIES = Capabilities(persistent=True)
-
-
-def _bits(value: float) -> int:
-    found: int = struct.unpack("<q", struct.pack("<d", value))[0]
-    return found
 
 
 def _value(bits: int) -> float:
@@ -65,7 +61,7 @@ class ShelfBackend:
         keys = self._points.setdefault(resource.id, {})
         for p in points:
             stored = keys.setdefault(p.key, [])
-            row = [p.step, p.timestamp, _bits(p.value)]
+            row = [p.step, p.timestamp, float_bits(p.value)]
             if row not in stored:
                 stored.append(row)
 
@@ -83,7 +79,7 @@ class ShelfBackend:
         with self._lock:
             self._add(resource, points)
             if perf is not None:
-                self._perf[resource.id] = [perf.metric, _bits(perf.value)]
+                self._perf[resource.id] = [perf.metric, float_bits(perf.value)]
             self._save()
 
     @hookimpl

@@ -664,13 +664,13 @@ def test_backends_asks_a_factory_whose_capabilities_depend_on_the_url(
     assert result.stderr == "Warning: broken://: capabilities unknown: RuntimeError: no answer\n"
 
 
-@pytest.mark.filterwarnings("default::trackplug.registry.PluginWarning")
+@pytest.mark.filterwarnings("default::trackplug.PluginWarning")
 def test_a_broken_plugin_is_one_warning_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.metadata
 
     group = "trackplug"
     found = [
-        importlib.metadata.EntryPoint("memory", "trackplug.memory", group),
+        importlib.metadata.EntryPoint("memory", "trackplug._memory", group),
         importlib.metadata.EntryPoint("broken", "broken_plugin", group),  # tests/broken_plugin.py
     ]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found)
@@ -749,7 +749,7 @@ def test_no_command_module_imports_matplotlib_before_plotting() -> None:
 @needs_sql
 def test_sync_replays_the_outbox_once_the_backend_is_back(tmp_path: Path) -> None:
     import trackplug
-    from trackplug.fanout import BackendWarning
+    from trackplug._fanout import BackendWarning
 
     outbox = tmp_path / "outbox.db"
     primary = f"sqlite:///{tmp_path / 'runs.db'}"

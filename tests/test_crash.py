@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import trackplug
-from trackplug.outbox import Outbox
-from trackplug.writes import LogBatch
+from trackplug._outbox import Outbox
+from trackplug._writes import LogBatch
 
 pytest.importorskip("trackplug_sql", reason="the SQL backend (trackplug-sql) is not installed")
 

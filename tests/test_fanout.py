@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 import trackplug
 from trackplug import MetricPoint, PerfRecord, Registry, Resource, ValidationError
-from trackplug.fanout import BackendWarning
-from trackplug.model import float_bits
-from trackplug.outbox import Outbox
-from trackplug.validation import check_value
-from trackplug.writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, from_json, to_json
+from trackplug._fanout import BackendWarning
+from trackplug._model import float_bits
+from trackplug._outbox import Outbox
+from trackplug._validation import check_value
+from trackplug._writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, from_json, to_json
 
 REGISTRY = Registry(
     [
-        EntryPoint("memory", "trackplug.memory", "trackplug"),
+        EntryPoint("memory", "trackplug._memory", "trackplug"),
         EntryPoint("flaky", "fake_plugins:Flaky", "trackplug"),
     ]
 )

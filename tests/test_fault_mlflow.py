@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 
 from trackplug import Tracker, hookimpl
-from trackplug.fanout import BackendWarning
-from trackplug.memory import MemoryBackend
-from trackplug.model import Batch
-from trackplug.outbox import Outbox
-from trackplug.writes import LogBatch
+from trackplug._fanout import BackendWarning
+from trackplug._memory import MemoryBackend
+from trackplug._model import Batch
+from trackplug._outbox import Outbox
+from trackplug._writes import LogBatch
 
 pytest.importorskip("trackplug_mlflow", reason="the MLflow backend is not installed")
 pytest.importorskip("mlflow.server", reason="the full mlflow (its server) is not installed")

@@ -36,14 +36,14 @@ LAZY = [
     "pathlib",
     "urllib.parse",
     "importlib.metadata",
-    "trackplug.outbox",
-    "trackplug.transfer",
-    "trackplug.registry",
-    "trackplug.urls",
-    "trackplug.fanout",
-    "trackplug.hooks",
-    "trackplug.predictions",
-    "trackplug.memory",
+    "trackplug._outbox",
+    "trackplug._transfer",
+    "trackplug._registry",
+    "trackplug._urls",
+    "trackplug._fanout",
+    "trackplug._hooks",
+    "trackplug._predictions",
+    "trackplug._memory",
 ]
 
 LOADED_BY_IMPORT = """
@@ -64,7 +64,7 @@ def loaded_by(script: str) -> set[str]:
 
 def test_import_trackplug_loads_none_of_the_lazy_modules() -> None:
     loaded = loaded_by(LOADED_BY_IMPORT)
-    assert "trackplug.tracker" in loaded  # the facade itself is there
+    assert "trackplug._tracker" in loaded  # the facade itself is there
     assert sorted(loaded & set(LAZY)) == []
 
 
@@ -78,15 +78,15 @@ with trackplug.connect("memory://", "memory://") as t:
 print("\\n".join(sys.modules))
 """
     loaded = loaded_by(script)
-    assert "trackplug.outbox" in loaded
+    assert "trackplug._outbox" in loaded
     assert "sqlite3" not in loaded
 
 
 def test_the_lazy_names_are_there_when_asked_for() -> None:
     import trackplug
     from trackplug import DEFAULT_URL, CopySummary, Registry, copy, redact_url, sync
-    from trackplug.registry import DEFAULT_URL as registry_default
-    from trackplug.transfer import CopySummary as transfer_summary
+    from trackplug._registry import DEFAULT_URL as registry_default
+    from trackplug._transfer import CopySummary as transfer_summary
 
     assert registry_default == DEFAULT_URL
     assert CopySummary is transfer_summary

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from trackplug import MetricPoint, PerfRecord, Resource, Tracker
-from trackplug.memory import MemoryBackend
-from trackplug.model import float_bits
+from trackplug._memory import MemoryBackend
+from trackplug._model import float_bits
 
 R, S = Resource("r"), Resource("s")
 
@@ -73,7 +73,7 @@ def test_log_metrics_sets_the_perf_record_and_a_later_one_replaces_it(
 
 
 def test_best_is_the_facade_s_ranking_of_the_latest_values(store: MemoryBackend) -> None:
-    # The reference leaves best to the facade: one ranking rule (trackplug.model.rank).
+    # The reference leaves best to the facade: one ranking rule (trackplug._model.rank).
     store.log_metric({R: [point(0.9, step=0), point(0.1, step=1)], S: [point(0.5)]})
     with Tracker(store) as tracker:
         assert tracker.best("k", "max", 5) == [("s", 0.5), ("r", 0.1)]

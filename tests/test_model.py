@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackplug import Capabilities, MetricPoint
-from trackplug.model import FLOAT_MAX, float_bits, point_order, value_order
+from trackplug._model import FLOAT_MAX, float_bits, point_order, value_order
 
 floats = st.floats(allow_nan=True, allow_infinity=True)
 

@@ -23,12 +23,12 @@ from trackplug_contract import BackendContract
 
 import trackplug
 from trackplug import MetricPoint, PerfRecord, Registry, Resource, Tracker, ValidationError
+from trackplug._memory import MemoryBackend
 from trackplug.cli import cli
-from trackplug.memory import MemoryBackend
 from trackplug.plugin import BackendFactory, Register, UrlForm, hookimpl
 
 GROUP = "trackplug"
-MEMORY = EntryPoint("memory", "trackplug.memory", GROUP)
+MEMORY = EntryPoint("memory", "trackplug._memory", GROUP)
 SQL = EntryPoint("sql", "trackplug_sql", GROUP)
 SHELF = EntryPoint("shelf", "shelf_plugin", GROUP)
 FLAKY = EntryPoint("flaky", "test_plugin_surface:FreshFlaky", GROUP)
@@ -49,7 +49,7 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("trackplug_sql", reason="needs trackplug-sql (pip install -e backends/sql)")
     found = [MEMORY, SQL, SHELF]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: found)
-    monkeypatch.setattr("trackplug.registry._registry", Registry(found))
+    monkeypatch.setattr("trackplug._registry._registry", Registry(found))
 
 
 def run(*args: str) -> Result:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackplug import InvalidTypeError, ValidationError
-from trackplug.predictions import summarize
+from trackplug._predictions import summarize
 
 reals = st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=50)
 

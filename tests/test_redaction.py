@@ -1,4 +1,4 @@
-"""No password in any exception chain: :func:`trackplug.urls.redact_chain` scrubs every
+"""No password in any exception chain: :func:`trackplug._urls.redact_chain` scrubs every
 exception reachable from an error, in place, and keeps every type catchable."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import traceback
 import pytest
 
 from trackplug import BackendError
-from trackplug.urls import redact_chain
+from trackplug._urls import redact_chain
 
 SECRET = "hunter2-secret"
 URL = f"postgresql://ann:{SECRET}@db.example:5432/metrics"

@@ -8,11 +8,11 @@ import pytest
 
 import trackplug
 from trackplug import PluginError, Registry, UnknownBackendError
-from trackplug.memory import MemoryFactory
-from trackplug.registry import PluginWarning
+from trackplug._memory import MemoryFactory
+from trackplug._registry import PluginWarning
 
 GROUP = "trackplug"
-MEMORY = EntryPoint("memory", "trackplug.memory", GROUP)
+MEMORY = EntryPoint("memory", "trackplug._memory", GROUP)
 BROKEN = EntryPoint("broken", "broken_plugin", GROUP)
 DUPLICATE = EntryPoint("another", "fake_plugins:Another", GROUP)
 MISSPELLED = EntryPoint("misspelled", "fake_plugins:Misspelled", GROUP)

@@ -28,8 +28,8 @@ from trackplug import (
     UnsupportedValueError,
     ValidationError,
 )
-from trackplug.memory import MemoryBackend
-from trackplug.model import Batch
+from trackplug._memory import MemoryBackend
+from trackplug._model import Batch
 from trackplug.spec import hookimpl
 
 QUIET = {"flush_interval": 3600.0, "buffer_size": 1_000_000, "max_buffer": 1_000_000}
@@ -168,7 +168,7 @@ def test_interpreter_exit_flushes_open_trackers(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import trackplug
-        from trackplug.memory import MemoryBackend
+        from trackplug._memory import MemoryBackend
 
         class FileBackend(MemoryBackend):
             @trackplug.hookimpl
@@ -200,7 +200,7 @@ def test_a_tracker_failing_at_exit_is_reported_and_the_others_are_still_flushed(
         from importlib.metadata import EntryPoint
         import trackplug
         from fake_plugins import FlakyBackend
-        from trackplug.memory import MemoryBackend
+        from trackplug._memory import MemoryBackend
 
         class FileBackend(MemoryBackend):
             @trackplug.hookimpl

@@ -14,8 +14,8 @@ import pytest
 
 import trackplug
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, Tracker
-from trackplug.memory import MemoryBackend
-from trackplug.model import Batch, float_bits
+from trackplug._memory import MemoryBackend
+from trackplug._model import Batch, float_bits
 from trackplug.spec import hookimpl
 
 #: The values whose stored form may differ from what was logged, and plain ones.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trackplug import ValidationError, redact_url
-from trackplug.urls import scheme_of, secrets_of
+from trackplug._urls import scheme_of, secrets_of
 
 
 @pytest.mark.parametrize(

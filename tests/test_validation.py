@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import trackplug
 from trackplug import InvalidTypeError, Resource, ValidationError
-from trackplug.model import INT64_MAX, INT64_MIN, float_bits
-from trackplug.validation import (
+from trackplug._model import INT64_MAX, INT64_MIN, float_bits
+from trackplug._validation import (
     check_key,
     check_point,
     check_step,

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from trackplug_contract import BackendContract
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
-from trackplug.memory import MemoryBackend
-from trackplug.model import FLOAT_MAX, Batch
+from trackplug._memory import MemoryBackend
+from trackplug._model import FLOAT_MAX, Batch
 
 Op = tuple[str, tuple[Any, ...]]
 

@@ -8,17 +8,27 @@ The worked example of docs/plugin-authors.md, checked by the contract suite
 from __future__ import annotations
 
 import json
-import math
 import os
 import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-import trackplug
-from trackplug import Capabilities, MetricPoint, PerfRecord, Resource
-from trackplug.model import Batch, point_order
+from trackplug.plugin import (
+    BackendFactory,
+    Batch,
+    Capabilities,
+    LocalStore,
+    MetricPoint,
+    PerfRecord,
+    Register,
+    Resource,
+    UrlForm,
+    hookimpl,
+    point_order,
+    redact_url,
+)
 
 Stored = tuple[int, int, int]  # (step, timestamp, value bits)
 
@@ -39,7 +49,7 @@ class JsonFileBackend:
     CAPABILITIES = Capabilities(persistent=True)
 
     def __init__(self, url: str) -> None:
-        self.url = trackplug.redact_url(url)
+        self.url = redact_url(url)
         self.path = Path(url.removeprefix("jsonfile://"))
         self._lock = threading.Lock()
         self._points: dict[str, dict[str, set[Stored]]] = {}
@@ -57,13 +67,13 @@ class JsonFileBackend:
         for p in points:
             keys.setdefault(p.key, set()).add((p.step, p.timestamp, to_bits(p.value)))
 
-    @trackplug.hookimpl
+    @hookimpl
     def log_metric(self, batch: Batch) -> None:
         with self._lock:
             for resource, points in batch.items():
                 self._add(resource, points)
 
-    @trackplug.hookimpl
+    @hookimpl
     def log_metrics(
         self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
     ) -> None:
@@ -74,53 +84,42 @@ class JsonFileBackend:
 
     # -- reads ----------------------------------------------------------------------------
 
-    @trackplug.hookimpl
+    @hookimpl
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
         with self._lock:
             stored = list(self._points.get(resource.id, {}).get(key, ()))
         points = [MetricPoint(key, from_bits(bits), step, ts) for step, ts, bits in stored]
         return sorted(points, key=point_order)
 
-    @trackplug.hookimpl
+    @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:
         points = self.history(resource, key)
         return points[-1].value if points else None
 
-    @trackplug.hookimpl
+    @hookimpl
     def latest(self, resource: Resource) -> dict[str, float]:
         with self._lock:
             keys = sorted(self._points.get(resource.id, {}))
         return {key: self.history(resource, key)[-1].value for key in keys}
 
-    @trackplug.hookimpl
+    @hookimpl
     def resources(self) -> list[str]:
         with self._lock:
             return sorted(rid for rid, keys in self._points.items() if keys)
 
-    @trackplug.hookimpl
+    @hookimpl
     def get_perf(self, resource: Resource) -> PerfRecord | None:
         with self._lock:
             record = self._perf.get(resource.id)
         return None if record is None else PerfRecord(record[0], from_bits(record[1]))
 
-    @trackplug.hookimpl
-    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
-        ranked = []
-        for rid in self.resources():
-            value = self.get_metric(Resource(rid), key)
-            if value is not None and not math.isnan(value):
-                ranked.append((rid, value))
-        sign = -1.0 if order == "max" else 1.0
-        ranked.sort(key=lambda item: (sign * item[1], item[0]))
-        return ranked[:limit]
-
     # -- lifecycle ------------------------------------------------------------------------
 
-    @trackplug.hookimpl
+    @hookimpl
     def capabilities(self) -> Capabilities:
         return self.CAPABILITIES
 
-    @trackplug.hookimpl
+    @hookimpl
     def flush(self) -> None:
         with self._lock:
             points = {
@@ -131,11 +130,25 @@ class JsonFileBackend:
         partial.write_text(data)
         os.replace(partial, self.path)  # atomic: a crash leaves the old file or the new one
 
-    @trackplug.hookimpl
+    @hookimpl
     def close(self) -> None:
         self.flush()
 
 
-@trackplug.hookimpl
-def trackplug_register_backends(register: trackplug.spec.Register) -> None:
-    register("jsonfile", JsonFileBackend)
+class JsonFileFactory(BackendFactory):
+    """What the plugin registers: how to open a backend, its one form of URL and what it
+    keeps, and the file a URL names (so reading commands refuse a misspelled path)."""
+
+    def open(self, url: str, **options: Any) -> JsonFileBackend:
+        return JsonFileBackend(url)
+
+    def forms(self) -> list[UrlForm]:
+        return [UrlForm("jsonfile:///PATH", JsonFileBackend.CAPABILITIES)]
+
+    def local_store(self, url: str) -> LocalStore:
+        return LocalStore("file", Path(url.removeprefix("jsonfile://")))
+
+
+@hookimpl
+def trackplug_register_backends(register: Register) -> None:
+    register("jsonfile", JsonFileFactory())

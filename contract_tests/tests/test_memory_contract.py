@@ -6,7 +6,7 @@ from __future__ import annotations
 from broken_backends import JournalBackend, reopen_journal
 from trackplug_contract import BackendContract
 
-from trackplug.memory import MemoryBackend
+from trackplug._memory import MemoryBackend
 
 
 class TestMemoryBackend(BackendContract):

@@ -135,7 +135,7 @@ def test_a_persistent_backend_without_reopen_says_what_to_define(
         """
         from trackplug_contract import BackendContract
         from trackplug import Capabilities
-        from trackplug.memory import MemoryBackend
+        from trackplug._memory import MemoryBackend
 
         class Persistent(MemoryBackend):
             CAPABILITIES = Capabilities(persistent=True)

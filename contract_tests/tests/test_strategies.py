@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from trackplug_contract import strategies as tps
 
 from trackplug import ValidationError
-from trackplug.validation import check_key, check_step, check_value
+from trackplug._validation import check_key, check_step, check_value
 
 
 @settings(max_examples=200)

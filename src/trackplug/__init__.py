@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ._errors import (
     BackendError,
     BackendWarning,
     ClosedError,
@@ -40,24 +40,24 @@ from .errors import (
     UnsupportedValueError,
     ValidationError,
 )
-from .model import Capabilities, MetricPoint, PerfRecord, Resource
+from ._model import Capabilities, MetricPoint, PerfRecord, Resource
+from ._tracker import Tracker, connect
 from .spec import hookimpl, hookspec
-from .tracker import Tracker, connect
 
 if TYPE_CHECKING:
-    from .registry import DEFAULT_URL, Registry
-    from .transfer import CopySummary, copy, sync
-    from .urls import redact_url
+    from ._registry import DEFAULT_URL, Registry
+    from ._transfer import CopySummary, copy, sync
+    from ._urls import redact_url
 
 #: Names loaded on first use (``import trackplug`` must stay under 60 ms): their modules
 #: pull in plugin discovery, URL parsing and the outbox's sqlite3.
 _LAZY = {
-    "DEFAULT_URL": "registry",
-    "Registry": "registry",
-    "CopySummary": "transfer",
-    "copy": "transfer",
-    "sync": "transfer",
-    "redact_url": "urls",
+    "DEFAULT_URL": "_registry",
+    "Registry": "_registry",
+    "CopySummary": "_transfer",
+    "copy": "_transfer",
+    "sync": "_transfer",
+    "redact_url": "_urls",
 }
 
 __all__ = [

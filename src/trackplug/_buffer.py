@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from .model import Batch, MetricPoint, Resource
+from ._model import Batch, MetricPoint, Resource
 
 __all__ = ["Buffer"]
 

@@ -13,10 +13,10 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .errors import BackendWarning, ValidationError
-from .fanout import Policy, resolve_policies
-from .registry import BackendEntry, Registry
-from .urls import redact_chain, redact_url
+from ._errors import BackendWarning, ValidationError
+from ._fanout import Policy, resolve_policies
+from ._registry import BackendEntry, Registry
+from ._urls import redact_chain, redact_url
 
 __all__ = ["Slot", "close_slots", "open_slots"]
 

@@ -19,12 +19,14 @@
         register("mystore", MyStoreFactory())
 
 The hooks themselves are documented in :mod:`trackplug.spec`; the walk-through is
-docs/plugin-authors.md. Any other module of trackplug is internal and may change.
+docs/plugin-authors.md. ``MemoryBackend`` is the reference every backend is judged by (and
+a backend to build on in tests). The modules whose names start with ``_`` are internal and
+may change; import from here, ``trackplug`` or ``trackplug.spec``.
 """
 
 from __future__ import annotations
 
-from .errors import (
+from ._errors import (
     BackendError,
     BackendWarning,
     PluginError,
@@ -32,7 +34,11 @@ from .errors import (
     UnsupportedValueError,
     ValidationError,
 )
-from .model import (
+from ._memory import MemoryBackend
+from ._model import (
+    FLOAT_MAX,
+    INT64_MAX,
+    INT64_MIN,
     Batch,
     Capabilities,
     MetricPoint,
@@ -43,33 +49,43 @@ from .model import (
     rank,
     value_order,
 )
+from ._predictions import ProblemType
+from ._urls import redact_chain, redact_url, scheme_of
+from ._validation import check_key, check_step, check_value, flatten, now_ms, perf_value
 from .spec import BackendFactory, LocalStore, Register, UrlForm, hookimpl
-from .urls import redact_url, scheme_of
-from .validation import check_key, flatten, perf_value
 
 __all__ = [
+    "FLOAT_MAX",
+    "INT64_MAX",
+    "INT64_MIN",
     "BackendError",
     "BackendFactory",
     "BackendWarning",
     "Batch",
     "Capabilities",
     "LocalStore",
+    "MemoryBackend",
     "MetricPoint",
     "PerfRecord",
     "PluginError",
     "PluginWarning",
+    "ProblemType",
     "Register",
     "Resource",
     "UnsupportedValueError",
     "UrlForm",
     "ValidationError",
     "check_key",
+    "check_step",
+    "check_value",
     "flatten",
     "float_bits",
     "hookimpl",
+    "now_ms",
     "perf_value",
     "point_order",
     "rank",
+    "redact_chain",
     "redact_url",
     "scheme_of",
     "value_order",

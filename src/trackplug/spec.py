@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pluggy
 
-from .model import Capabilities
+from ._model import Capabilities
 
 if TYPE_CHECKING:
     from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
 
-    from .model import Batch, MetricPoint, PerfRecord, Resource
+    from ._model import Batch, MetricPoint, PerfRecord, Resource
 
 __all__ = [
     "OPTIONAL_HOOKS",
@@ -234,7 +234,7 @@ def log_prediction_metrics(job: Resource, points: Sequence[MetricPoint]) -> obje
 @hookspec(firstresult=True)
 def get_metric(resource: Resource, key: str) -> float | None:
     """The latest value of ``key``: that of the point with the greatest ``(step,
-    timestamp, value)`` in :func:`trackplug.model.point_order`; None if never logged."""
+    timestamp, value)`` in :func:`trackplug._model.point_order`; None if never logged."""
 
 
 @hookspec(firstresult=True)
@@ -262,7 +262,7 @@ def best(key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, 
     """*Optional.* Up to ``limit`` ``(resource id, latest value of key)``, best first: by
     value in ``order``, ties by resource id ascending. Resources without ``key``, or whose
     latest value is NaN, are not ranked (MLflow's ``search_runs(order_by=...)``). Without
-    it the facade ranks ``get_metric`` of every resource by :func:`trackplug.model.rank`."""
+    it the facade ranks ``get_metric`` of every resource by :func:`trackplug._model.rank`."""
 
 
 # -- lifecycle --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from trackplug_sql.codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 
-from trackplug.model import INT64_MIN, MetricPoint, float_bits, point_order, value_order
+from trackplug._model import INT64_MIN, MetricPoint, float_bits, point_order, value_order
 
 # Any double, NaNs with any payload and sign included (the core canonicalizes, but the codec
 # must not depend on it).

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from trackplug_sql import SQLBackend
 
 from trackplug import MetricPoint, PerfRecord, Resource
-from trackplug.memory import MemoryBackend
+from trackplug._memory import MemoryBackend
 
 RESOURCES = [Resource(r) for r in ("a", "a1", "b", "B", "é")]
 KEYS = ["loss", "val.loss", "f1", "F1"]

@@ -51,7 +51,7 @@ def test_history_is_ordered_by_step_timestamp_value_whatever_the_arrival(tracker
     history = tracker.history("r", "x")
     assert [(p.step, p.timestamp, bits(p.value)) for p in history] == [
         (p.step, p.timestamp, bits(p.value))
-        for p in sorted(points, key=trackplug.model.point_order)
+        for p in sorted(points, key=trackplug._model.point_order)
     ]
 
 
@@ -174,7 +174,7 @@ def test_large_batches_and_large_histories(tracker: Tracker) -> None:
     tracker.log_points("r", points)
     history = tracker.history("r", "x")
     assert len(history) == 50_000
-    assert history == sorted(points, key=trackplug.model.point_order)
+    assert history == sorted(points, key=trackplug._model.point_order)
 
 
 @pytest.mark.parametrize("size", [1, 499, 500, 501, 1234])

@@ -14,7 +14,7 @@ from trackplug_sql.sqlite import sqlite_path
 
 import trackplug
 from trackplug import BackendError, Capabilities, MetricPoint, ValidationError
-from trackplug.registry import Registry
+from trackplug._registry import Registry
 
 SECRET = "s3cr3t-pa55"
 

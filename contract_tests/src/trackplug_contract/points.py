@@ -16,7 +16,7 @@ from trackplug import (
     UnsupportedValueError,
     ValidationError,
 )
-from trackplug.model import point_order
+from trackplug.plugin import point_order
 
 from . import strategies as tps
 from .base import ContractBase, Pair
@@ -119,7 +119,7 @@ class StepTests(ContractBase):
 
     def test_default_step_and_timestamp(self) -> None:
         with self.pair() as pair:
-            from trackplug.validation import now_ms
+            from trackplug.plugin import now_ms
 
             before = now_ms()
             pair.tracker.log_metric("run", "m", 1.0)

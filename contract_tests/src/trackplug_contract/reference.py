@@ -15,8 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, Tracker, hookimpl
-from trackplug.memory import MemoryBackend
-from trackplug.model import Batch, float_bits
+from trackplug.plugin import Batch, MemoryBackend, float_bits
 
 __all__ = [
     "ExactPoint",
@@ -54,7 +53,7 @@ def exact_best(ranking: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
 
 
 class ReferenceBackend:
-    """:class:`~trackplug.memory.MemoryBackend`, keeping what ``caps`` says a backend keeps.
+    """:class:`~trackplug._memory.MemoryBackend`, keeping what ``caps`` says a backend keeps.
     Like it, it leaves ``best``, ``flush`` and ``close`` to the facade."""
 
     def __init__(self, caps: Capabilities) -> None:

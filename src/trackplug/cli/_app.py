@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 
 import click
 
-from ..errors import TrackplugError
-from ..urls import MIN_BARE_SECRET, scrub_chain, secrets_of
+from .._errors import TrackplugError
+from .._urls import MIN_BARE_SECRET, scrub_chain, secrets_of
 from ._commands import COMMANDS
 
 __all__ = ["Session", "cli", "main"]

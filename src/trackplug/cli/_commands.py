@@ -19,16 +19,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import TrackplugError
-from ..model import Capabilities, MetricPoint, PerfRecord
-from ..outbox import Outbox
-from ..registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
+from .._errors import TrackplugError
+from .._model import Capabilities, MetricPoint, PerfRecord
+from .._outbox import Outbox
+from .._registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
+from .._tracker import Tracker, connect
+from .._transfer import CopySummary
+from .._transfer import copy as copy_store
+from .._transfer import sync as sync_outbox
+from .._urls import redact_url
 from ..spec import BackendFactory, UrlForm
-from ..tracker import Tracker, connect
-from ..transfer import CopySummary
-from ..transfer import copy as copy_store
-from ..transfer import sync as sync_outbox
-from ..urls import redact_url
 from . import _demo
 from ._output import (
     counted,

@@ -18,7 +18,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from ..tracker import Tracker
+from .._tracker import Tracker
 
 __all__ = ["MODELS", "PERF_KEY", "DemoRun", "Model", "simulate"]
 

@@ -18,9 +18,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..registry import DEFAULT_URL
+from .._registry import DEFAULT_URL
+from .._urls import redact_url
 from ..spec import BackendFactory
-from ..urls import redact_url
 
 __all__ = [
     "echo_json",

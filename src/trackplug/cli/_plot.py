@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..model import MetricPoint
+from .._model import MetricPoint
 
 __all__ = ["INSTALL_HINT", "MissingExtraError", "render"]
 

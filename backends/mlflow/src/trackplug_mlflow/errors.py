@@ -2,7 +2,7 @@
 
 Messages name the store (password redacted) and what was being done; MLflow's own message
 follows. MLflow, requests and urllib3 repeat the URL they failed to reach, password and all,
-in their messages and in the exceptions they chain: :func:`trackplug.urls.redact_chain`
+in their messages and in the exceptions they chain: :func:`trackplug._urls.redact_chain`
 scrubs the whole chain, so even a full traceback shows no password.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from trackplug import BackendError, TrackplugError
-from trackplug.urls import redact_chain
+from trackplug.plugin import redact_chain
 
 __all__ = ["translate_errors"]
 

@@ -40,8 +40,7 @@ from trackplug import (
     hookimpl,
     redact_url,
 )
-from trackplug.plugin import Batch, check_key, flatten
-from trackplug.predictions import ProblemType
+from trackplug.plugin import Batch, ProblemType, check_key, flatten
 
 from .store import RunStore
 from .urls import MLflowTarget, parse_url

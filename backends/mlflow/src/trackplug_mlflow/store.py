@@ -24,8 +24,7 @@ from mlflow.entities import Metric, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from trackplug import BackendError, Capabilities, MetricPoint, redact_url
-from trackplug.model import point_order
-from trackplug.urls import redact_chain
+from trackplug.plugin import point_order, redact_chain
 
 from .capabilities import CAPABILITIES_BY_KIND
 from .errors import translate_errors

@@ -1,6 +1,6 @@
 """The SQL backend: the hooks of ``trackplug.spec`` over a :class:`~trackplug_sql.store.Store`.
 
-Same structure and semantics as the in-memory reference (``trackplug.memory``); what differs
+Same structure and semantics as the in-memory reference (``trackplug._memory``); what differs
 is where the points live. A write is one transaction: the series rows (each one's latest
 point, moved forward only) are upserted, then every point is inserted, exact duplicates
 ignored by the primary key. Reads of latest values never touch the points table.

@@ -2,7 +2,7 @@
 
 SQLite's REAL stores NaN as NULL and -0.0 as 0.0, so a value is stored as its IEEE-754 bits
 (``value_bits``, exact) and ordered by ``value_order`` (both signed 64-bit integers, see
-:func:`trackplug.model.float_bits` and :func:`trackplug.model.value_order`, which these
+:func:`trackplug._model.float_bits` and :func:`trackplug._model.value_order`, which these
 functions match exactly). Per-point Python calls cost a microsecond each on the write path,
 so whole columns are converted at once: ``array`` reinterprets the doubles' bytes in C.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
-from trackplug.model import INT64_MAX, INT64_MIN
+from trackplug.plugin import INT64_MAX, INT64_MIN
 
 __all__ = ["best_order", "from_bits", "latest_indexes", "to_bits", "to_orders"]
 

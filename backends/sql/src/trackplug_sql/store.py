@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from trackplug import BackendError, TrackplugError
-from trackplug.urls import redact_chain
+from trackplug.plugin import redact_chain
 
 from . import schema
 from .schema import Migration, PointColumns

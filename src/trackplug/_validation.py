@@ -15,8 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidTypeError, ValidationError
-from .model import INT64_MAX, INT64_MIN, MetricPoint, Resource
+from ._errors import InvalidTypeError, ValidationError
+from ._model import INT64_MAX, INT64_MIN, MetricPoint, Resource
 
 __all__ = [
     "MAX_KEY_LENGTH",

@@ -13,7 +13,7 @@ from contextlib import suppress
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from .errors import ValidationError
+from ._errors import ValidationError
 
 __all__ = [
     "MIN_BARE_SECRET",

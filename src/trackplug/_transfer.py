@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from typing import NamedTuple
 
-from .model import Capabilities, MetricPoint, PerfRecord
-from .outbox import Outbox
-from .registry import Registry
-from .tracker import Tracker, connect
+from ._model import Capabilities, MetricPoint, PerfRecord
+from ._outbox import Outbox
+from ._registry import Registry
+from ._tracker import Tracker, connect
 
 __all__ = ["CopySummary", "copy", "sync"]
 

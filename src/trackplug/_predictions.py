@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Literal
 
-from .errors import InvalidTypeError, ValidationError
+from ._errors import InvalidTypeError, ValidationError
 
 __all__ = ["ProblemType", "summarize"]
 

@@ -15,8 +15,8 @@ from typing import Any, Literal, TypeVar
 import pluggy
 
 from . import spec
-from .errors import BackendError, PluginError
-from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource, rank
+from ._errors import BackendError, PluginError
+from ._model import Batch, Capabilities, MetricPoint, PerfRecord, Resource, rank
 
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 

@@ -5,7 +5,7 @@
 ``warn``
     a :class:`BackendWarning`, and the write is dropped for that backend;
 ``spool``
-    the write goes to the :class:`~trackplug.outbox.Outbox`, durably, and is replayed in
+    the write goes to the :class:`~trackplug._outbox.Outbox`, durably, and is replayed in
     order by ``tracker.sync()``, ``trackplug sync`` or the next ``connect()``.
 
 While a backend has writes waiting in the outbox, its new writes queue behind them, so the
@@ -21,13 +21,13 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, get_args
 
-from .errors import BackendWarning, ValidationError
-from .urls import redact_chain
+from ._errors import BackendWarning, ValidationError
+from ._urls import redact_chain
 
 if TYPE_CHECKING:
-    from .hooks import BackendHooks
-    from .outbox import Outbox
-    from .writes import Write
+    from ._hooks import BackendHooks
+    from ._outbox import Outbox
+    from ._writes import Write
 
 __all__ = ["BackendWarning", "Destination", "Policy", "resolve_policies"]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .model import Batch, MetricPoint, PerfRecord, Resource, group
+from ._model import Batch, MetricPoint, PerfRecord, Resource, group
 
 if TYPE_CHECKING:
-    from .hooks import BackendHooks
+    from ._hooks import BackendHooks
 
 __all__ = ["CopyMetrics", "LogBatch", "LogMetrics", "LogPredictions", "Write", "from_json"]
 

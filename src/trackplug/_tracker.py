@@ -9,7 +9,7 @@ summarized, and point writes are buffered (:mod:`trackplug._buffer`). A call flo
 
 Reads drain the buffer first (a caller always reads its own writes) and are answered by
 the primary backend, the first one given. Writes go to every backend, each under its own
-failure policy (:mod:`trackplug.fanout`). ``connect`` opens backends from URLs
+failure policy (:mod:`trackplug._fanout`). ``connect`` opens backends from URLs
 (:mod:`trackplug._opening`).
 """
 
@@ -20,26 +20,36 @@ import enum
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from . import validation as check
+from . import _validation as check
 from ._buffer import Buffer
-from .errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
-from .model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
-from .validation import flatten, perf_value
-from .writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, Write
+from ._errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
+from ._model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
+from ._validation import flatten, perf_value
+from ._writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, Write
 
 # The machinery of opening a tracker is imported by the first connect(), not by
 # ``import trackplug`` (its budget is 60 ms); log_metric needs none of it.
 if TYPE_CHECKING:
+    from ._fanout import Destination, Policy
+    from ._hooks import BackendHooks
     from ._opening import Slot
-    from .fanout import Destination, Policy
-    from .hooks import BackendHooks
-    from .outbox import Outbox
-    from .predictions import ProblemType
-    from .registry import Registry
+    from ._outbox import Outbox
+    from ._predictions import ProblemType
+    from ._registry import Registry
 
 __all__ = ["CloseWarning", "Tracker", "connect", "flatten", "perf_value"]
+
+
+class _Settings(NamedTuple):
+    """How a tracker runs (see :class:`Tracker`'s parameters)."""
+
+    outbox: str | Outbox | None
+    retry_interval: float
+    flush_interval: float
+    buffer_size: int
+    max_buffer: int
 
 
 class State(enum.Enum):
@@ -79,8 +89,8 @@ class Tracker:
     ) -> None:
         if not backends:
             raise ValidationError("a tracker needs at least one backend")
+        from ._fanout import resolve_policies
         from ._opening import Slot
-        from .fanout import resolve_policies
 
         keys = list(urls) if urls else [_describe(b) for b in backends]
         if len(keys) != len(backends):
@@ -90,36 +100,22 @@ class Tracker:
             Slot(key, policy, backend, _given(backend))
             for key, policy, backend in zip(keys, policies, backends, strict=True)
         ]
-        self._open(slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+        settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+        self._open(slots, settings)
 
     @classmethod
-    def _of_slots(
-        cls,
-        slots: list[Slot],
-        outbox: str | Outbox | None,
-        retry_interval: float,
-        flush_interval: float,
-        buffer_size: int,
-        max_buffer: int,
-    ) -> Tracker:
+    def _of_slots(cls, slots: list[Slot], settings: _Settings) -> Tracker:
         """A tracker on backends ``connect`` opened (some maybe not yet)."""
         tracker = cls.__new__(cls)
-        tracker._open(slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+        tracker._open(slots, settings)
         return tracker
 
-    def _open(
-        self,
-        slots: list[Slot],
-        outbox: str | Outbox | None,
-        retry_interval: float,
-        flush_interval: float,
-        buffer_size: int,
-        max_buffer: int,
-    ) -> None:
+    def _open(self, slots: list[Slot], settings: _Settings) -> None:
+        outbox, retry_interval, flush_interval, buffer_size, max_buffer = settings
         if not 0 < buffer_size <= max_buffer:
             raise ValidationError("need 0 < buffer_size <= max_buffer")
-        from .hooks import new_plugin_manager
-        from .outbox import Outbox
+        from ._hooks import new_plugin_manager
+        from ._outbox import Outbox
 
         if slots[0].backend is None and slots[0].error is not None:
             raise slots[0].error
@@ -158,8 +154,8 @@ class Tracker:
         return self._outbox
 
     def _destination(self, slot: Slot, retry_interval: float) -> Destination:
-        from .fanout import Destination
-        from .urls import redact_url
+        from ._fanout import Destination
+        from ._urls import redact_url
 
         name = redact_url(slot.url)
         hooks = None if slot.backend is None else self._attach(slot.backend, name)
@@ -168,7 +164,7 @@ class Tracker:
 
     def _attach(self, backend: object, name: str) -> BackendHooks:
         """Register a backend in this tracker's plugin manager and hand out its hooks."""
-        from .hooks import BackendHooks, check_hooks
+        from ._hooks import BackendHooks, check_hooks
 
         self._pm.register(backend, name=f"{len(self._pm.get_plugins())}:{name}")
         check_hooks(self._pm, backend, name)
@@ -269,9 +265,9 @@ class Tracker:
     ) -> dict[str, float]:
         """Log the summary metrics of ``predictions`` (list, numpy array, pandas Series)
         for the prediction ``job``, at one step and timestamp, and return them (see
-        :mod:`trackplug.predictions`)."""
+        :mod:`trackplug._predictions`)."""
         self._ensure_open()
-        from .predictions import summarize
+        from ._predictions import summarize
 
         resource = check.to_resource(job)
         summary = summarize(predictions, problem_type)
@@ -368,7 +364,7 @@ class Tracker:
     def _redact(self, text: str) -> str:
         """``text`` (an error message, which may quote a backend's URL) with every
         backend's URL password redacted."""
-        from .urls import secrets_of
+        from ._urls import secrets_of
 
         for destination in self._destinations:
             for secret, shown in secrets_of(destination.url).items():
@@ -420,7 +416,7 @@ def _given(backend: object) -> Callable[[], object]:
 
 
 def _describe(backend: object) -> str:
-    from .urls import redact_url
+    from ._urls import redact_url
 
     url = getattr(backend, "url", None)
     return redact_url(url) if isinstance(url, str) else type(backend).__name__
@@ -446,14 +442,13 @@ def connect(
     MLflow); an option that no backend takes is a :class:`~trackplug.ValidationError`.
     """
     from ._opening import close_slots, open_slots
-    from .registry import default_registry, default_url
+    from ._registry import default_registry, default_url
 
     chosen = list(urls) or [default_url()]
     slots = open_slots(chosen, on_error, registry or default_registry(), options)
     try:
-        return Tracker._of_slots(
-            slots, outbox, retry_interval, flush_interval, buffer_size, max_buffer
-        )
+        settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+        return Tracker._of_slots(slots, settings)
     except BaseException:
         close_slots(slots)
         raise

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from .model import (
+from ._model import (
     Batch,
     Capabilities,
     MetricPoint,
@@ -19,8 +19,8 @@ from .model import (
     float_bits,
     point_order,
 )
+from ._urls import redact_url
 from .spec import BackendFactory, Register, UrlForm, hookimpl
-from .urls import redact_url
 
 __all__ = ["MemoryBackend", "MemoryFactory"]
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from .errors import PluginError, PluginWarning, UnknownBackendError
-from .hooks import check_hooks, new_plugin_manager
+from ._errors import PluginError, PluginWarning, UnknownBackendError
+from ._hooks import check_hooks, new_plugin_manager
+from ._urls import redact_url, scheme_of
 from .spec import BackendFactory, CallableFactory
-from .urls import redact_url, scheme_of
 
 if TYPE_CHECKING:  # importlib.metadata costs ~30 ms: imported on first discovery only
     from importlib.metadata import EntryPoint

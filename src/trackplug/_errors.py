@@ -84,3 +84,21 @@ class PluginWarning(TrackplugWarning):
 class CloseWarning(TrackplugWarning):
     """A tracker still open at interpreter exit could not be flushed and closed: points it
     had not written yet may be lost. The other open trackers are closed all the same."""
+
+
+# Shown as they are imported: ``trackplug.ValidationError``, in tracebacks and warnings too.
+for _public in (
+    TrackplugError,
+    ValidationError,
+    InvalidTypeError,
+    BackendError,
+    UnsupportedValueError,
+    UnknownBackendError,
+    PluginError,
+    ClosedError,
+    TrackplugWarning,
+    BackendWarning,
+    PluginWarning,
+    CloseWarning,
+):
+    _public.__module__ = "trackplug"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .writes import Write, from_json, to_json
+from ._writes import Write, from_json, to_json
 
 if TYPE_CHECKING:
     import sqlite3
