@@ -38,7 +38,8 @@ class MemoryBackend:
     #: Nothing to declare: the reference keeps every value exactly.
     CAPABILITIES = Capabilities(persistent=False)
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", **options: object) -> None:
+        """``options`` meant for other backends of the same tracker are ignored."""
         self.url = redact_url(url)
         self._points: dict[Resource, dict[str, dict[PointId, MetricPoint]]] = {}
         self._perf: dict[Resource, PerfRecord] = {}

@@ -40,6 +40,8 @@ __all__ = ["CloseWarning", "Tracker", "connect"]
 
 #: Splits whose value ranks a resource in ``log_metrics(..., perf_metric=...)``, in order.
 PERF_SPLITS = ("valid", "train")
+#: What ``_read`` gets for reads of no resource (``None`` is a resource, and invalid).
+_NO_RESOURCE: Any = object()
 
 
 class State(enum.Enum):
@@ -215,6 +217,7 @@ class Tracker:
         self._ensure_open()
         resource = check.to_resource(resource)
         flat = flatten(metrics)
+        step = check.check_step("log_metrics", step)  # checked even when there is no point
         timestamp = check.check_timestamp("log_metrics", timestamp)
         points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
         perf = None
@@ -229,11 +232,9 @@ class Tracker:
         None, set the performance record, in one all-or-nothing write."""
         self._ensure_open()
         resource = check.to_resource(resource)
-        checked = [self._point(*point) for point in points]
+        checked = [self._point(*check.check_point_row(row)) for row in check.check_rows(points)]
         if perf is not None:
-            perf = PerfRecord(
-                check.check_key(perf.metric), check.check_value(perf.metric, perf.value)
-            )
+            perf = check.check_perf(perf)
         self._write(LogMetrics(resource, checked, perf))
 
     def copy_metrics(self, source: object, target: object) -> None:
@@ -260,8 +261,9 @@ class Tracker:
         from .predictions import summarize
 
         resource = check.to_resource(job)
-        summary = summarize(predictions, problem_type)
+        step = check.check_step("log_prediction_metrics", step)
         timestamp = check.check_timestamp("log_prediction_metrics", timestamp)
+        summary = summarize(predictions, problem_type)
         points = [self._point(key, value, step, timestamp) for key, value in summary.items()]
         self._write(LogPredictions(resource, points))
         return summary
@@ -292,10 +294,8 @@ class Tracker:
         """Up to ``limit`` ``(resource id, latest value of key)``, best first; ties by id.
         Resources without ``key`` or whose latest value is NaN are not ranked."""
         key = check.check_key(key)
-        if order not in ("max", "min"):
-            raise ValidationError(f"order {order!r} is invalid: use 'max' or 'min'")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValidationError(f"limit {limit!r} is invalid: use a positive integer")
+        order = check.check_order(order)
+        limit = check.check_limit(limit)
         self._read()
         return self._primary.best(key, order, limit)
 
@@ -361,7 +361,7 @@ class Tracker:
                 text = text.replace(secret, shown)
         return text
 
-    def _point(self, key: str, value: object, step: object, timestamp: object) -> MetricPoint:
+    def _point(self, key: object, value: object, step: object, timestamp: object) -> MetricPoint:
         """Validate one point against the contract and every backend's capabilities."""
         point = check.check_point(key, value, step, timestamp)
         for name, caps in self._limited:
@@ -372,10 +372,10 @@ class Tracker:
                 )
         return point
 
-    def _read(self, resource: object = None) -> Resource:
+    def _read(self, resource: object = _NO_RESOURCE) -> Resource:
         """Prepare a read: check state, normalize, and drain so reads see every write."""
         self._ensure_open()
-        normalized = check.to_resource(resource) if resource is not None else None
+        normalized = check.to_resource(resource) if resource is not _NO_RESOURCE else None
         self._drain()
         return normalized  # type: ignore[return-value]  # None only when none was given
 
@@ -498,10 +498,18 @@ def flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
         )
     flat: dict[str, Any] = {}
     for name, value in metrics.items():
+        check.check_key(name)
         if isinstance(value, Mapping):
-            flat.update({f"{name}_{inner}": v for inner, v in value.items()})
+            entries = [(f"{name}_{check.check_key(inner)}", v) for inner, v in value.items()]
         else:
-            flat[name] = value
+            entries = [(name, value)]
+        for key, item in entries:
+            if key in flat:  # {"train_f1": …, "train": {"f1": …}}: which one is meant?
+                raise ValidationError(
+                    f"metrics name {key!r} twice (a flat name and a split's name flatten to "
+                    "it); nothing was written"
+                )
+            flat[key] = item
     return flat
 
 
