@@ -13,13 +13,15 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, get_args
 
 from ._errors import InvalidTypeError, ValidationError
+from ._validation import short_repr
 
 __all__ = ["ProblemType", "summarize"]
 
 ProblemType = Literal["classification", "regression"]
+_PROBLEM_TYPES: tuple[object, ...] = get_args(ProblemType)
 QUANTILES = {"p05": 0.05, "p50": 0.50, "p95": 0.95}
 _NOT_KEY_CHARS = re.compile(r"[^\w\-: ]")
 
@@ -30,6 +32,13 @@ def summarize(predictions: object, problem_type: ProblemType | None = None) -> d
     ``problem_type`` None infers it: real numbers that are not all integers mean
     regression, anything else (labels) classification.
     """
+    if problem_type is not None and not (
+        type(problem_type) is str and problem_type in _PROBLEM_TYPES
+    ):
+        raise ValidationError(
+            f"problem_type {short_repr(problem_type)} is unknown: use 'classification', "
+            "'regression' or None"
+        )
     values = _as_list(predictions)
     kind = problem_type or _infer(values)
     summary: dict[str, float] = {"num_predictions": float(len(values))}
@@ -37,12 +46,8 @@ def summarize(predictions: object, problem_type: ProblemType | None = None) -> d
         return summary
     if kind == "classification":
         summary.update(_class_distribution(values))
-    elif kind == "regression":
-        summary.update(_moments(values))
     else:
-        raise ValidationError(
-            f"problem_type {kind!r} is unknown: use 'classification', 'regression' or None"
-        )
+        summary.update(_moments(values))
     return summary
 
 
@@ -68,7 +73,11 @@ def _infer(values: list[object]) -> ProblemType:
 
 
 def _label_key(label: object) -> str:
-    text = _NOT_KEY_CHARS.sub("_", str(label))[:200] or "_"
+    try:
+        text = str(label)
+    except ValueError:  # an int too long to print
+        raise ValidationError(f"a class label of type {type(label).__name__} is too long") from None
+    text = _NOT_KEY_CHARS.sub("_", text)[:200] or "_"
     return f"class_distribution.{text}"
 
 
@@ -107,10 +116,15 @@ def _mean_and_std(ordered: list[float]) -> tuple[float, float]:
 def _as_float(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidTypeError(
-            f"prediction {value!r} of type {type(value).__name__} is not a number: "
+            f"prediction {short_repr(value)} of type {type(value).__name__} is not a number: "
             "regression predictions are real numbers"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValidationError(
+            "a prediction is too large for a 64-bit float (it would become infinite)"
+        ) from None
 
 
 def _quantile(ordered: list[float], q: float) -> float:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CloseWarning", "Tracker", "connect", "flatten", "perf_value"]
 
+#: What ``_read`` gets for reads of no resource (``None`` is a resource, and invalid).
+_NO_RESOURCE: Any = object()
+
 
 class _Settings(NamedTuple):
     """How a tracker runs (see :class:`Tracker`'s parameters)."""
@@ -225,6 +228,7 @@ class Tracker:
         self._ensure_open()
         resource = check.to_resource(resource)
         flat = flatten(metrics)
+        step = check.check_step("log_metrics", step)  # checked even when there is no point
         timestamp = check.check_timestamp("log_metrics", timestamp)
         points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
         perf = None
@@ -239,11 +243,9 @@ class Tracker:
         None, set the performance record, in one all-or-nothing write."""
         self._ensure_open()
         resource = check.to_resource(resource)
-        checked = [self._point(*point) for point in points]
+        checked = [self._point(*check.check_point_row(row)) for row in check.check_rows(points)]
         if perf is not None:
-            perf = PerfRecord(
-                check.check_key(perf.metric), check.check_value(perf.metric, perf.value)
-            )
+            perf = check.check_perf(perf)
         self._write(LogMetrics(resource, checked, perf))
 
     def copy_metrics(self, source: object, target: object) -> None:
@@ -270,8 +272,9 @@ class Tracker:
         from ._predictions import summarize
 
         resource = check.to_resource(job)
-        summary = summarize(predictions, problem_type)
+        step = check.check_step("log_prediction_metrics", step)
         timestamp = check.check_timestamp("log_prediction_metrics", timestamp)
+        summary = summarize(predictions, problem_type)
         points = [self._point(key, value, step, timestamp) for key, value in summary.items()]
         self._write(LogPredictions(resource, points))
         return summary
@@ -302,10 +305,8 @@ class Tracker:
         """Up to ``limit`` ``(resource id, latest value of key)``, best first; ties by id.
         Resources without ``key`` or whose latest value is NaN are not ranked."""
         key = check.check_key(key)
-        if order not in ("max", "min"):
-            raise ValidationError(f"order {order!r} is invalid: use 'max' or 'min'")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValidationError(f"limit {limit!r} is invalid: use a positive integer")
+        order = check.check_order(order)
+        limit = check.check_limit(limit)
         self._read()
         return self._primary.best(key, order, limit)
 
@@ -371,7 +372,7 @@ class Tracker:
                 text = text.replace(secret, shown)
         return text
 
-    def _point(self, key: str, value: object, step: object, timestamp: object) -> MetricPoint:
+    def _point(self, key: object, value: object, step: object, timestamp: object) -> MetricPoint:
         """Validate one point against the contract and every backend's capabilities."""
         point = check.check_point(key, value, step, timestamp)
         for name, caps in self._limited:
@@ -382,10 +383,10 @@ class Tracker:
                 )
         return point
 
-    def _read(self, resource: object = None) -> Resource:
+    def _read(self, resource: object = _NO_RESOURCE) -> Resource:
         """Prepare a read: check state, normalize, and drain so reads see every write."""
         self._ensure_open()
-        normalized = check.to_resource(resource) if resource is not None else None
+        normalized = check.to_resource(resource) if resource is not _NO_RESOURCE else None
         self._buffer.drain()
         return normalized  # type: ignore[return-value]  # None only when none was given
 

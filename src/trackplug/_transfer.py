@@ -24,6 +24,7 @@ from ._model import Capabilities, MetricPoint, PerfRecord
 from ._outbox import Outbox
 from ._registry import Registry
 from ._tracker import Tracker, connect
+from ._validation import to_resource_ids
 
 __all__ = ["CopySummary", "copy", "sync"]
 
@@ -48,10 +49,11 @@ def copy(
 ) -> CopySummary:
     """Copy the full history and performance record of ``resources`` (default: all) from
     ``source`` to ``target``, URLs or open trackers. Idempotent and resumable."""
+    given = to_resource_ids(resources) if resources is not None else None  # before opening
     with ExitStack() as stack:
         src = _open(source, stack)
         dst = _open(target, stack)
-        chosen = sorted(resources) if resources is not None else src.resources()
+        chosen = given if given is not None else src.resources()
         written = skipped = 0
         for done, resource in enumerate(chosen, start=1):
             new, old = _copy_resource(src, dst, resource)

@@ -8,33 +8,42 @@ key or value and the rule it breaks. Nothing is written before every check has p
 
 from __future__ import annotations
 
+import math
 import numbers
+import operator
 import posixpath
 import re
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from ._errors import InvalidTypeError, ValidationError
-from ._model import INT64_MAX, INT64_MIN, MetricPoint, Resource
+from ._model import INT64_MAX, INT64_MIN, MetricPoint, PerfRecord, Resource
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "PERF_SPLITS",
     "check_key",
+    "check_limit",
+    "check_order",
+    "check_perf",
     "check_point",
+    "check_point_row",
+    "check_rows",
     "check_step",
     "check_timestamp",
     "check_value",
     "flatten",
     "now_ms",
     "perf_value",
+    "short_repr",
     "to_resource",
+    "to_resource_ids",
 ]
 
 MAX_KEY_LENGTH = 250
 MAX_RESOURCE_ID_LENGTH = 250
-_KEY_CHARS = re.compile(r"^[/\w.\- :]*$")
+_KEY_CHARS = re.compile(r"[/\w.\- :]*")  # always fullmatch: "$" would accept a final "\n"
 # Control characters, and lone surrogates, which no database driver or JSON can encode.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # Caches of inputs already found valid: the hot path of log_metric is a set lookup.
@@ -52,10 +61,12 @@ def now_ms() -> int:
 
 def check_key(key: object) -> str:
     """A metric key: 1..250 of ``[/\\w.\\- :]``, no ``..``, no leading ``/``, a normal path."""
-    if key in _valid_keys:
+    if type(key) is str and key in _valid_keys:
         return key  # only str ever enters the cache
     if not isinstance(key, str):
-        raise InvalidTypeError(f"metric key {key!r} is a {type(key).__name__}: keys are strings")
+        raise InvalidTypeError(
+            f"metric key {short_repr(key)} is a {type(key).__name__}: keys are strings"
+        )
     problem = _key_problem(key)
     if problem:
         raise ValidationError(f"metric key {key!r} is invalid: {problem}")
@@ -68,7 +79,7 @@ def check_key(key: object) -> str:
 def _key_problem(key: str) -> str | None:
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         return f"keys are 1 to {MAX_KEY_LENGTH} characters long, this one has {len(key)}"
-    if not _KEY_CHARS.match(key):
+    if not _KEY_CHARS.fullmatch(key):
         return "only letters, digits, '_', '-', '.', ' ', ':' and '/' are allowed"
     if ".." in key:
         return "'..' is not allowed (MLflow treats keys as paths)"
@@ -89,16 +100,20 @@ def check_value(key: str, value: object) -> float:
     if isinstance(value, numbers.Real) and not _is_boolean(value):
         try:
             number = float(value)
-            return number if number == number else NAN
-        except OverflowError:
+        except (OverflowError, ValueError):
+            number = math.inf  # refused below, as any finite number that overflows is
+        if number != number:
+            return NAN
+        if math.isinf(number) and value != number:  # 10**400, numpy.longdouble("1e4000")
             raise ValidationError(
-                f"metric {key!r} has value {value!r}, too large for a 64-bit float"
-            ) from None
+                f"metric {key!r} has value {short_repr(value)}, too large for a 64-bit float"
+            )
+        return number
     item = _torch_scalar(value)
     if item is not None:
         return check_value(key, item)
     raise InvalidTypeError(
-        f"metric {key!r} has value {_short(value)} of type {type(value).__name__}: "
+        f"metric {key!r} has value {short_repr(value)} of type {type(value).__name__}: "
         "values must be real numbers (int, float, numpy or torch numeric scalars; not bool)"
     )
 
@@ -115,8 +130,13 @@ def _torch_scalar(value: object) -> Any:
     return None
 
 
-def _short(value: object) -> str:
-    text = repr(value)
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to 60 characters; never raises (an int of 5,000 digits has no
+    repr, and a user's object may raise in its own)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -125,12 +145,14 @@ def check_step(key: str, step: object) -> int:
     if type(step) is not int:
         if isinstance(step, bool) or not isinstance(step, numbers.Integral):
             raise InvalidTypeError(
-                f"metric {key!r} has step {_short(step)} of type {type(step).__name__}: "
+                f"metric {key!r} has step {short_repr(step)} of type {type(step).__name__}: "
                 "steps are integers"
             )
         step = int(step)
     if not INT64_MIN <= step <= INT64_MAX:
-        raise ValidationError(f"metric {key!r} has step {step}: steps are signed 64-bit integers")
+        raise ValidationError(
+            f"metric {key!r} has step {short_repr(step)}: steps are signed 64-bit integers"
+        )
     return step
 
 
@@ -140,13 +162,13 @@ def check_timestamp(key: str, timestamp: object) -> int:
         return now_ms()
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
         raise InvalidTypeError(
-            f"metric {key!r} has timestamp {_short(timestamp)} of type "
+            f"metric {key!r} has timestamp {short_repr(timestamp)} of type "
             f"{type(timestamp).__name__}: timestamps are integers (milliseconds since the epoch)"
         )
     timestamp = int(timestamp)
     if not 0 <= timestamp <= INT64_MAX:
         raise ValidationError(
-            f"metric {key!r} has timestamp {timestamp}: "
+            f"metric {key!r} has timestamp {short_repr(timestamp)}: "
             "timestamps are non-negative 64-bit integers (milliseconds since the epoch)"
         )
     return timestamp
@@ -159,7 +181,7 @@ _new_point = tuple.__new__
 def check_point(key: object, value: object, step: object, timestamp: object) -> MetricPoint:
     """One point, every rule checked; the common case (a known key, a float, an int step,
     no timestamp) takes the short way through the same rules."""
-    if key not in _valid_keys:
+    if type(key) is not str or key not in _valid_keys:  # an unhashable key is no str
         key = check_key(key)
     if type(value) is not float or value != value:
         value = check_value(key, value)
@@ -179,27 +201,110 @@ def to_resource(resource: object) -> Resource:
         cached = _resources.get(resource)
         if cached is not None:
             return cached
-    elif isinstance(resource, Resource):
-        return resource
+    # A Resource is a tuple too: its id is checked like any other (one may build a bad one).
     raw = resource[0] if isinstance(resource, tuple) and resource else resource
     raw = raw if isinstance(raw, str | int) else getattr(raw, "id", raw)
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise InvalidTypeError(
-            f"resource {_short(resource)} is not a resource: pass a string id, an object "
+            f"resource {short_repr(resource)} is not a resource: pass a string id, an object "
             "with an 'id' attribute, or an (id, run) tuple"
         )
-    rid = str(raw)
+    rid = raw if isinstance(raw, str) else _int_id(raw)
     if not 1 <= len(rid) <= MAX_RESOURCE_ID_LENGTH or _CONTROL_CHARS.search(rid):
         raise ValidationError(
-            f"resource id {rid!r} is invalid: ids are 1 to {MAX_RESOURCE_ID_LENGTH} "
+            f"resource id {short_repr(rid)} is invalid: ids are 1 to {MAX_RESOURCE_ID_LENGTH} "
             "characters without control characters or lone surrogates"
         )
+    if type(resource) is Resource and type(raw) is str:
+        return resource
     normalized = Resource(rid)
     if isinstance(resource, str):
         if len(_resources) >= _CACHE_LIMIT:
             _resources.clear()
         _resources[resource] = normalized
     return normalized
+
+
+def _int_id(number: int) -> str:
+    """An integer id as text; one too long to be an id is refused before it is printed."""
+    if number.bit_length() > 4 * MAX_RESOURCE_ID_LENGTH:  # > 250 digits, whatever the sign
+        raise ValidationError(
+            f"resource id {short_repr(number)} is invalid: ids are 1 to "
+            f"{MAX_RESOURCE_ID_LENGTH} characters"
+        )
+    return str(number)
+
+
+def to_resource_ids(resources: object) -> list[str]:
+    """The ids of an iterable of resources (each normalized as :func:`to_resource`), sorted
+    and without repeats; one string is not an iterable of resources here."""
+    items = _items(resources, "resources", "an iterable of resources")
+    return sorted({to_resource(resource).id for resource in items})
+
+
+def check_limit(limit: object) -> int:
+    """How many results a ranking returns: an integer (numpy's too, not bool) from 1 to
+    2**63 - 1, the largest any store takes."""
+    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral):
+        raise InvalidTypeError(
+            f"limit {short_repr(limit)} of type {type(limit).__name__} is invalid: "
+            "use a positive integer"
+        )
+    limit = operator.index(limit)
+    if not 1 <= limit <= INT64_MAX:
+        raise ValidationError(f"limit {short_repr(limit)} is invalid: use 1 to {INT64_MAX}")
+    return limit
+
+
+def check_order(order: object) -> Literal["max", "min"]:
+    """A ranking's order: ``"max"`` (greatest first) or ``"min"``."""
+    if type(order) is str and order in ("max", "min"):
+        return "max" if order == "max" else "min"
+    raise ValidationError(f"order {short_repr(order)} is invalid: use 'max' or 'min'")
+
+
+def check_rows(rows: object) -> list[object]:
+    """What ``log_points`` takes: an iterable of points (not a string, not a single point)."""
+    if isinstance(rows, MetricPoint):
+        raise InvalidTypeError("log_points takes an iterable of points, not one point")
+    return _items(rows, "points", "an iterable of points")
+
+
+def _items(values: object, name: str, expected: str) -> list[object]:
+    """The items of an iterable argument; a string, or what fails to iterate (a 0-d numpy
+    array is an ``Iterable`` that raises), is refused naming what was expected."""
+    if isinstance(values, Iterable) and not isinstance(values, str | bytes):
+        try:
+            return list(values)
+        except TypeError:
+            pass
+    raise InvalidTypeError(
+        f"{name} {short_repr(values)} of type {type(values).__name__} are not {expected}"
+    )
+
+
+def check_point_row(row: object) -> tuple[object, object, object, object]:
+    """A row given as a point (``log_points``): a :class:`MetricPoint`, or any sequence of
+    key, value, step and timestamp; each is checked by :func:`check_point`."""
+    if isinstance(row, MetricPoint):
+        return row
+    if isinstance(row, str | bytes) or not isinstance(row, Sequence) or len(row) != 4:
+        raise InvalidTypeError(
+            f"point {short_repr(row)} is not a point: pass MetricPoint(key, value, step, "
+            "timestamp) or a (key, value, step, timestamp) sequence"
+        )
+    key, value, step, timestamp = row
+    return key, value, step, timestamp
+
+
+def check_perf(perf: object) -> PerfRecord:
+    """A performance record as given to ``log_points``: a ``(metric, value)`` pair."""
+    if isinstance(perf, str | bytes) or not isinstance(perf, Sequence) or len(perf) != 2:
+        raise InvalidTypeError(
+            f"perf {short_repr(perf)} is not a performance record: pass PerfRecord(metric, value)"
+        )
+    metric = check_key(perf[0])
+    return PerfRecord(metric, check_value(metric, perf[1]))
 
 
 #: Splits whose value ranks a resource in ``log_metrics(..., perf_metric=...)``, in order.
@@ -216,10 +321,18 @@ def flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
         )
     flat: dict[str, Any] = {}
     for name, value in metrics.items():
+        check_key(name)
         if isinstance(value, Mapping):
-            flat.update({f"{name}_{inner}": v for inner, v in value.items()})
+            entries = [(f"{name}_{check_key(inner)}", v) for inner, v in value.items()]
         else:
-            flat[name] = value
+            entries = [(name, value)]
+        for key, item in entries:
+            if key in flat:  # {"train_f1": …, "train": {"f1": …}}: which one is meant?
+                raise ValidationError(
+                    f"metrics name {key!r} twice (a flat name and a split's name flatten to "
+                    "it); nothing was written"
+                )
+            flat[key] = item
     return flat
 
 
