@@ -606,7 +606,7 @@ def test_backends_shows_what_each_kind_of_mlflow_store_keeps(tmp_path: Path) -> 
     ]
     for uri, kind in stores:
         assert backends_json({"MLFLOW_TRACKING_URI": uri})["mlflow"] == declared(kind, "mlflow://")
-    env = {"MLFLOW_TRACKING_URI": f"postgresql://bob:{SECRET}@127.0.0.1:1/db"}
+    env = {"MLFLOW_TRACKING_URI": f"postgresql://bob:{SECRET}@127.0.0.1:1/db", "COLUMNS": "300"}
     out = ok("backends", env=env).stdout
     assert "(the store $MLFLOW_TRACKING_URI names: postgresql://bob:***@127.0.0.1:1/db)" in out
     assert SECRET not in out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from trackplug_contract import BackendContract
@@ -47,6 +47,16 @@ class JournalBackend(MemoryBackend):
     ) -> None:
         super().log_metrics(resource, points, perf)
         self.record(("log_metrics", (resource, list(points), perf)))
+
+    @hookimpl
+    def log_params(self, resource: Resource, params: Mapping[str, Any]) -> None:
+        super().log_params(resource, params)
+        self.record(("log_params", (resource, dict(params))))
+
+    @hookimpl
+    def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        super().set_tags(resource, tags)
+        self.record(("set_tags", (resource, dict(tags))))
 
 
 def reopen_journal(backend: object) -> JournalBackend:
@@ -460,7 +470,10 @@ CORRECT: dict[str, type[MemoryBackend]] = {
 
 def contract_for(name: str) -> type[BackendContract]:
     """The test class for the backend called ``name``, as a plugin author would write it."""
-    cls = MUTANTS.get(name) or CORRECT[name]
+    from broken_params_backends import CORRECT as CORRECT_PARAMS
+    from broken_params_backends import MUTANTS as MUTANTS_PARAMS
+
+    cls = {**MUTANTS, **CORRECT, **MUTANTS_PARAMS, **CORRECT_PARAMS}[name]
     body: dict[str, Any] = {"make_backend": lambda self: cls()}
     if issubclass(cls, JournalBackend):
         body["reopen_backend"] = lambda self, backend: reopen_journal(backend)

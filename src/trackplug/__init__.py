@@ -32,11 +32,13 @@ from ._errors import (
     ClosedError,
     CloseWarning,
     InvalidTypeError,
+    ParamConflictError,
     PluginError,
     PluginWarning,
     TrackplugError,
     TrackplugWarning,
     UnknownBackendError,
+    UnsupportedOperationError,
     UnsupportedValueError,
     ValidationError,
 )
@@ -46,6 +48,7 @@ from .spec import hookimpl, hookspec
 
 if TYPE_CHECKING:
     from ._registry import DEFAULT_URL, Registry
+    from ._runs import Run, RunInfo, Runs
     from ._transfer import CopySummary, copy, sync
     from ._urls import redact_url
 
@@ -56,6 +59,9 @@ _LAZY = {
     "Registry": "_registry",
     "CopySummary": "_transfer",
     "copy": "_transfer",
+    "Run": "_runs",
+    "RunInfo": "_runs",
+    "Runs": "_runs",
     "sync": "_transfer",
     "redact_url": "_urls",
 }
@@ -70,15 +76,20 @@ __all__ = [
     "CopySummary",
     "InvalidTypeError",
     "MetricPoint",
+    "ParamConflictError",
     "PerfRecord",
     "PluginError",
     "PluginWarning",
     "Registry",
     "Resource",
+    "Run",
+    "RunInfo",
+    "Runs",
     "Tracker",
     "TrackplugError",
     "TrackplugWarning",
     "UnknownBackendError",
+    "UnsupportedOperationError",
     "UnsupportedValueError",
     "ValidationError",
     "__version__",

@@ -4,9 +4,11 @@
 
     TrackplugError
      ├── ValidationError (ValueError)      bad input, rejected before anything is written
-     │    └── InvalidTypeError (TypeError) a value of the wrong type (bool, None, str, array…)
+     │    ├── InvalidTypeError (TypeError) a value of the wrong type (bool, None, str, array…)
+     │    └── ParamConflictError           a write-once param logged again with another value
      ├── BackendError                      a backend failed; the original is ``__cause__``
-     │    └── UnsupportedValueError        a value the backend declared it cannot keep
+     │    ├── UnsupportedValueError        a value the backend declared it cannot keep
+     │    └── UnsupportedOperationError    a backend without params and tags was asked for them
      ├── UnknownBackendError (LookupError) no installed plugin serves a URL's scheme
      ├── PluginError                       a plugin is broken (duplicate scheme, bad hook)
      └── ClosedError (RuntimeError)        a tracker was used after ``close()``
@@ -27,11 +29,13 @@ __all__ = [
     "CloseWarning",
     "ClosedError",
     "InvalidTypeError",
+    "ParamConflictError",
     "PluginError",
     "PluginWarning",
     "TrackplugError",
     "TrackplugWarning",
     "UnknownBackendError",
+    "UnsupportedOperationError",
     "UnsupportedValueError",
     "ValidationError",
 ]
@@ -49,12 +53,21 @@ class InvalidTypeError(ValidationError, TypeError):
     """A value has a type metrics cannot have (bool, None, str, an array…)."""
 
 
+class ParamConflictError(ValidationError):
+    """A param already holds another value: params are write-once (MLflow's rule)."""
+
+
 class BackendError(TrackplugError):
     """A backend could not do what was asked; its own exception is ``__cause__``."""
 
 
 class UnsupportedValueError(BackendError, ValidationError):
     """A backend declared (``Capabilities``) that it cannot keep this value."""
+
+
+class UnsupportedOperationError(BackendError):
+    """A backend does not implement an optional group of hooks (params and tags) that the
+    call needs; nothing was written anywhere."""
 
 
 class UnknownBackendError(TrackplugError, LookupError):
@@ -91,8 +104,10 @@ for _public in (
     TrackplugError,
     ValidationError,
     InvalidTypeError,
+    ParamConflictError,
     BackendError,
     UnsupportedValueError,
+    UnsupportedOperationError,
     UnknownBackendError,
     PluginError,
     ClosedError,

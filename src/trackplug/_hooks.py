@@ -9,14 +9,14 @@ out are composed here from the required ones (or have nothing to do).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import pluggy
 
 from . import spec
-from ._errors import BackendError, PluginError
-from ._model import Batch, Capabilities, MetricPoint, PerfRecord, Resource, rank
+from ._errors import BackendError, PluginError, UnsupportedOperationError
+from ._model import Batch, Capabilities, MetricPoint, ParamValue, PerfRecord, Resource, rank
 
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 
@@ -57,7 +57,16 @@ class BackendHooks:
                 f"backend {name} does not implement the required hook(s) {', '.join(missing)}; "
                 "see docs/semantics.md"
             )
+        partial = [hook for hook in spec.PARAM_HOOKS if hook in implemented]
+        if partial and len(partial) < len(spec.PARAM_HOOKS):
+            absent = [hook for hook in spec.PARAM_HOOKS if hook not in implemented]
+            raise PluginError(
+                f"backend {name} implements {', '.join(partial)} but not {', '.join(absent)}: "
+                "the params and tags hooks come all together or not at all"
+            )
         self._implemented = frozenset(implemented)
+        #: Whether the backend keeps params and tags (and so runs).
+        self.has_params = bool(partial)
         self.caps = self.capabilities()
 
     def refresh(self) -> None:
@@ -123,6 +132,36 @@ class BackendHooks:
             return self._call("best", list, key=key, order=order, limit=limit)
         latest = ((rid, self.get_metric(Resource(rid), key)) for rid in self.resources())
         return rank(((rid, v) for rid, v in latest if v is not None), order, limit)
+
+    # -- params and tags ------------------------------------------------------------------
+
+    def require_params(self, what: str) -> None:
+        """Refuse, before anything is written, what this backend cannot keep."""
+        if not self.has_params:
+            raise UnsupportedOperationError(
+                f"backend {self.name} keeps no params or tags (it implements none of "
+                f"{', '.join(spec.PARAM_HOOKS)}), so it cannot take {what}; nothing was written"
+            )
+
+    def log_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
+        self.require_params("params")
+        self._callers["log_params"](resource=resource, params=params)
+
+    def get_params(self, resource: Resource) -> dict[str, ParamValue]:
+        self.require_params("a read of params")
+        return self._call("get_params", dict, resource=resource)
+
+    def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        self.require_params("tags")
+        self._callers["set_tags"](resource=resource, tags=tags)
+
+    def get_tags(self, resource: Resource) -> dict[str, str]:
+        self.require_params("a read of tags")
+        return self._call("get_tags", dict, resource=resource)
+
+    def tagged(self, key: str, value: str | None) -> list[str]:
+        self.require_params("a search by tag")
+        return self._call("tagged", list, key=key, value=value)
 
     # -- lifecycle ------------------------------------------------------------------------
 

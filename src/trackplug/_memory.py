@@ -7,18 +7,20 @@ Each ``connect("memory://")`` gets a new, empty store that lives as long as the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._model import (
     Batch,
     Capabilities,
     MetricPoint,
+    ParamValue,
     PerfRecord,
     Resource,
     float_bits,
     point_order,
 )
+from ._params import raise_on_conflict
 from ._urls import redact_url
 from .spec import BackendFactory, Register, UrlForm, hookimpl
 
@@ -35,9 +37,9 @@ def _identity(point: MetricPoint) -> PointId:
 class MemoryBackend:
     """Metrics in dictionaries: ``{resource: {key: {point identity: point}}}``.
 
-    It implements the eight required hooks; ``best``, ``flush`` and ``close`` are the
-    facade's (the contract's ranking over ``get_metric``; nothing to make durable or to
-    release)."""
+    It implements the eight required hooks and the params and tags hooks; ``best``,
+    ``flush`` and ``close`` are the facade's (the contract's ranking over ``get_metric``;
+    nothing to make durable or to release)."""
 
     #: Nothing to declare: the reference keeps every value exactly.
     CAPABILITIES = Capabilities(persistent=False)
@@ -46,6 +48,8 @@ class MemoryBackend:
         self.url = redact_url(url)
         self._points: dict[Resource, dict[str, dict[PointId, MetricPoint]]] = {}
         self._perf: dict[Resource, PerfRecord] = {}
+        self._params: dict[Resource, dict[str, ParamValue]] = {}
+        self._tags: dict[Resource, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -102,6 +106,39 @@ class MemoryBackend:
     def get_perf(self, resource: Resource) -> PerfRecord | None:
         with self._lock:
             return self._perf.get(resource)
+
+    # -- params and tags ------------------------------------------------------------------
+
+    @hookimpl
+    def log_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
+        with self._lock:
+            held = self._params.setdefault(resource, {})
+            raise_on_conflict(resource, held, params, self.CAPABILITIES)
+            held.update(params)
+
+    @hookimpl
+    def get_params(self, resource: Resource) -> dict[str, ParamValue]:
+        with self._lock:
+            return dict(sorted(self._params.get(resource, {}).items()))
+
+    @hookimpl
+    def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        with self._lock:
+            self._tags.setdefault(resource, {}).update(tags)
+
+    @hookimpl
+    def get_tags(self, resource: Resource) -> dict[str, str]:
+        with self._lock:
+            return dict(sorted(self._tags.get(resource, {}).items()))
+
+    @hookimpl
+    def tagged(self, key: str, value: str | None) -> list[str]:
+        with self._lock:
+            return sorted(
+                resource.id
+                for resource, tags in self._tags.items()
+                if key in tags and (value is None or tags[key] == value)
+            )
 
     # -- lifecycle ------------------------------------------------------------------------
 

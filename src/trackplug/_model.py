@@ -16,6 +16,7 @@ __all__ = [
     "Batch",
     "Capabilities",
     "MetricPoint",
+    "ParamValue",
     "PerfRecord",
     "Resource",
     "float_bits",
@@ -58,6 +59,9 @@ class PerfRecord(NamedTuple):
     metric: str
     value: float
 
+
+#: A param's value: a JSON scalar (``docs/semantics.md``, Params and tags).
+ParamValue = str | int | float | bool | None
 
 #: A write as backends receive it: points grouped by resource, in arrival order.
 Batch = Mapping[Resource, Sequence[MetricPoint]]
@@ -130,6 +134,9 @@ class Capabilities:
     max_step: int = INT64_MAX
     #: Most points the backend takes in one ``log_metric`` call; the facade splits batches.
     max_batch_size: int | None = None
+    #: ``"typed"``: a param reads back as the JSON scalar logged; ``"string"``: as its
+    #: ``str(value)`` (MLflow keeps params as text).
+    params: Literal["typed", "string"] = "typed"
 
     @property
     def limited(self) -> bool:
@@ -153,6 +160,10 @@ class Capabilities:
         compares a value about to be written with one read back (bits after :meth:`stored`,
         every NaN one)."""
         return value_order(self.stored(value))
+
+    def stored_param(self, value: ParamValue) -> ParamValue:
+        """The param this backend reads back after ``value`` was logged."""
+        return str(value) if self.params == "string" else value
 
     def rejects(self, value: float) -> bool:
         """Whether logging ``value`` raises :class:`~trackplug.UnsupportedValueError`."""

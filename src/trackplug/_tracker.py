@@ -27,7 +27,7 @@ from ._buffer import Buffer
 from ._errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
 from ._model import Batch, Capabilities, MetricPoint, PerfRecord, Resource
 from ._validation import flatten, perf_value
-from ._writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, Write
+from ._writes import CopyMetrics, LogBatch, LogMetrics, LogParams, LogPredictions, SetTags, Write
 
 # The machinery of opening a tracker is imported by the first connect(), not by
 # ``import trackplug`` (its budget is 60 ms); log_metric needs none of it.
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from ._opening import Slot
     from ._outbox import Outbox
     from ._predictions import ProblemType
+    from ._model import ParamValue
     from ._registry import Registry
+    from ._runs import Run, Runs, RunStatus
 
 __all__ = ["CloseWarning", "Tracker", "connect", "flatten", "perf_value"]
 
@@ -134,6 +136,7 @@ class Tracker:
         """Where the primary backend keeps the data, password redacted."""
 
         self._state = State.OPEN
+        self._open_runs: dict[str, Run] = {}
         self._buffer = Buffer(
             self._deliver_batch, buffer_size, max_buffer, flush_interval, self.url
         )
@@ -253,8 +256,11 @@ class Tracker:
         ``target`` (which may already have metrics), in every backend."""
         self._ensure_open()
         src, dst = check.to_resource(source), check.to_resource(target)
-        if src != dst:
-            self._write(CopyMetrics(src, dst))
+        if src == dst:
+            return
+        if self._primary.has_params:  # a param the target holds otherwise: refused first
+            self._check_params(dst, self._primary.get_params(src))
+        self._write(CopyMetrics(src, dst))
 
     def log_prediction_metrics(
         self,
@@ -279,6 +285,128 @@ class Tracker:
         self._write(LogPredictions(resource, points))
         return summary
 
+    # -- params, tags and runs --------------------------------------------------------------
+
+    def log_params(self, resource: object, params: Mapping[str, ParamValue]) -> None:
+        """Log write-once params (JSON scalars): the same value again does nothing, another
+        value raises :class:`~trackplug.ParamConflictError` and nothing is written."""
+        from ._params import check_params
+
+        self._ensure_open()
+        resource = check.to_resource(resource)
+        checked = check_params(params)
+        self._require_params("params")
+        self._check_params(resource, checked)
+        self._write(LogParams(resource, checked))
+
+    def set_tags(self, resource: object, tags: Mapping[str, str]) -> None:
+        """Set string tags, replacing earlier values of the same keys."""
+        from ._params import check_tags
+
+        self._ensure_open()
+        self._set_tags(check.to_resource(resource), check_tags(tags))
+
+    def params(self, resource: object) -> dict[str, ParamValue]:
+        """``{key: value}`` of every param of ``resource``, sorted; typed where the store
+        keeps types (``capabilities.params``)."""
+        resource = self._read(resource)
+        self._require_params("a read of params")
+        return self._primary.get_params(resource)
+
+    def tags(self, resource: object) -> dict[str, str]:
+        """``{key: value}`` of every tag a user set on ``resource``, sorted."""
+        from ._params import user_tags
+
+        resource = self._read(resource)
+        self._require_params("a read of tags")
+        return user_tags(self._primary.get_tags(resource))
+
+    def start_run(
+        self,
+        name: str,
+        params: Mapping[str, ParamValue] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        """Start a new run of ``name`` (see :mod:`trackplug._runs`): a new resource with a
+        generated id, status ``running``; ``with`` ends it ``finished``, or ``failed`` on
+        an exception. Never merges into an earlier run of the same name."""
+        from ._params import check_params, check_tags
+        from ._runs import Run, check_run_name, new_run_id, start_tags
+
+        self._ensure_open()
+        name = check_run_name(name)
+        checked_params = check_params(params or {})
+        checked_tags = check_tags(tags or {})
+        self._require_params("runs")
+        start = check.now_ms()
+        run_id = new_run_id(name, start)
+        while self._primary.get_tags(Resource(run_id)):  # taken in the same millisecond
+            run_id = new_run_id(name, start)
+        resource = Resource(run_id)
+        self._set_tags(resource, {**checked_tags, **start_tags(name, start)})
+        if checked_params:
+            self._write(LogParams(resource, checked_params))
+        run = Run(self, run_id, name, start)
+        self._open_runs[run_id] = run
+        return run
+
+    def runs(
+        self,
+        name: str | None = None,
+        *,
+        status: RunStatus | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+    ) -> Runs:
+        """Every run (of ``name``, with ``status``, whose params include ``params``), oldest
+        first, each with its params, user tags and latest metrics; ``.to_pandas()`` makes
+        a DataFrame."""
+        from ._params import check_params, param_text, user_tags
+        from ._runs import NAME, Runs, check_run_name, run_info
+
+        wanted = check_params(params or {})
+        name = None if name is None else check_run_name(name)
+        self._read()
+        self._require_params("a list of runs")
+        stored = {k: param_text(self._primary.caps.stored_param(v)) for k, v in wanted.items()}
+        found = Runs()
+        for rid in self._primary.tagged(NAME, name):
+            resource = Resource(rid)
+            held = self._primary.get_params(resource)
+            if any(k not in held or param_text(held[k]) != t for k, t in stored.items()):
+                continue
+            tags = self._primary.get_tags(resource)
+            info = run_info(rid, tags, held, user_tags(tags), self._primary.latest(resource))
+            if status is None or info.status == status:
+                found.append(info)
+        found.sort(key=lambda run: (run.start, run.id))
+        return found
+
+    def _end_run(self, run: Run, status: str, end_ms: int) -> None:
+        from ._runs import END, STATUS
+
+        self._ensure_open()
+        self._set_tags(Resource(run.id), {STATUS: status, END: str(end_ms)})
+        self._open_runs.pop(run.id, None)
+
+    def _set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        self._require_params("tags")
+        self._write(SetTags(resource, tags))
+
+    def _require_params(self, what: str) -> None:
+        """Refuse params, tags and runs unless every open backend keeps them."""
+        for destination in self._destinations:
+            if destination.hooks is not None:
+                destination.hooks.require_params(what)
+
+    def _check_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
+        """With several backends, a conflict with what the primary holds is refused before
+        any of them is written, so they stay in step; one backend enforces the rule itself."""
+        from ._params import raise_on_conflict
+
+        if params and len(self._destinations) > 1:
+            held = self._primary.get_params(resource)
+            raise_on_conflict(resource, held, params, self._primary.caps)
+
     # -- reads ----------------------------------------------------------------------------
 
     def history(self, resource: object, key: str) -> list[MetricPoint]:
@@ -300,15 +428,26 @@ class Tracker:
         return self._primary.get_perf(self._read(resource))
 
     def best(
-        self, key: str, order: Literal["max", "min"] = "max", limit: int = 1
+        self,
+        key: str,
+        order: Literal["max", "min"] = "max",
+        limit: int = 1,
+        *,
+        run_name: str | None = None,
     ) -> list[tuple[str, float]]:
         """Up to ``limit`` ``(resource id, latest value of key)``, best first; ties by id.
-        Resources without ``key`` or whose latest value is NaN are not ranked."""
+        Resources without ``key`` or whose latest value is NaN are not ranked. With
+        ``run_name``, only the runs of that name are ranked."""
         key = check.check_key(key)
         order = check.check_order(order)
         limit = check.check_limit(limit)
-        self._read()
-        return self._primary.best(key, order, limit)
+        if run_name is None:
+            self._read()
+            return self._primary.best(key, order, limit)
+        from ._model import rank
+
+        latest = [(run.id, run.metrics.get(key)) for run in self.runs(run_name)]
+        return rank(((rid, v) for rid, v in latest if v is not None), order, limit)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -333,6 +472,8 @@ class Tracker:
         if self._state is State.CLOSED:
             return
         try:
+            for run in list(self._open_runs.values()):
+                run.end()  # a script that never ended its run finished it (MLflow's rule)
             self.flush()
         finally:
             self._state = State.CLOSED

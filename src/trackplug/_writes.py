@@ -1,6 +1,6 @@
 """Writes as values: each one can be applied to a backend, or kept in the outbox as JSON.
 
-Every write the facade makes is one of four kinds. Making them data (rather than closures)
+Every write the facade makes is one of six kinds. Making them data (rather than closures)
 is what lets a write that a backend could not take wait in the outbox and be replayed later,
 in order, by another process. JSON keeps NaN, ±inf and -0.0 exactly (Python writes the
 shortest repr that reads back to the same bits); nothing stored is ever evaluated. (Named
@@ -9,15 +9,25 @@ tuples rather than frozen dataclasses: as immutable, and far cheaper to define a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._model import Batch, MetricPoint, PerfRecord, Resource, group
+from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource, group
+from ._params import user_tags
 
 if TYPE_CHECKING:
     from ._hooks import BackendHooks
 
-__all__ = ["CopyMetrics", "LogBatch", "LogMetrics", "LogPredictions", "Write", "from_json"]
+__all__ = [
+    "CopyMetrics",
+    "LogBatch",
+    "LogMetrics",
+    "LogParams",
+    "LogPredictions",
+    "SetTags",
+    "Write",
+    "from_json",
+]
 
 
 def _points_to_json(points: Sequence[MetricPoint]) -> list[list[Any]]:
@@ -65,14 +75,26 @@ class LogMetrics(NamedTuple):
 
 
 class CopyMetrics(NamedTuple):
-    """``copy_metrics``: native where the backend has it, else composed from reads."""
+    """``copy_metrics``: native where the backend has it, else composed from reads; then
+    the params and the user's tags (not a run's status: the target is no copy of the run),
+    where the backend keeps them."""
 
     source: Resource
     target: Resource
 
     def apply(self, backend: BackendHooks) -> None:
-        if backend.copy_metrics(self.source, self.target):
-            return
+        if backend.has_params:  # first: a param the target holds otherwise refuses it all
+            params = backend.get_params(self.source)
+            if params:
+                backend.log_params(self.target, params)
+        if not backend.copy_metrics(self.source, self.target):
+            self._compose(backend)
+        if backend.has_params:
+            tags = user_tags(backend.get_tags(self.source))
+            if tags:
+                backend.set_tags(self.target, tags)
+
+    def _compose(self, backend: BackendHooks) -> None:
         points = [
             p for key in backend.latest(self.source) for p in backend.history(self.source, key)
         ]
@@ -102,7 +124,33 @@ class LogPredictions(NamedTuple):
         }
 
 
-Write = LogBatch | LogMetrics | CopyMetrics | LogPredictions
+class LogParams(NamedTuple):
+    """Write-once params of one resource."""
+
+    resource: Resource
+    params: Mapping[str, ParamValue]
+
+    def apply(self, backend: BackendHooks) -> None:
+        backend.log_params(self.resource, self.params)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "log_params", "resource": self.resource.id, "params": dict(self.params)}
+
+
+class SetTags(NamedTuple):
+    """Tags of one resource, replacing earlier values."""
+
+    resource: Resource
+    tags: Mapping[str, str]
+
+    def apply(self, backend: BackendHooks) -> None:
+        backend.set_tags(self.resource, self.tags)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "set_tags", "resource": self.resource.id, "tags": dict(self.tags)}
+
+
+Write = LogBatch | LogMetrics | CopyMetrics | LogPredictions | LogParams | SetTags
 
 
 def to_json(write: Write) -> str:
@@ -127,4 +175,8 @@ def from_json(text: str) -> Write:
         return CopyMetrics(Resource(data["source"]), Resource(data["target"]))
     if op == "log_prediction_metrics":
         return LogPredictions(Resource(data["job"]), _points_from_json(data["points"]))
+    if op == "log_params":
+        return LogParams(Resource(data["resource"]), dict(data["params"]))
+    if op == "set_tags":
+        return SetTags(Resource(data["resource"]), {str(k): str(v) for k, v in data["tags"].items()})
     raise ValueError(f"outbox entry has an unknown operation {op!r}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 from ._errors import (
     BackendError,
     BackendWarning,
+    ParamConflictError,
     PluginError,
     PluginWarning,
     UnsupportedValueError,
@@ -42,6 +43,7 @@ from ._model import (
     Batch,
     Capabilities,
     MetricPoint,
+    ParamValue,
     PerfRecord,
     Resource,
     float_bits,
@@ -49,6 +51,7 @@ from ._model import (
     rank,
     value_order,
 )
+from ._params import RUN_END_TAG, RUN_STATUS_TAG, param_text, raise_on_conflict, user_tags
 from ._predictions import ProblemType
 from ._urls import redact_chain, redact_url, scheme_of
 from ._validation import check_key, check_step, check_value, flatten, now_ms, perf_value
@@ -58,6 +61,8 @@ __all__ = [
     "FLOAT_MAX",
     "INT64_MAX",
     "INT64_MIN",
+    "RUN_END_TAG",
+    "RUN_STATUS_TAG",
     "BackendError",
     "BackendFactory",
     "BackendWarning",
@@ -66,6 +71,8 @@ __all__ = [
     "LocalStore",
     "MemoryBackend",
     "MetricPoint",
+    "ParamConflictError",
+    "ParamValue",
     "PerfRecord",
     "PluginError",
     "PluginWarning",
@@ -82,11 +89,14 @@ __all__ = [
     "float_bits",
     "hookimpl",
     "now_ms",
+    "param_text",
     "perf_value",
     "point_order",
+    "raise_on_conflict",
     "rank",
     "redact_chain",
     "redact_url",
     "scheme_of",
+    "user_tags",
     "value_order",
 ]

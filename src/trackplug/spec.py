@@ -37,10 +37,13 @@ from ._model import Capabilities
 if TYPE_CHECKING:
     from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
 
-    from ._model import Batch, MetricPoint, PerfRecord, Resource
+    from collections.abc import Mapping
+
+    from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource
 
 __all__ = [
     "OPTIONAL_HOOKS",
+    "PARAM_HOOKS",
     "REQUIRED_HOOKS",
     "BackendFactory",
     "LocalStore",
@@ -52,15 +55,20 @@ __all__ = [
     "copy_metrics",
     "flush",
     "get_metric",
+    "get_params",
     "get_perf",
+    "get_tags",
     "history",
     "hookimpl",
     "hookspec",
     "latest",
     "log_metric",
     "log_metrics",
+    "log_params",
     "log_prediction_metrics",
     "resources",
+    "set_tags",
+    "tagged",
     "trackplug_register_backends",
 ]
 
@@ -265,6 +273,46 @@ def best(key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, 
     it the facade ranks ``get_metric`` of every resource by :func:`trackplug._model.rank`."""
 
 
+# -- params and tags: optional, as a group (PARAM_HOOKS) ---------------------------------------
+#
+# A backend implements all five or none. Without them, asking for params, tags or runs
+# raises UnsupportedOperationError before anything is written (never a silent drop).
+
+
+@hookspec
+def log_params(resource: Resource, params: Mapping[str, ParamValue]) -> None:
+    """*Optional (params and tags).* Store write-once params: a key already held with the
+    same value (as this store keeps it: ``Capabilities.stored_param``) is a no-op; with
+    another value, raise :class:`~trackplug.ParamConflictError` (``raise_on_conflict``)
+    and store none of ``params``. Values are checked JSON scalars; keep their type, or
+    declare ``Capabilities(params="string")`` and keep ``str(value)``."""
+
+
+@hookspec(firstresult=True)
+def get_params(resource: Resource) -> dict[str, ParamValue]:
+    """*Optional (params and tags).* ``{key: value}`` of every param of ``resource``; {}."""
+
+
+@hookspec
+def set_tags(resource: Resource, tags: Mapping[str, str]) -> None:
+    """*Optional (params and tags).* Set string tags, replacing earlier values of the same
+    keys, all or nothing. Keys starting with ``trackplug.`` come from the facade (runs'
+    name, status and times): store them like any other."""
+
+
+@hookspec(firstresult=True)
+def get_tags(resource: Resource) -> dict[str, str]:
+    """*Optional (params and tags).* ``{key: value}`` of every tag ``set_tags`` set on
+    ``resource`` (the store's own bookkeeping left out); {}."""
+
+
+@hookspec(firstresult=True)
+def tagged(key: str, value: str | None) -> list[str]:
+    """*Optional (params and tags).* The ids of every resource whose tag ``key`` is
+    ``value`` (any value when None), whether or not they have metrics; in any order
+    (the facade sorts what it lists)."""
+
+
 # -- lifecycle --------------------------------------------------------------------------------
 
 
@@ -295,4 +343,6 @@ REQUIRED_HOOKS = (
     "get_perf",
     "capabilities",
 )
-OPTIONAL_HOOKS = ("copy_metrics", "log_prediction_metrics", "best", "flush", "close")
+#: Params and tags: a backend implements all of them or none.
+PARAM_HOOKS = ("log_params", "get_params", "set_tags", "get_tags", "tagged")
+OPTIONAL_HOOKS = ("copy_metrics", "log_prediction_metrics", "best", "flush", "close", *PARAM_HOOKS)

@@ -3,7 +3,8 @@ transaction, keeping every point bit-exact.
 
 ``fixtures/schema_v1.sqlite`` was written by the version-1 code (``fixtures/make_schema_v1.py``
 says how) and ``fixtures/schema_v1.json`` holds what it must read back, every value as its
-IEEE-754 bits. Until the first real schema change, a test migration proves the path.
+IEEE-754 bits. Version 2 (params and tags) is the first real change; a test migration on
+top of it (version 3) proves the path for the next ones.
 """
 
 from __future__ import annotations
@@ -25,23 +26,25 @@ from trackplug import BackendError, Tracker
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "schema_v1.json").read_text())
 
-#: A plausible next version: a table of tags, filled from the perf records.
-TAGS = Migration(
-    2,
+#: The migrations of this code (version 2: params and tags).
+REAL = schema.MIGRATIONS
+#: A plausible next version: a table of notes, filled from the perf records.
+NOTES = Migration(
+    3,
     sqlite=(
-        "CREATE TABLE trackplug_tags (resource TEXT NOT NULL, name TEXT NOT NULL, "
+        "CREATE TABLE trackplug_notes (resource TEXT NOT NULL, name TEXT NOT NULL, "
         "value TEXT NOT NULL, PRIMARY KEY (resource, name))",
-        "INSERT INTO trackplug_tags SELECT resource, 'perf_metric', metric FROM trackplug_perf",
+        "INSERT INTO trackplug_notes SELECT resource, 'perf_metric', metric FROM trackplug_perf",
     ),
     postgresql=(
-        'CREATE TABLE trackplug_tags (resource TEXT COLLATE "C" NOT NULL, name TEXT NOT NULL, '
+        'CREATE TABLE trackplug_notes (resource TEXT COLLATE "C" NOT NULL, name TEXT NOT NULL, '
         "value TEXT NOT NULL, PRIMARY KEY (resource, name))",
-        "INSERT INTO trackplug_tags SELECT resource, 'perf_metric', metric FROM trackplug_perf",
+        "INSERT INTO trackplug_notes SELECT resource, 'perf_metric', metric FROM trackplug_perf",
     ),
 )
-#: A migration that fails half-way: its first statement must not survive.
+#: A migration that fails half-way: its first statement must not survive, nor version 2.
 BROKEN = Migration(
-    2,
+    3,
     sqlite=("CREATE TABLE trackplug_half (x INTEGER)", "INSERT INTO no_such_table VALUES (1)"),
     postgresql=("CREATE TABLE trackplug_half (x BIGINT)", "INSERT INTO no_such_table VALUES (1)"),
 )
@@ -102,38 +105,55 @@ def test_this_version_reads_a_version_1_file_bit_exactly(v1_url: str) -> None:
     assert version_of(v1_url) == schema.latest_version()
 
 
+def test_version_2_upgrades_a_version_1_file_in_place_and_keeps_params_and_tags(
+    v1_url: str,
+) -> None:
+    assert schema.latest_version() == 2
+    with trackplug.connect(v1_url) as t:
+        assert contents(t) == EXPECTED["resources"]
+        assert t.params("model-1") == {} and t.tags("model-1") == {}
+        t.log_params("model-1", {"lr": 0.01, "layers": 3, "opt": "sgd", "warm": True})
+        t.set_tags("model-1", {"team": "vision"})
+    assert {"trackplug_params", "trackplug_tags"} <= tables_of(v1_url)
+    with trackplug.connect(v1_url) as t:  # reopened: nothing migrates twice
+        assert contents(t) == EXPECTED["resources"]
+        assert t.params("model-1") == {"layers": 3, "lr": 0.01, "opt": "sgd", "warm": True}
+        assert t.tags("model-1") == {"team": "vision"}
+    assert version_of(v1_url) == 2
+
+
 def test_a_migration_upgrades_a_version_1_file_in_place_bit_exactly(
     v1_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, NOTES))
     with trackplug.connect(v1_url) as t:
         assert contents(t) == EXPECTED["resources"]
         assert ranking(t) == EXPECTED["best_valid_f1"]
         t.log_metric("model-3", "loss", -0.0)  # and the upgraded store takes writes
-    assert version_of(v1_url) == 2
+    assert version_of(v1_url) == 3
     with sqlite3.connect(v1_url.removeprefix("sqlite:///")) as db:
-        tags = db.execute("SELECT resource, value FROM trackplug_tags ORDER BY resource")
-        assert tags.fetchall() == [("model-1", "f1"), ("model-1-copy", "f1"), ("model-2", "f1")]
+        notes = db.execute("SELECT resource, value FROM trackplug_notes ORDER BY resource")
+        assert notes.fetchall() == [("model-1", "f1"), ("model-1-copy", "f1"), ("model-2", "f1")]
     SQLBackend(v1_url).close()  # opening it again migrates nothing: no duplicate table
 
 
 def test_a_new_store_is_built_by_the_same_migrations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, NOTES))
     url = f"sqlite:///{tmp_path / 'new.db'}"
     SQLBackend(url).close()
-    assert version_of(url) == 2
-    assert "trackplug_tags" in tables_of(url)
+    assert version_of(url) == 3
+    assert {"trackplug_params", "trackplug_tags", "trackplug_notes"} <= tables_of(url)
 
 
 def test_a_failing_migration_changes_nothing(v1_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schema, "MIGRATIONS", (BROKEN,))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, BROKEN))
     with pytest.raises(BackendError, match="no_such_table") as error:
         SQLBackend(v1_url)
     assert v1_url.removeprefix("sqlite:///") in str(error.value)
-    assert version_of(v1_url) == 1
-    assert "trackplug_half" not in tables_of(v1_url)
+    assert version_of(v1_url) == 1  # version 2, in the same transaction, rolled back too
+    assert not {"trackplug_half", "trackplug_params"} & tables_of(v1_url)
     monkeypatch.setattr(schema, "MIGRATIONS", ())
     with trackplug.connect(v1_url) as t:
         assert contents(t) == EXPECTED["resources"]
@@ -142,32 +162,35 @@ def test_a_failing_migration_changes_nothing(v1_url: str, monkeypatch: pytest.Mo
 def test_a_store_of_a_newer_version_is_refused_untouched(
     v1_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, NOTES))
     SQLBackend(v1_url).close()
-    monkeypatch.setattr(schema, "MIGRATIONS", ())
-    with pytest.raises(BackendError, match=r"version 2, written by a newer.*up to 1"):
+    monkeypatch.setattr(schema, "MIGRATIONS", REAL)
+    with pytest.raises(BackendError, match=r"version 3, written by a newer.*up to 2"):
         SQLBackend(v1_url)
-    assert version_of(v1_url) == 2
+    assert version_of(v1_url) == 3
 
 
 def test_postgresql_upgrades_in_one_transaction(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", ())
     with trackplug.connect(pg_url) as t:  # a version-1 store
         t.log_metrics("m", {"valid": {"f1": -0.0}, "train": {"f1": float("nan")}}, "f1")
         before = contents(t)
-    monkeypatch.setattr(schema, "MIGRATIONS", (BROKEN,))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, BROKEN))
     with pytest.raises(BackendError, match="no_such_table"):
         SQLBackend(pg_url)
-    monkeypatch.setattr(schema, "MIGRATIONS", (TAGS,))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, NOTES))
     with trackplug.connect(pg_url) as t:
         assert contents(t) == before
+        t.log_params("m", {"lr": 0.5, "big": 2**70})
+        assert t.params("m") == {"big": 2**70, "lr": 0.5}
     import psycopg
 
     search_path = pg_url.rpartition("search_path%3D")[2].partition("&")[0]
     base = pg_url.partition("?")[0]
     with psycopg.connect(base, options=f"-csearch_path={search_path}") as db:
-        assert db.execute(schema.GET_VERSION).fetchone() == ("2",)
-        assert db.execute("SELECT resource, value FROM trackplug_tags").fetchall() == [("m", "f1")]
+        assert db.execute(schema.GET_VERSION).fetchone() == ("3",)
+        assert db.execute("SELECT resource, value FROM trackplug_notes").fetchall() == [("m", "f1")]
         half = db.execute("SELECT to_regclass('trackplug_half')").fetchone()
         assert half == (None,)

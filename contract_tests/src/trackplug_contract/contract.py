@@ -10,6 +10,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from .base import ContractBase
 from .lifecycle import CapabilityTests, PersistenceTests, UrlTests
 from .machine import ContractMachine
+from .params import ParamTests, RunTests
 from .points import (
     DuplicateTests,
     HistoryTests,
@@ -39,6 +40,8 @@ class StatefulTests(ContractBase):
 
 class BackendContract(
     StatefulTests,
+    RunTests,
+    ParamTests,
     UrlTests,
     PersistenceTests,
     CapabilityTests,

@@ -4,7 +4,9 @@ A resource's run has the run name = the resource id and two tags: ``trackplug.re
 (the id) and ``trackplug.resource_key`` (its SHA-256, which search filters can match without
 quoting). Metrics are ordinary MLflow metrics of that run; the performance record is the
 pair of tags ``performance_metric`` / ``performance_metric_value``. Runs are created on the
-first write and marked FINISHED when the backend closes.
+first write and marked FINISHED when the backend closes. Params are MLflow params (text) and
+tags MLflow tags; a trackplug run's status and end (the tags ``trackplug.run.status`` and
+``.end``) also become the MLflow run's own status and end time, so MLflow's UI shows them.
 
 Two writers that create the same resource at once both find every run carrying its tag
 right after creating theirs; both then use the earliest (start time, run id) and the other
@@ -17,17 +19,22 @@ import hashlib
 import math
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from trackplug.plugin import (
+    RUN_END_TAG,
+    RUN_STATUS_TAG,
     BackendError,
     Batch,
     Capabilities,
     MetricPoint,
+    ParamValue,
     PerfRecord,
     Resource,
+    ValidationError,
     hookimpl,
+    raise_on_conflict,
     rank,
 )
 
@@ -43,6 +50,8 @@ ENV_EXPERIMENT_ID = "MLFLOW_EXPERIMENT_ID"
 DEFAULT_EXPERIMENT_ID = "0"
 PERF_METRIC_TAG = "performance_metric"
 PERF_VALUE_TAG = "performance_metric_value"
+#: Tags of trackplug's own bookkeeping in a run, not the user's.
+_OWN_TAGS = frozenset({RESOURCE_TAG, RESOURCE_KEY_TAG, PERF_METRIC_TAG, PERF_VALUE_TAG})
 #: Runs of trackplug resources (the tag is never empty: it is a hex digest).
 TRACKPLUG_RUNS = f"tags.`{RESOURCE_KEY_TAG}` LIKE '%'"
 
@@ -250,6 +259,76 @@ class MLflowBackend:
             if value is not None and not math.isnan(value):
                 ranked.append((run.data.tags[RESOURCE_TAG], value))
         return rank(ranked, order, limit)
+
+    # -- params and tags ------------------------------------------------------------------
+
+    @hookimpl
+    def log_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
+        """MLflow params, ``str(value)``; MLflow refuses a changed value too, but the
+        conflict is found first so that it is the contract's error and nothing is sent."""
+        run_id = self._ensure_run(resource)
+        held: dict[str, str] = self._store.get_run(run_id).data.params
+        raise_on_conflict(resource, held, params, self.capabilities())
+        new = {key: str(value) for key, value in params.items() if key not in held}
+        if new:
+            self._store.log_params_tags(run_id, params=new)
+
+    @hookimpl
+    def get_params(self, resource: Resource) -> dict[str, ParamValue]:
+        run_id = self._run_id(resource)
+        if run_id is None:
+            return {}
+        return dict(sorted(self._store.get_run(run_id).data.params.items()))
+
+    @hookimpl
+    def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        clash = sorted(_OWN_TAGS & set(tags))
+        if clash:
+            raise ValidationError(
+                f"tag {clash[0]!r} is the MLflow backend's own (lolpop's performance record "
+                "layout): choose another name; nothing was written"
+            )
+        run_id = self._ensure_run(resource)
+        self._store.log_params_tags(run_id, tags=tags)
+        status = tags.get(RUN_STATUS_TAG)
+        if status is not None:
+            self._set_status(run_id, status, tags.get(RUN_END_TAG))
+
+    def _set_status(self, run_id: str, status: str, end: str | None) -> None:
+        """A trackplug run's status as the MLflow run's own (RUNNING, FINISHED…)."""
+        with self._store.errors(f"setting the status of run {run_id}"):
+            if status == "running":
+                self.client.update_run(run_id, status="RUNNING")
+                return
+            end_time = int(end) if end and end.isdigit() else None
+            self.client.set_terminated(run_id, status=status.upper(), end_time=end_time)
+        with self._lock:  # ended: close() must not mark it FINISHED over its status
+            if run_id in self._created:
+                self._created.remove(run_id)
+
+    @hookimpl
+    def get_tags(self, resource: Resource) -> dict[str, str]:
+        run_id = self._run_id(resource)
+        if run_id is None:
+            return {}
+        tags: dict[str, str] = self._store.get_run(run_id).data.tags
+        return {
+            key: value
+            for key, value in sorted(tags.items())
+            if key not in _OWN_TAGS and not key.startswith("mlflow.")
+        }
+
+    @hookimpl
+    def tagged(self, key: str, value: str | None) -> list[str]:
+        """``search_runs`` by the tag; a value a filter string cannot quote is matched here."""
+        quotable = value is not None and not ({"'", "\\"} & set(value))
+        condition = f"= '{value}'" if quotable else "LIKE '%'"
+        found = set()
+        for run in self._store.search(self.experiment_id, f"tags.`{key}` {condition}"):
+            rid = run.data.tags.get(RESOURCE_TAG)
+            if rid is not None and (value is None or run.data.tags.get(key) == value):
+                found.add(rid)
+        return sorted(found)
 
     # -- lifecycle ------------------------------------------------------------------------
 

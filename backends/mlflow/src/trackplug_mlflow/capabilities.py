@@ -16,8 +16,10 @@ __all__ = ["CAPABILITIES_BY_KIND"]
 #: step and timestamp into whichever came first. So -0.0 is sent as 0.0 to every database
 #: store and server (whatever database a server stands on): one behaviour, as declared.
 #: No ``max_batch_size``: ``RunStore.log`` splits batches to MLflow's limit itself.
+#: Params are MLflow params: text, ``str(value)``, as every kind of store keeps them.
 _DATABASE = Capabilities(
     persistent=True,
+    params="string",
     infinity="clamp",
     nan="keep",
     negative_zero="positive",
@@ -27,6 +29,7 @@ _DATABASE = Capabilities(
 #: every copy of a point is appended.
 _FILE = Capabilities(
     persistent=True,
+    params="string",
     infinity="keep",
     nan="keep",
     negative_zero="keep",

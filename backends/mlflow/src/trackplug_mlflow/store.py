@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any
 from urllib.parse import urlsplit
 
-from mlflow.entities import Metric, Run, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from trackplug import BackendError, Capabilities, MetricPoint, redact_url
@@ -34,6 +34,8 @@ __all__ = ["MAX_ENTITIES_PER_BATCH", "RunStore"]
 
 #: MLflow's limit for one ``log_batch`` call: 1,000 metrics, params and tags together.
 MAX_ENTITIES_PER_BATCH = 1000
+#: ... of which at most 100 params and 100 tags.
+MAX_PARAMS_TAGS_PER_BATCH = 100
 #: Database dialects whose drivers take ``connect_timeout`` (seconds).
 _TIMEOUT_ARG = ("postgresql", "mysql")
 #: Runs per ``search_runs`` page when every run must be seen (MLflow allows up to 50,000).
@@ -130,6 +132,19 @@ class RunStore:
         with self.errors(f"logging {len(metrics)} metrics to run {run_id}"):
             for chunk, chunk_tags in _chunks(metrics, run_tags):
                 self.client.log_batch(run_id, metrics=chunk, tags=chunk_tags)
+
+    def log_params_tags(
+        self, run_id: str, params: Mapping[str, str] = {}, tags: Mapping[str, str] = {}
+    ) -> None:
+        """Log params and set tags, 100 of each per ``log_batch`` call (MLflow's limit)."""
+        run_params = [Param(key, value) for key, value in params.items()]
+        run_tags = [RunTag(key, value) for key, value in tags.items()]
+        size = MAX_PARAMS_TAGS_PER_BATCH
+        with self.errors(f"logging {len(run_params)} params and {len(run_tags)} tags to run {run_id}"):
+            for i in range(0, max(len(run_params), len(run_tags)), size):
+                self.client.log_batch(
+                    run_id, params=run_params[i : i + size], tags=run_tags[i : i + size]
+                )
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ ignored by the primary key. Reads of latest values never touch the points table.
 from __future__ import annotations
 
 import gc
+import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain, repeat
 from operator import attrgetter
@@ -23,12 +24,15 @@ from trackplug.plugin import (
     Capabilities,
     LocalStore,
     MetricPoint,
+    ParamValue,
     PerfRecord,
     Resource,
     UrlForm,
     ValidationError,
     float_bits,
     hookimpl,
+    param_text,
+    raise_on_conflict,
     redact_url,
     scheme_of,
 )
@@ -224,6 +228,40 @@ class SQLBackend:
         values = from_bits([bits for _, bits in rows])
         return [(rid, value) for (rid, _), value in zip(rows, values, strict=True)]
 
+    # -- params and tags ------------------------------------------------------------------
+
+    @hookimpl
+    def log_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
+        """Insert the params not held yet, then compare every one with what is held, in
+        the transaction: a conflict rolls all of them back (two writers included)."""
+        rows = [{"resource": resource.id, "key": k, "value": param_text(v)} for k, v in params.items()]
+        with self._store.transaction() as tx:
+            tx.run_many(schema.INSERT_PARAM, rows)
+            held = _decoded(tx.query(schema.GET_PARAMS, {"resource": resource.id}))
+            raise_on_conflict(resource, held, params, self.capabilities())
+
+    @hookimpl
+    def get_params(self, resource: Resource) -> dict[str, ParamValue]:
+        return _decoded(self._store.query(schema.GET_PARAMS, {"resource": resource.id}))
+
+    @hookimpl
+    def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        rows = [{"resource": resource.id, "key": k, "value": v} for k, v in sorted(tags.items())]
+        with self._store.transaction() as tx:
+            tx.run_many(schema.SET_TAG, rows)
+
+    @hookimpl
+    def get_tags(self, resource: Resource) -> dict[str, str]:
+        return dict(self._store.query(schema.GET_TAGS, {"resource": resource.id}))
+
+    @hookimpl
+    def tagged(self, key: str, value: str | None) -> list[str]:
+        if value is None:
+            rows = self._store.query(schema.TAGGED, {"key": key})
+        else:
+            rows = self._store.query(schema.TAGGED_VALUE, {"key": key, "value": value})
+        return [rid for (rid,) in rows]
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @hookimpl
@@ -293,6 +331,11 @@ def _concatenate(parts: list[_Part], ids: dict[tuple[str, str], int]) -> PointCo
         value_bits=joined(attrgetter("bits")),
         value=joined(attrgetter("values")),
     )
+
+
+def _decoded(rows: list[Any]) -> dict[str, ParamValue]:
+    """Params as stored (JSON text) -> their values; the store's text is trackplug's own."""
+    return {key: json.loads(text) for key, text in rows}
 
 
 def _perf_params(rid: str, perf: PerfRecord) -> dict[str, object]:

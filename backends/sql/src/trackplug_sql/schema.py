@@ -10,6 +10,10 @@ Tables (``docs/backends/sql.md`` shows the query plans):
   which is the history's order and the duplicate rule at once: ``value_order`` is a
   one-to-one function of a (canonical-NaN) value's bits, so equal keys are exact duplicates.
 * ``trackplug_perf``: the performance record of each resource.
+* ``trackplug_params`` (version 2): each resource's write-once params, as JSON text (so a
+  value comes back with its type).
+* ``trackplug_tags`` (version 2): each resource's tags, indexed by ``(key, value)`` so that
+  the runs of one name are found without a scan.
 
 The DDL below is version 1's, forever: every later change is a :class:`Migration`, run on
 new stores and old ones alike, so both are built by the same statements.
@@ -46,7 +50,37 @@ class Migration(NamedTuple):
 
 #: Every change since version 1, oldest first. A store is upgraded in place, in one
 #: transaction, by the ones after its version; a store of a newer version is refused.
-MIGRATIONS: tuple[Migration, ...] = ()
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        2,
+        sqlite=(
+            """CREATE TABLE trackplug_params (
+                resource TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (resource, key)) WITHOUT ROWID""",
+            """CREATE TABLE trackplug_tags (
+                resource TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (resource, key)) WITHOUT ROWID""",
+            "CREATE INDEX trackplug_tags_by_value ON trackplug_tags (key, value, resource)",
+        ),
+        postgresql=(
+            """CREATE TABLE trackplug_params (
+                resource TEXT COLLATE "C" NOT NULL,
+                key TEXT COLLATE "C" NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (resource, key))""",
+            """CREATE TABLE trackplug_tags (
+                resource TEXT COLLATE "C" NOT NULL,
+                key TEXT COLLATE "C" NOT NULL,
+                value TEXT COLLATE "C" NOT NULL,
+                PRIMARY KEY (resource, key))""",
+            "CREATE INDEX trackplug_tags_by_value ON trackplug_tags (key, value, resource)",
+        ),
+    ),
+)
 
 
 def latest_version() -> int:
@@ -200,6 +234,16 @@ COPY_PERF = """
         metric = excluded.metric, value_bits = excluded.value_bits, value = excluded.value
 """
 
+# params: inserted unless held (then compared by the backend, in the same transaction)
+INSERT_PARAM = (
+    "INSERT INTO trackplug_params (resource, key, value) VALUES (:resource, :key, :value) "
+    "ON CONFLICT (resource, key) DO NOTHING"
+)
+SET_TAG = (
+    "INSERT INTO trackplug_tags (resource, key, value) VALUES (:resource, :key, :value) "
+    "ON CONFLICT (resource, key) DO UPDATE SET value = excluded.value"
+)
+
 # -- reads -------------------------------------------------------------------------------
 
 HISTORY = """
@@ -212,6 +256,12 @@ GET_METRIC = "SELECT value_bits FROM trackplug_series WHERE resource = :resource
 LATEST = "SELECT key, value_bits FROM trackplug_series WHERE resource = :resource ORDER BY key"
 RESOURCES = "SELECT DISTINCT resource FROM trackplug_series ORDER BY resource"
 GET_PERF = "SELECT metric, value_bits FROM trackplug_perf WHERE resource = :resource"
+GET_PARAMS = "SELECT key, value FROM trackplug_params WHERE resource = :resource ORDER BY key"
+GET_TAGS = "SELECT key, value FROM trackplug_tags WHERE resource = :resource ORDER BY key"
+TAGGED = "SELECT resource FROM trackplug_tags WHERE key = :key ORDER BY resource"
+TAGGED_VALUE = (
+    "SELECT resource FROM trackplug_tags WHERE key = :key AND value = :value ORDER BY resource"
+)
 # NaN latest values have a NULL best_order and are never ranked.
 BEST = {
     order: "SELECT resource, value_bits FROM trackplug_series "
