@@ -136,13 +136,12 @@ class SQLBackend:
         self._log([(resource, points)], (resource, perf) if perf is not None else None)
 
     @hookimpl
-    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+    def copy_metrics(self, source: Resource, target: Resource) -> None:
         params = {"source": source.id, "target": target.id}
         with self._store.transaction() as tx:
             tx.run(schema.COPY_SERIES, params)
             tx.run(schema.COPY_POINTS, params)
             tx.run(schema.COPY_PERF, params)
-        return True
 
     def _log(
         self,
