@@ -49,9 +49,7 @@ class ParamsFloatsRounded(MemoryBackend):
 
     @hookimpl
     def log_params(self, resource: Resource, params: Mapping[str, Any]) -> None:
-        rounded = {
-            k: float(f"{v:g}") if isinstance(v, float) else v for k, v in params.items()
-        }
+        rounded = {k: float(f"{v:g}") if isinstance(v, float) else v for k, v in params.items()}
         self._params.setdefault(resource, {}).update(rounded)
 
 

@@ -50,14 +50,18 @@ def run_contract(pytester: pytest.Pytester, name: str, *options: str) -> dict[st
     return result.parseoutcomes()
 
 
-@pytest.mark.parametrize("name", sorted({**broken_backends.MUTANTS, **broken_params_backends.MUTANTS}))
+@pytest.mark.parametrize(
+    "name", sorted({**broken_backends.MUTANTS, **broken_params_backends.MUTANTS})
+)
 def test_the_suite_fails_on_a_broken_backend(pytester: pytest.Pytester, name: str) -> None:
     outcomes = run_contract(pytester, name, "-x")
     assert outcomes.get("failed", 0) >= 1, f"the broken backend {name} passed the suite"
     assert "errors" not in outcomes, f"{name}: the suite errored instead of failing"
 
 
-@pytest.mark.parametrize("name", sorted({**broken_backends.CORRECT, **broken_params_backends.CORRECT}))
+@pytest.mark.parametrize(
+    "name", sorted({**broken_backends.CORRECT, **broken_params_backends.CORRECT})
+)
 def test_the_suite_passes_on_a_correct_backend(pytester: pytest.Pytester, name: str) -> None:
     outcomes = run_contract(pytester, name)
     assert "failed" not in outcomes, f"the suite failed on the correct backend {name}"

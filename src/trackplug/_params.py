@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PARAM_LENGTH",
+    "MAX_TAG_LENGTH",
     "RUN_END_TAG",
     "RUN_STATUS_TAG",
-    "MAX_TAG_LENGTH",
     "SYSTEM_TAG_PREFIXES",
     "check_params",
     "check_tags",
@@ -141,7 +141,9 @@ def check_tag_value(key: str, value: object) -> str:
 
 def _check_key(kind: str, key: object) -> str:
     if not isinstance(key, str):
-        raise InvalidTypeError(f"{kind} key {short_repr(key)} is a {type(key).__name__}: keys are strings")
+        raise InvalidTypeError(
+            f"{kind} key {short_repr(key)} is a {type(key).__name__}: keys are strings"
+        )
     problem = _key_problem(key)
     if problem:
         raise ValidationError(f"{kind} key {key!r} is invalid: {problem}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -79,7 +80,7 @@ class Runs(list[RunInfo]):
         ``name``, ``status``, ``start_time``, ``end_time``, ``params.<key>``,
         ``metrics.<key>``, ``tags.<key>``. Needs pandas."""
         try:
-            import pandas as pd
+            import pandas as pd  # type: ignore[import-untyped]  # an optional dependency
         except ImportError:
             raise ImportError("Runs.to_pandas() needs pandas: pip install pandas") from None
         rows = [
@@ -101,7 +102,9 @@ class Runs(list[RunInfo]):
 
 def _other_columns(rows: list[dict[str, Any]], first: list[str]) -> list[str]:
     seen = {column for row in rows for column in row} - set(first)
-    return sorted(seen, key=lambda c: (("params.", "metrics.", "tags.").index(c[: c.index(".") + 1]), c))
+    return sorted(
+        seen, key=lambda c: (("params.", "metrics.", "tags.").index(c[: c.index(".") + 1]), c)
+    )
 
 
 def check_run_name(name: object) -> str:
@@ -110,6 +113,19 @@ def check_run_name(name: object) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError(f"run name {name!r} is longer than {MAX_NAME_LENGTH} characters")
     return name
+
+
+_last_start = 0
+_start_lock = threading.Lock()
+
+
+def next_start_ms() -> int:
+    """Now in ms, but after every run this process started before: the runs of one
+    process sort by start (and by id) in the order they were started."""
+    global _last_start
+    with _start_lock:
+        _last_start = max(now_ms(), _last_start + 1)
+        return _last_start
 
 
 def new_run_id(name: str, start_ms: int) -> str:

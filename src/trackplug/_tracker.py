@@ -34,10 +34,10 @@ from ._writes import CopyMetrics, LogBatch, LogMetrics, LogParams, LogPrediction
 if TYPE_CHECKING:
     from ._fanout import Destination, Policy
     from ._hooks import BackendHooks
+    from ._model import ParamValue
     from ._opening import Slot
     from ._outbox import Outbox
     from ._predictions import ProblemType
-    from ._model import ParamValue
     from ._registry import Registry
     from ._runs import Run, Runs, RunStatus
 
@@ -296,8 +296,9 @@ class Tracker:
         resource = check.to_resource(resource)
         checked = check_params(params)
         self._require_params("params")
-        self._check_params(resource, checked)
-        self._write(LogParams(resource, checked))
+        if checked:
+            self._check_params(resource, checked)
+            self._write(LogParams(resource, checked))
 
     def set_tags(self, resource: object, tags: Mapping[str, str]) -> None:
         """Set string tags, replacing earlier values of the same keys."""
@@ -331,14 +332,14 @@ class Tracker:
         generated id, status ``running``; ``with`` ends it ``finished``, or ``failed`` on
         an exception. Never merges into an earlier run of the same name."""
         from ._params import check_params, check_tags
-        from ._runs import Run, check_run_name, new_run_id, start_tags
+        from ._runs import Run, check_run_name, new_run_id, next_start_ms, start_tags
 
         self._ensure_open()
         name = check_run_name(name)
         checked_params = check_params(params or {})
         checked_tags = check_tags(tags or {})
         self._require_params("runs")
-        start = check.now_ms()
+        start = next_start_ms()
         run_id = new_run_id(name, start)
         while self._primary.get_tags(Resource(run_id)):  # taken in the same millisecond
             run_id = new_run_id(name, start)
@@ -360,8 +361,8 @@ class Tracker:
         """Every run (of ``name``, with ``status``, whose params include ``params``), oldest
         first, each with its params, user tags and latest metrics; ``.to_pandas()`` makes
         a DataFrame."""
-        from ._params import check_params, param_text, user_tags
-        from ._runs import NAME, Runs, check_run_name, run_info
+        from ._params import RUN_NAME_TAG, check_params, param_text, user_tags
+        from ._runs import Runs, check_run_name, run_info
 
         wanted = check_params(params or {})
         name = None if name is None else check_run_name(name)
@@ -369,7 +370,7 @@ class Tracker:
         self._require_params("a list of runs")
         stored = {k: param_text(self._primary.caps.stored_param(v)) for k, v in wanted.items()}
         found = Runs()
-        for rid in self._primary.tagged(NAME, name):
+        for rid in self._primary.tagged(RUN_NAME_TAG, name):
             resource = Resource(rid)
             held = self._primary.get_params(resource)
             if any(k not in held or param_text(held[k]) != t for k, t in stored.items()):
@@ -381,16 +382,31 @@ class Tracker:
         found.sort(key=lambda run: (run.start, run.id))
         return found
 
+    def _run_ids(self) -> list[str]:
+        """Every run's id ([] for a backend without tags)."""
+        from ._params import RUN_NAME_TAG
+
+        self._read()
+        return self._primary.tagged(RUN_NAME_TAG, None) if self._primary.has_params else []
+
+    def _params_and_tags(self, resource: str) -> tuple[dict[str, ParamValue], dict[str, str]]:
+        """Every param and tag (a run's own included); none for a backend without them."""
+        normalized = self._read(resource)
+        if not self._primary.has_params:
+            return {}, {}
+        return self._primary.get_params(normalized), self._primary.get_tags(normalized)
+
     def _end_run(self, run: Run, status: str, end_ms: int) -> None:
-        from ._runs import END, STATUS
+        from ._params import RUN_END_TAG, RUN_STATUS_TAG
 
         self._ensure_open()
-        self._set_tags(Resource(run.id), {STATUS: status, END: str(end_ms)})
+        self._set_tags(Resource(run.id), {RUN_STATUS_TAG: status, RUN_END_TAG: str(end_ms)})
         self._open_runs.pop(run.id, None)
 
     def _set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
         self._require_params("tags")
-        self._write(SetTags(resource, tags))
+        if tags:
+            self._write(SetTags(resource, tags))
 
     def _require_params(self, what: str) -> None:
         """Refuse params, tags and runs unless every open backend keeps them."""

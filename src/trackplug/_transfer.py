@@ -1,5 +1,5 @@
-"""Moving data: ``trackplug.copy(src, dst)`` between stores, ``trackplug.sync()`` from the
-outbox to the backends it holds writes for.
+"""Moving data: ``trackplug.copy(src, dst)`` between stores (metrics, params, tags and
+runs), ``trackplug.sync()`` from the outbox to the backends it holds writes for.
 
 Works between any two backends (memory, SQLite, PostgreSQL, MLflow) because it only uses
 the facade. Each key's points are sent in batches, minus the points the target already
@@ -24,7 +24,7 @@ from ._model import Capabilities, MetricPoint, PerfRecord
 from ._outbox import Outbox
 from ._registry import Registry
 from ._tracker import Tracker, connect
-from ._validation import to_resource_ids
+from ._validation import to_resource, to_resource_ids
 
 __all__ = ["CopySummary", "copy", "sync"]
 
@@ -53,7 +53,7 @@ def copy(
     with ExitStack() as stack:
         src = _open(source, stack)
         dst = _open(target, stack)
-        chosen = given if given is not None else src.resources()
+        chosen = given if given is not None else _every_resource(src)
         written = skipped = 0
         for done, resource in enumerate(chosen, start=1):
             new, old = _copy_resource(src, dst, resource)
@@ -62,6 +62,11 @@ def copy(
                 progress(done, len(chosen), resource)
         dst.flush()
         return CopySummary(len(chosen), written, skipped)
+
+
+def _every_resource(src: Tracker) -> list[str]:
+    """Every resource with metrics, and every run (a run may have none yet)."""
+    return sorted({*src.resources(), *src._run_ids()})
 
 
 def _open(store: str | Tracker, stack: ExitStack) -> Tracker:
@@ -96,7 +101,20 @@ def _copy_resource(src: Tracker, dst: Tracker, resource: str) -> tuple[int, int]
     perf = src.perf(resource)
     if perf is not None and not _same_perf(caps, dst.perf(resource), perf):
         dst.log_points(resource, [], perf)
+    _copy_params_and_tags(src, dst, resource)
     return written, skipped
+
+
+def _copy_params_and_tags(src: Tracker, dst: Tracker, resource: str) -> None:
+    """Params (write-once: the same ones again change nothing) and every tag, a run's own
+    included, so a run moves whole. A target that keeps none refuses them: never dropped."""
+    params, tags = src._params_and_tags(resource)
+    held_tags = dst._params_and_tags(resource)[1] if tags else {}
+    if params:
+        dst.log_params(resource, params)
+    changed = {k: v for k, v in tags.items() if held_tags.get(k) != v}
+    if changed:
+        dst._set_tags(to_resource(resource), changed)
 
 
 def sync(

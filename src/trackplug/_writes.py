@@ -178,5 +178,7 @@ def from_json(text: str) -> Write:
     if op == "log_params":
         return LogParams(Resource(data["resource"]), dict(data["params"]))
     if op == "set_tags":
-        return SetTags(Resource(data["resource"]), {str(k): str(v) for k, v in data["tags"].items()})
+        return SetTags(
+            Resource(data["resource"]), {str(k): str(v) for k, v in data["tags"].items()}
+        )
     raise ValueError(f"outbox entry has an unknown operation {op!r}")

@@ -35,9 +35,8 @@ import pluggy
 from ._model import Capabilities
 
 if TYPE_CHECKING:
-    from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
-
     from collections.abc import Mapping
+    from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
 
     from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource
 

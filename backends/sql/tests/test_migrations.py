@@ -111,7 +111,8 @@ def test_version_2_upgrades_a_version_1_file_in_place_and_keeps_params_and_tags(
     assert schema.latest_version() == 2
     with trackplug.connect(v1_url) as t:
         assert contents(t) == EXPECTED["resources"]
-        assert t.params("model-1") == {} and t.tags("model-1") == {}
+        assert t.params("model-1") == {}
+        assert t.tags("model-1") == {}
         t.log_params("model-1", {"lr": 0.01, "layers": 3, "opt": "sgd", "warm": True})
         t.set_tags("model-1", {"team": "vision"})
     assert {"trackplug_params", "trackplug_tags"} <= tables_of(v1_url)

@@ -95,7 +95,9 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> N
         ).fetchone()
         assert int(version) == SCHEMA_VERSION
         db.execute("UPDATE trackplug_meta SET value = ?", (str(SCHEMA_VERSION + 1),))
-    with pytest.raises(BackendError, match=r"schema version 2, written by a newer"):
+    with pytest.raises(
+        BackendError, match=rf"schema version {SCHEMA_VERSION + 1}, written by a newer"
+    ):
         SQLBackend(f"sqlite:///{path}")
 
 

@@ -11,7 +11,7 @@ tags by the facade) list, filter and survive a reopen.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,9 +38,7 @@ param_values = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.text(
-        st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="\x00"), max_size=40
-    ),
+    st.text(st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="\x00"), max_size=40),
 )
 
 
@@ -96,7 +94,7 @@ class ParamTests(_ParamsBase):
         with self.tracker() as t:
             if self.keeps_params(t):
                 pytest.skip("the backend keeps params and tags")
-            calls = [
+            calls: list[Callable[[], object]] = [
                 lambda: t.log_params("r", {"lr": 0.1}),
                 lambda: t.set_tags("r", {"team": "a"}),
                 lambda: t.tags("r"),
@@ -150,11 +148,17 @@ class ParamTests(_ParamsBase):
             longest = {"k" * 250: "v" * 6000, "unicode": "é" * 6000}
             t.log_params("r", longest)
             assert exact_params(t.params("r")) == self.expected(t, longest)
-            for bad in ({"k" * 251: 1}, {"x": "v" * 6001}, {"x": float("nan")}, {"x": [1]}):
+            bad_params: list[dict[str, Any]] = [
+                {"k" * 251: 1},
+                {"x": "v" * 6001},
+                {"x": float("nan")},
+                {"x": [1]},
+            ]
+            for bad in bad_params:
                 with pytest.raises(ValidationError):
                     t.log_params("r", bad)
             with pytest.raises(InvalidTypeError):
-                t.log_params("r", {"x": object()})
+                t.log_params("r", {"x": object()})  # type: ignore[dict-item]
             assert exact_params(t.params("r")) == self.expected(t, longest)
 
     def test_tags_are_mutable_strings(self) -> None:
@@ -178,7 +182,7 @@ class ParamTests(_ParamsBase):
                 with pytest.raises(ValidationError):
                     t.set_tags("r", bad)
             with pytest.raises(InvalidTypeError):
-                t.set_tags("r", {"x": 1})
+                t.set_tags("r", {"x": 1})  # type: ignore[dict-item]
             assert t.tags("r") == {"k" * 250: "v" * 8000}
 
     def test_copy_metrics_carries_params_and_tags_once(self) -> None:
@@ -227,14 +231,16 @@ class RunTests(_ParamsBase):
                     for value in (3.0, 2.0, 1.0):
                         run.log_metric("loss", value)
                 ids.append(run.id)
-            assert ids[0] != ids[1] and ids == sorted(ids), "ids unique, sorted by start"
+            assert ids[0] != ids[1], "each run has its own id"
+            assert ids == sorted(ids), "the ids of one name sort by start"
             runs = t.runs("sgd")
             assert [r.id for r in runs] == ids
             for r, lr in zip(runs, (0.1, 0.2), strict=True):
                 assert (r.name, r.status, r.tags) == ("sgd", "finished", {"team": "a"})
                 assert exact_params(r.params) == self.expected(t, {"lr": lr})
                 assert r.metrics == {"loss": 1.0}
-                assert r.end is not None and r.start <= r.end
+                assert r.end is not None
+                assert r.start <= r.end
             assert [p.step for p in t.history(ids[0], "loss")] == [0, 1, 2]
             assert t.best("loss", "min", 5, run_name="sgd") == [(ids[0], 1.0), (ids[1], 1.0)]
 

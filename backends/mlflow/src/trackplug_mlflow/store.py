@@ -140,7 +140,9 @@ class RunStore:
         run_params = [Param(key, value) for key, value in params.items()]
         run_tags = [RunTag(key, value) for key, value in tags.items()]
         size = MAX_PARAMS_TAGS_PER_BATCH
-        with self.errors(f"logging {len(run_params)} params and {len(run_tags)} tags to run {run_id}"):
+        with self.errors(
+            f"logging {len(run_params)} params and {len(run_tags)} tags to run {run_id}"
+        ):
             for i in range(0, max(len(run_params), len(run_tags)), size):
                 self.client.log_batch(
                     run_id, params=run_params[i : i + size], tags=run_tags[i : i + size]

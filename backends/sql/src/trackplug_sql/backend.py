@@ -233,7 +233,11 @@ class SQLBackend:
     def log_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
         """Insert the params not held yet, then compare every one with what is held, in
         the transaction: a conflict rolls all of them back (two writers included)."""
-        rows = [{"resource": resource.id, "key": k, "value": param_text(v)} for k, v in params.items()]
+        rows = [
+            {"resource": resource.id, "key": k, "value": param_text(v)} for k, v in params.items()
+        ]
+        if not rows:
+            return
         with self._store.transaction() as tx:
             tx.run_many(schema.INSERT_PARAM, rows)
             held = _decoded(tx.query(schema.GET_PARAMS, {"resource": resource.id}))
@@ -246,6 +250,8 @@ class SQLBackend:
     @hookimpl
     def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
         rows = [{"resource": resource.id, "key": k, "value": v} for k, v in sorted(tags.items())]
+        if not rows:
+            return
         with self._store.transaction() as tx:
             tx.run_many(schema.SET_TAG, rows)
 
