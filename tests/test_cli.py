@@ -781,6 +781,9 @@ VOLATILE = [
     (r"in \d+\.\d+ s\.", "in … s."),
     (r"\d+:\d\d:\d\d ", "…:…:… "),
     (r'File "[^"]+", line \d+', 'File "…", line …'),
+    (r"-\d{8}-\d{6}\.\d{3}-[0-9a-f]{4}", "-…"),  # a run's id
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "…"),  # a start or an end
+    (r"\b\d\.\d s\b", "… s"),  # a run's duration
 ]
 needs_full_install = pytest.mark.skipif(
     not {"sqlite", "mlflow"} <= set(Registry().backends)

@@ -228,3 +228,34 @@ def test_best_among_the_runs_of_one_name() -> None:
             ids[loss] = run.id
         assert t.best("loss", "min", 5, run_name="sgd") == [(ids[0.1], 0.1), (ids[0.3], 0.3)]
         assert t.best("loss", "min", 1) == [("not-a-run", 0.0)]
+
+
+def test_the_cli_lists_runs_with_status_and_params(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from trackplug.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with trackplug.connect(url) as t:
+        t.log_metric("plain", "loss", 2.0)
+        for lr in (0.1, 0.01):
+            with t.start_run("sgd", params={"lr": lr, "opt": "sgd"}) as run:
+                run.log_metric("loss", lr)
+    invoke = lambda *args: CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"})  # noqa: E731
+    ls = invoke("ls", url)
+    assert ls.exit_code == 0, ls.output
+    assert "finished" in ls.output
+    assert "lr=0.01, opt='sgd'" in ls.output
+    listed = json.loads(invoke("runs", url, "sgd", "-p", "lr=0.01", "--json").output)["runs"]
+    assert [(r["id"], r["status"], r["params"]) for r in listed] == [
+        (run.id, "finished", {"lr": 0.01, "opt": "sgd"})
+    ]
+    table = invoke("runs", url, "-m", "loss").output
+    assert run.id in table
+    assert "0.01" in table
+    shown = json.loads(invoke("params", url, run.id, "--json").output)
+    assert shown["params"] == {"lr": 0.01, "opt": "sgd"}
+    assert shown["tags"] == {}
+    assert "not KEY=VALUE" in invoke("runs", url, "-p", "lr").output

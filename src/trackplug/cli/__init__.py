@@ -1,10 +1,11 @@
-"""The ``trackplug`` command: ``demo``, ``ls``, ``history``, ``best``, ``plot``, ``copy``,
-``sync``, ``backends``.
+"""The ``trackplug`` command: ``demo``, ``ls``, ``runs``, ``params``, ``history``, ``best``,
+``plot``, ``copy``, ``sync``, ``backends``.
 
 ::
 
     trackplug demo                      # a simulated training run into the default store
     trackplug ls                        # resources and their latest metrics
+    trackplug runs sqlite:///trackplug.db sgd -m loss   # runs side by side, with params
     trackplug best sqlite:///trackplug.db valid_f1 --limit 3
     trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
 

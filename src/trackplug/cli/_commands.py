@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .._errors import TrackplugError
-from .._model import Capabilities, MetricPoint, PerfRecord
+from .._errors import TrackplugError, UnsupportedOperationError
+from .._model import Capabilities, MetricPoint, ParamValue, PerfRecord
 from .._outbox import Outbox
 from .._registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
+from .._runs import RunInfo, Runs, RunStatus
 from .._tracker import Tracker, connect
 from .._transfer import CopySummary
 from .._transfer import copy as copy_store
@@ -158,9 +159,11 @@ def ls(url: str | None, pattern: str | None, as_json: bool) -> None:
     """
     url = _resolve(url)
     with _open_existing(url) as tracker:
-        rows = [(r, tracker.perf(r), tracker.latest(r)) for r in tracker.resources()]
+        runs = {run.id: run for run in _runs_of(tracker)}
+        ids = sorted({*tracker.resources(), *runs})
+        rows = [(r, tracker.perf(r), tracker.latest(r), runs.get(r)) for r in ids]
     if pattern is not None:
-        rows = [(r, perf, _matching(latest, pattern)) for r, perf, latest in rows]
+        rows = [(r, perf, _matching(latest, pattern), run) for r, perf, latest, run in rows]
         rows = [row for row in rows if row[2]]
     if as_json:
         echo_json({"url": redact_url(url), "resources": [_resource_json(*row) for row in rows]})
@@ -170,7 +173,19 @@ def ls(url: str | None, pattern: str | None, as_json: bool) -> None:
         show_table(f"{redact_url(url)}: {len(rows)} resources", _ls_table(rows))
 
 
-LsRow = tuple[str, PerfRecord | None, dict[str, float]]
+LsRow = tuple[str, PerfRecord | None, dict[str, float], RunInfo | None]
+
+
+def _runs_of(tracker: Tracker, name: str | None = None) -> Runs:
+    """The store's runs; none where the backend keeps no tags."""
+    try:
+        return tracker.runs(name)
+    except UnsupportedOperationError:
+        return Runs()
+
+
+def _params_text(params: dict[str, ParamValue]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in params.items())
 
 
 def _matching(latest: dict[str, float], pattern: str) -> dict[str, float]:
@@ -185,32 +200,175 @@ def _perf_text(perf: PerfRecord | None) -> str:
     return f"{perf.metric} = {fmt_value(perf.value)}" if perf is not None else ""
 
 
-def _resource_json(resource: str, perf: PerfRecord | None, latest: dict[str, float]) -> object:
+def _resource_json(
+    resource: str, perf: PerfRecord | None, latest: dict[str, float], run: RunInfo | None
+) -> object:
     return {
         "id": resource,
         "perf": None if perf is None else {"metric": perf.metric, "value": json_value(perf.value)},
         "latest": {key: json_value(value) for key, value in latest.items()},
+        "run": None if run is None else _run_json(run),
+    }
+
+
+def _run_json(run: RunInfo) -> dict[str, object]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "start": fmt_time(run.start),
+        "end": None if run.end is None else fmt_time(run.end),
+        "params": run.params,
+        "tags": run.tags,
+        "metrics": {key: json_value(value) for key, value in run.metrics.items()},
     }
 
 
 def _ls_table(rows: list[LsRow]) -> Table:
     table = Table()
     table.add_column("resource", style="bold")
+    runs = any(run is not None for *_, run in rows)
+    if runs:
+        table.add_column("run")
     table.add_column("perf")
     table.add_column("metric")
     table.add_column("latest", justify="right")
-    for resource, perf, latest in rows:
-        for index, (key, value) in enumerate(latest.items()):
+    for resource, perf, latest, run in rows:
+        lines = list(latest.items()) or [("", None)]
+        for index, (key, value) in enumerate(lines):
             first = index == 0
-            last = index == len(latest) - 1
-            table.add_row(
-                resource if first else "",
+            cells = [resource if first else ""]
+            if runs:
+                cells.append(_run_text(run) if first else "")
+            cells += [
                 _perf_text(perf) if first else "",
                 key,
-                fmt_value(value),
-                end_section=last,
-            )
+                "" if value is None else fmt_value(value),
+            ]
+            table.add_row(*cells, end_section=index == len(lines) - 1)
     return table
+
+
+def _run_text(run: RunInfo | None) -> str:
+    if run is None:
+        return ""
+    return f"{run.status}\n{_params_text(run.params)}" if run.params else run.status
+
+
+# -- runs and params ------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("url")
+@click.argument("name", required=False)
+@click.option(
+    "-m", "--metric", "metrics", multiple=True, help="Show this metric (repeat; default: all)."
+)
+@click.option(
+    "-p",
+    "--param",
+    "wanted",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs with this param (VALUE read as JSON, else text; repeat).",
+)
+@click.option(
+    "--status", type=click.Choice(["running", "finished", "failed", "killed"]), help="Only these."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def runs(
+    url: str,
+    name: str | None,
+    metrics: tuple[str, ...],
+    wanted: tuple[str, ...],
+    status: RunStatus | None,
+    as_json: bool,
+) -> None:
+    """List the runs in URL (of NAME), oldest first, side by side: status, start,
+    duration, params and latest metrics.
+
+    \b
+    Example:
+      trackplug runs sqlite:///runs.db sgd -m valid_loss
+      trackplug runs sqlite:///runs.db -p lr=0.01 --status finished
+    """
+    with _open_existing(url) as tracker:
+        found = tracker.runs(name, status=status, params=_param_filter(wanted))
+    if as_json:
+        echo_json({"url": redact_url(url), "runs": [_run_json(run) for run in found]})
+    elif not found:
+        _note(f"No runs{f' of {name!r}' if name else ''} in {redact_url(url)}.")
+    else:
+        show_table(f"{redact_url(url)}: {counted(len(found), 'run')}", _runs_table(found, metrics))
+
+
+def _param_filter(wanted: tuple[str, ...]) -> dict[str, ParamValue]:
+    import json
+
+    chosen: dict[str, ParamValue] = {}
+    for item in wanted:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
+        try:
+            chosen[key] = json.loads(text)
+        except ValueError:
+            chosen[key] = text
+    return chosen
+
+
+def _runs_table(found: Runs, metrics: tuple[str, ...]) -> Table:
+    params = sorted({key for run in found for key in run.params})
+    keys = list(metrics) or sorted({key for run in found for key in run.metrics})
+    table = Table()
+    widest = max(len(run.id) for run in found)  # ids whole: they are what users copy
+    table.add_column("run", style="bold", no_wrap=True, min_width=widest)
+    table.add_column("status")
+    table.add_column("start", no_wrap=True, min_width=len("2026-12-02T13:35:01.123Z"))
+    table.add_column("duration")
+    for key in params:
+        table.add_column(key, style="cyan")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for run in found:
+        duration = "" if run.end is None else f"{(run.end - run.start) / 1000:.1f} s"
+        table.add_row(
+            run.id,
+            run.status,
+            fmt_time(run.start),
+            duration,
+            *(repr(run.params[k]) if k in run.params else "" for k in params),
+            *(fmt_value(run.metrics[k]) if k in run.metrics else "" for k in keys),
+        )
+    return table
+
+
+@click.command()
+@click.argument("url")
+@click.argument("resource")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def params(url: str, resource: str, as_json: bool) -> None:
+    """Show the params and tags of RESOURCE (a run's id, or any resource) in URL.
+
+    \b
+    Example:
+      trackplug params sqlite:///runs.db sgd-20261202-133501.123-4f2a
+    """
+    with _open_existing(url) as tracker:
+        held, tags = tracker.params(resource), tracker.tags(resource)
+    if as_json:
+        echo_json({"url": redact_url(url), "resource": resource, "params": held, "tags": tags})
+    elif not held and not tags:
+        _note(f"No params or tags for {resource!r} in {redact_url(url)}.")
+    else:
+        table = Table()
+        for column in ("kind", "key", "value"):
+            table.add_column(column, style="bold" if column == "key" else None)
+        for key, value in held.items():
+            table.add_row("param", key, repr(value))
+        for key, text in tags.items():
+            table.add_row("tag", key, text)
+        show_table(f"{redact_url(url)}: {resource}", table)
 
 
 # -- history --------------------------------------------------------------------------------
@@ -614,4 +772,4 @@ def _default_text(registry: Registry) -> str:
     return f"Default store ({source}): {redact_url(url)}"
 
 
-COMMANDS = (demo, ls, history, best, plot, copy_command, sync, backends)
+COMMANDS = (demo, ls, runs, params, history, best, plot, copy_command, sync, backends)
