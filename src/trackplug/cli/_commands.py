@@ -234,7 +234,7 @@ def _ls_table(rows: list[LsRow]) -> Table:
     table.add_column("metric")
     table.add_column("latest", justify="right")
     for resource, perf, latest, run in rows:
-        lines = list(latest.items()) or [("", None)]
+        lines: list[tuple[str, float | None]] = [*latest.items()] or [("", None)]
         for index, (key, value) in enumerate(lines):
             first = index == 0
             cells = [resource if first else ""]
