@@ -162,8 +162,8 @@ class Tracker:
         return hooks
 
     def _replay_at_start(self, destination: Destination) -> None:
-        try:
-            destination.replay()
+        try:  # a backend that must not fail waits for a replay under way elsewhere
+            destination.replay(wait=destination.policy == "raise")
         except Exception:
             if destination.policy == "raise":
                 raise
