@@ -340,7 +340,7 @@ class Tracker:
 
     def __del__(self) -> None:
         if getattr(self, "_state", State.CLOSED) is State.OPEN:
-            self.close()
+            _close_or_warn(self, "when it was garbage-collected")
 
     # -- internals ------------------------------------------------------------------------
 
@@ -624,22 +624,29 @@ _open_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
 
 
 class CloseWarning(UserWarning):
-    """A tracker still open at interpreter exit could not be flushed and closed: points it
-    had not written yet may be lost. The other open trackers are closed all the same."""
+    """A tracker left open (at interpreter exit, or when garbage-collected) could not be
+    flushed and closed: points it had not written yet may be lost. The other open trackers
+    are closed all the same."""
+
+
+def _close_or_warn(tracker: Tracker, when: str) -> None:
+    """Close a tracker nobody closed; a failure is a :class:`CloseWarning` naming it (an
+    exception here would print an "Exception ignored" traceback, or skip other trackers)."""
+    try:
+        tracker.close()
+    except Exception as exc:
+        error = tracker._redact(f"{type(exc).__name__}: {exc}")
+        warnings.warn(
+            f"tracker {tracker.url} could not be flushed and closed {when} (points it had "
+            f"not written may be lost): {error}",
+            CloseWarning,
+            stacklevel=2,
+        )
 
 
 @atexit.register
 def _close_open_trackers() -> None:
     """Interpreter exit flushes and closes every tracker still open; one that fails is
-    reported and the others are still closed (an exception here would skip them)."""
+    reported and the others are still closed."""
     for tracker in list(_open_trackers):
-        try:
-            tracker.close()
-        except Exception as exc:
-            error = tracker._redact(f"{type(exc).__name__}: {exc}")
-            warnings.warn(
-                f"tracker {tracker.url} could not be flushed and closed at exit (points it "
-                f"had not written may be lost): {error}",
-                CloseWarning,
-                stacklevel=1,
-            )
+        _close_or_warn(tracker, "at exit")
