@@ -350,6 +350,8 @@ HOSTILE_URLS = [
     "postgresql://u:pw@[::1/db",
     "mlflow+http://u:pw@[bad",
     "mlflow+http://h:99999",
+    "mlflow+mysql://u:pw@127.0.0.1:1/db",  # no driver installed
+    "mlflow+nosuchdialect://u:pw@h/x",
     "sqlite:///x.db?mode=ro",
     "sqlite://host/x.db",
 ]
