@@ -47,7 +47,8 @@ class Watchdog:
                     target=self._run, name="trackplug-sql watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if len(self._deadlines) == 1:  # it slept with nothing to watch; every other
+                self._cond.notify()  # deadline in flight is earlier than this one
         try:
             yield watch
         finally:
