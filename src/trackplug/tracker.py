@@ -489,28 +489,8 @@ def _raise_first(errors: list[Exception | None]) -> None:
             raise error
 
 
-def flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """``{split: {name: value}}`` -> ``{"<split>_<name>": value}``; flat entries stay."""
-    if not isinstance(metrics, Mapping):
-        raise check.InvalidTypeError(
-            f"metrics of type {type(metrics).__name__} are not a mapping: "
-            "pass {name: value} or {split: {name: value}}"
-        )
-    flat: dict[str, Any] = {}
-    for name, value in metrics.items():
-        check.check_key(name)
-        if isinstance(value, Mapping):
-            entries = [(f"{name}_{check.check_key(inner)}", v) for inner, v in value.items()]
-        else:
-            entries = [(name, value)]
-        for key, item in entries:
-            if key in flat:  # {"train_f1": …, "train": {"f1": …}}: which one is meant?
-                raise ValidationError(
-                    f"metrics name {key!r} twice (a flat name and a split's name flatten to "
-                    "it); nothing was written"
-                )
-            flat[key] = item
-    return flat
+#: ``{split: {name: value}}`` -> ``{"<split>_<name>": value}`` (the rule lives in validation).
+flatten = check.flatten_metrics
 
 
 def perf_value(metrics: Mapping[str, Any], perf_metric: str) -> float:

@@ -14,7 +14,7 @@ import operator
 import posixpath
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import InvalidTypeError, ValidationError
@@ -32,6 +32,7 @@ __all__ = [
     "check_step",
     "check_timestamp",
     "check_value",
+    "flatten_metrics",
     "now_ms",
     "short_repr",
     "to_resource",
@@ -302,3 +303,29 @@ def check_perf(perf: object) -> PerfRecord:
         )
     metric = check_key(perf[0])
     return PerfRecord(metric, check_value(metric, perf[1]))
+
+
+def flatten_metrics(metrics: object) -> dict[str, Any]:
+    """``{split: {name: value}}`` -> ``{"<split>_<name>": value}``; flat entries stay.
+    Names are valid keys; two names that flatten to one key are refused (which value was
+    meant cannot be known, and keeping one would silently lose the other)."""
+    if not isinstance(metrics, Mapping):
+        raise InvalidTypeError(
+            f"metrics of type {type(metrics).__name__} are not a mapping: "
+            "pass {name: value} or {split: {name: value}}"
+        )
+    flat: dict[str, Any] = {}
+    for name, value in metrics.items():
+        check_key(name)
+        if isinstance(value, Mapping):
+            entries = [(f"{name}_{check_key(inner)}", v) for inner, v in value.items()]
+        else:
+            entries = [(name, value)]
+        for key, item in entries:
+            if key in flat:  # {"train_f1": …, "train": {"f1": …}}: which one is meant?
+                raise ValidationError(
+                    f"metrics name {key!r} twice (a flat name and a split's name flatten to "
+                    "it); nothing was written"
+                )
+            flat[key] = item
+    return flat
