@@ -489,8 +489,9 @@ def sync(urls: tuple[str, ...], outbox: Path | None) -> None:
     if not box.path.exists():
         say(stdout(), f"Nothing to sync: there is no outbox at {box.path}.")
         return
-    waiting = {url: box.pending(url) for url in (urls or box.urls())}
-    sent = _sync_with_progress(box, list(waiting))
+    with box.replaying():  # counted under the lock a concurrent sync holds: counts are true
+        waiting = {url: box.pending(url) for url in (urls or box.urls())}
+        sent = _sync_with_progress(box, list(waiting))
     for url, count in sent.items():
         say(stdout(), f"Sent {count} of {waiting[url]} waiting writes to {redact_url(url)}.")
     if not sent:
