@@ -554,10 +554,12 @@ def backends(as_json: bool) -> None:
 
 def _forms(entry: BackendEntry) -> list[UrlForm]:
     """The forms of URL of ``entry.scheme`` and what each keeps, as its factory declares
-    them; a factory that cannot say is shown as declaring nothing."""
+    them now (``form`` may ask the environment); a factory that cannot say is shown as
+    declaring nothing."""
+    factory = entry.factory
     try:
-        forms = [f for f in entry.factory.forms() if f.scheme == entry.scheme]
-        return forms or [entry.factory.form(f"{entry.scheme}://")]
+        patterns = [f.pattern for f in factory.forms() if f.scheme == entry.scheme]
+        return [factory.form(pattern) for pattern in patterns or [f"{entry.scheme}://"]]
     except Exception as exc:  # a broken plugin must not hide the other backends
         warnings.warn(
             f"{entry.scheme}://: capabilities unknown: {type(exc).__name__}: {exc}", stacklevel=1

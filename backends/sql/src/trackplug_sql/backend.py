@@ -64,15 +64,20 @@ class SQLFactory(BackendFactory):
         return [FILE, IN_MEMORY, POSTGRESQL]
 
     def form(self, url: str) -> UrlForm:
-        if scheme_of(url).partition("+")[0] != "sqlite":
+        if not _is_sqlite(url):
             return POSTGRESQL
         return IN_MEMORY if _sqlite_file(url) is None else FILE
 
     def local_store(self, url: str) -> LocalStore | None:
-        if scheme_of(url).partition("+")[0] != "sqlite":
+        if not _is_sqlite(url):
             return None
         path = _sqlite_file(url)
         return None if path is None else LocalStore("file", Path(path))
+
+
+def _is_sqlite(url: str) -> bool:
+    """By the scheme alone: a form's pattern (``HOST:PORT``) is no URL to parse."""
+    return url.partition("://")[0].lower().partition("+")[0] == "sqlite"
 
 
 def _sqlite_file(url: str) -> str | None:
