@@ -17,6 +17,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -258,42 +259,56 @@ def snapshot(tracker: Tracker) -> object:
     return repr(state)
 
 
-def run_calls(tracker: Tracker, calls: list[Call]) -> int:
+class Fuzzed(NamedTuple):
+    """The tracker the calls go to, and one reader per store it writes to (itself first:
+    its reads drain its buffer into every store)."""
+
+    tracker: Tracker
+    readers: list[Tracker]
+
+    def snapshot(self) -> list[object]:
+        return [snapshot(reader) for reader in self.readers]
+
+
+def run_calls(fuzzed: Fuzzed, calls: list[Call]) -> int:
     made = 0
     for one in calls:
-        before = snapshot(tracker)
+        before = fuzzed.snapshot()
         try:
-            one.run(tracker)
+            one.run(fuzzed.tracker)
         except TrackplugError:
-            assert snapshot(tracker) == before, f"{one.name} failed but changed the store"
+            assert fuzzed.snapshot() == before, f"{one.name} failed but changed a store"
         made += 1
     return made
 
 
-BACKENDS = ["memory", "sqlite", "sqlite-memory", "postgresql", "mlflow"]
+BACKENDS = ["memory", "sqlite", "sqlite-memory", "postgresql", "mlflow", "fan-out"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def store_url(
+def store_urls(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[tuple[str, ...]]:
+    """The URLs of one tracker: one backend, or a memory primary with a SQLite secondary."""
     kind = request.param
     if kind == "memory":
-        yield "memory://"
-    elif kind == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+        yield ("memory://",)
+    elif kind in ("sqlite", "fan-out"):
+        pytest.importorskip("trackplug_sql")
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+        yield (url,) if kind == "sqlite" else ("memory://", url)
     elif kind == "sqlite-memory":
         pytest.importorskip("trackplug_sql")
-        yield "sqlite://"
+        yield ("sqlite://",)
     elif kind == "postgresql":
         yield from _postgresql_schema()
     else:
         pytest.importorskip("trackplug_mlflow")
         pytest.importorskip("sqlalchemy")
-        yield f"mlflow+sqlite:///{tmp_path_factory.mktemp('fuzz') / 'mlflow.db'}?experiment=fuzz"
+        yield (f"mlflow+sqlite:///{tmp_path_factory.mktemp('fuzz') / 'mlflow.db'}?experiment=fuzz",)
 
 
-def _postgresql_schema() -> Iterator[str]:
+def _postgresql_schema() -> Iterator[tuple[str]]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set (no PostgreSQL to fuzz)")
@@ -303,23 +318,28 @@ def _postgresql_schema() -> Iterator[str]:
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
-            yield f"{base}?options=-csearch_path%3D{schema}"
+            yield (f"{base}?options=-csearch_path%3D{schema}",)
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="module")
-def fuzzed(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracker]:
+def fuzzed(
+    store_urls: tuple[str, ...], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fuzzed]:
     outbox = tmp_path_factory.mktemp("outbox") / "outbox.db"
-    with trackplug.connect(store_url, outbox=str(outbox)) as tracker:
-        yield tracker
+    with ExitStack() as stack:
+        tracker = stack.enter_context(trackplug.connect(*store_urls, outbox=str(outbox)))
+        others = [stack.enter_context(trackplug.connect(url)) for url in store_urls[1:]]
+        yield Fuzzed(tracker, [tracker, *others])
 
 
 def test_every_public_method_raises_only_trackplug_errors_and_changes_nothing_when_it_does(
-    fuzzed: Tracker, store_url: str
+    fuzzed: Fuzzed, store_urls: tuple[str, ...]
 ) -> None:
     profile = "thorough" if THOROUGH else "fast"
-    examples = (MLFLOW_EXAMPLES if store_url.startswith("mlflow") else EXAMPLES)[profile]
+    slow = store_urls[0].startswith("mlflow")
+    examples = (MLFLOW_EXAMPLES if slow else EXAMPLES)[profile]
     made = [0]
 
     @settings(
@@ -334,7 +354,7 @@ def test_every_public_method_raises_only_trackplug_errors_and_changes_nothing_wh
         made[0] += run_calls(fuzzed, calls)
 
     fuzz()
-    print(f"\n{store_url}: {made[0]} fuzzed calls ({profile})")
+    print(f"\n{' + '.join(store_urls)}: {made[0]} fuzzed calls ({profile})")
     if THOROUGH:
         assert made[0] >= 10_000
 
@@ -350,6 +370,8 @@ HOSTILE_URLS = [
     "postgresql://u:pw@[::1/db",
     "mlflow+http://u:pw@[bad",
     "mlflow+http://h:99999",
+    "mlflow+mysql://u:pw@127.0.0.1:1/db",  # no driver installed
+    "mlflow+nosuchdialect://u:pw@h/x",
     "sqlite:///x.db?mode=ro",
     "sqlite://host/x.db",
 ]

@@ -4,8 +4,11 @@ exception reachable from an error, in place, and keeps every type catchable."""
 from __future__ import annotations
 
 import traceback
+from urllib.parse import quote
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from trackplug import BackendError
 from trackplug._urls import redact_chain
@@ -91,3 +94,35 @@ def test_a_cycle_in_the_chain_ends() -> None:
     first.__context__, second.__context__ = second, first
     redact_chain(first, URL)
     assert SECRET not in str(first) + str(second)
+
+
+BOILERPLATE = (
+    "The above exception was the direct cause of the following exception:\n"
+    "RuntimeError: failed ValueError: while connecting: Quoting: cannot reach "
+    "postgresql://ann:***@db.example/metrics/x"
+)
+# Passwords as people write them: any printable characters, percent-encoded in the URL.
+passwords = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=4, max_size=30
+)
+
+
+@given(password=passwords, where=st.sampled_from(["arg", "attr", "note", "cause", "text"]))
+def test_any_password_is_scrubbed_wherever_an_exception_keeps_it(password: str, where: str) -> None:
+    assume(password not in BOILERPLATE)  # text of the traceback's own, not the error's
+    url = f"postgresql://ann:{quote(password, safe='')}@db.example/metrics"
+    shown = {"arg": url, "attr": password, "note": f"{url}/x", "cause": url, "text": password}
+    inner = ValueError(f"while connecting: {shown['cause']}")
+    error: Exception = RuntimeError(shown["arg"] if where == "arg" else "failed")
+    if where == "attr":
+        error.detail = shown["attr"]  # type: ignore[attr-defined]
+    if where == "note":
+        error.add_note(shown["note"])
+    if where == "text":
+        error = Quoting(password)
+    error.__cause__ = inner
+    redact_chain(error, url)
+    printed_text = printed(error)
+    assert password not in printed_text
+    assert quote(password, safe="") not in printed_text
+    assert password not in repr(vars(error))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import trackplug
 from trackplug import (
     Capabilities,
     ClosedError,
+    CloseWarning,
     InvalidTypeError,
     MetricPoint,
     PerfRecord,
@@ -230,6 +232,44 @@ def test_a_tracker_failing_at_exit_is_reported_and_the_others_are_still_flushed(
         assert any(f"tracker flaky://me:***@server-{n}/x could not be" in w for w in warned)
     assert "s3cret" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_tracker_garbage_collected_open_warns_instead_of_printing_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Down(MemoryBackend):
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            raise ConnectionError("the store is down")
+
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    tracker = Tracker(Down(), flush_interval=3600)
+    tracker.log_metric("run", "loss", 1.0)
+    with pytest.warns(CloseWarning, match="garbage-collected.*ConnectionError: the store is down"):
+        del tracker
+        gc.collect()
+    assert unraisable == []
+
+
+def test_eight_threads_sharing_a_sqlite_tracker_lose_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("trackplug_sql")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with trackplug.connect(url, flush_interval=0.01, buffer_size=300) as tracker:
+
+        def write(worker: int) -> None:
+            for step in range(2000):
+                tracker.log_metric(f"run-{worker}", "loss", float(step), step=step)
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    with trackplug.connect(url) as reread:
+        for worker in range(8):
+            steps = [p.step for p in reread.history(f"run-{worker}", "loss")]
+            assert steps == list(range(2000))
 
 
 # -- lifecycle ----------------------------------------------------------------------------

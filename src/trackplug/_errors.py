@@ -16,7 +16,7 @@
     TrackplugWarning (UserWarning)
      ├── BackendWarning                    a backend failed; its write was dropped or spooled
      ├── PluginWarning                     a plugin could not be loaded and was skipped
-     └── CloseWarning                      a tracker open at exit could not be flushed
+     └── CloseWarning                      a tracker left open could not be flushed
 
 Messages name the key, value, backend or URL at fault, never a password.
 """
@@ -95,8 +95,9 @@ class PluginWarning(TrackplugWarning):
 
 
 class CloseWarning(TrackplugWarning):
-    """A tracker still open at interpreter exit could not be flushed and closed: points it
-    had not written yet may be lost. The other open trackers are closed all the same."""
+    """A tracker left open (at interpreter exit, or when garbage-collected) could not be
+    flushed and closed: points it had not written yet may be lost. The other open trackers
+    are closed all the same."""
 
 
 # Shown as they are imported: ``trackplug.ValidationError``, in tracebacks and warnings too.

@@ -111,9 +111,15 @@ class Destination:
         self._recovered()
         return None
 
-    def replay(self) -> int:
+    def replay(self, wait: bool = True) -> int:
         """Send every write waiting in the outbox, oldest first; raises on the first that
-        fails (it stays, with the ones after it). Returns how many were sent."""
+        fails (it stays, with the ones after it). Returns how many were sent. Under the
+        outbox's replay lock, so no write is sent by two replays; ``wait=False`` sends
+        nothing while another replay runs."""
+        with self._outbox.replaying(wait) as held:
+            return self._replay() if held else 0
+
+    def _replay(self) -> int:
         sent = 0
         try:
             for entry_id, write in self._outbox.entries(self.url):
@@ -171,7 +177,7 @@ class Destination:
         if time.monotonic() < self._retry_at:
             return
         try:
-            self.replay()
+            self.replay(wait=False)  # a replay under way elsewhere sends them
         except Exception:  # still down: the writes wait, the next round tries again
             return
 

@@ -183,8 +183,8 @@ class Tracker:
         return hooks
 
     def _replay_at_start(self, destination: Destination) -> None:
-        try:
-            destination.replay()
+        try:  # a backend that must not fail waits for a replay under way elsewhere
+            destination.replay(wait=destination.policy == "raise")
         except Exception:
             if destination.policy == "raise":
                 raise
@@ -508,7 +508,7 @@ class Tracker:
 
     def __del__(self) -> None:
         if getattr(self, "_state", State.CLOSED) is State.OPEN:
-            self.close()
+            _close_or_warn(self, "when it was garbage-collected")
 
     # -- internals ------------------------------------------------------------------------
 
@@ -615,18 +615,24 @@ def connect(
 _open_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
 
 
+def _close_or_warn(tracker: Tracker, when: str) -> None:
+    """Close a tracker nobody closed; a failure is a :class:`CloseWarning` naming it (an
+    exception here would print an "Exception ignored" traceback, or skip other trackers)."""
+    try:
+        tracker.close()
+    except Exception as exc:
+        error = tracker._redact(f"{type(exc).__name__}: {exc}")
+        warnings.warn(
+            f"tracker {tracker.url} could not be flushed and closed {when} (points it had "
+            f"not written may be lost): {error}",
+            CloseWarning,
+            stacklevel=2,
+        )
+
+
 @atexit.register
 def _close_open_trackers() -> None:
     """Interpreter exit flushes and closes every tracker still open; one that fails is
-    reported and the others are still closed (an exception here would skip them)."""
+    reported and the others are still closed."""
     for tracker in list(_open_trackers):
-        try:
-            tracker.close()
-        except Exception as exc:
-            error = tracker._redact(f"{type(exc).__name__}: {exc}")
-            warnings.warn(
-                f"tracker {tracker.url} could not be flushed and closed at exit (points it "
-                f"had not written may be lost): {error}",
-                CloseWarning,
-                stacklevel=1,
-            )
+        _close_or_warn(tracker, "at exit")

@@ -127,13 +127,14 @@ def sync(
     for), oldest first; ``{url: writes sent}``. Raises on the first backend still failing,
     whose writes stay for the next try; the ones before it are done."""
     box = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
-    targets = list(urls) or box.urls()
     sent: dict[str, int] = {}
-    for done, url in enumerate(targets, start=1):
-        before = box.pending(url)
-        with connect(url, on_error="raise", outbox=box, registry=registry):
-            pass  # connecting replays: a backend with waiting writes gets them first
-        sent[url] = before - box.pending(url)
-        if progress is not None:
-            progress(done, len(targets), url)
+    with box.replaying():  # another sync of this outbox finishes first: none sends twice
+        targets = list(urls) or box.urls()
+        for done, url in enumerate(targets, start=1):
+            before = box.pending(url)
+            with connect(url, on_error="raise", outbox=box, registry=registry):
+                pass  # connecting replays: a backend with waiting writes gets them first
+            sent[url] = before - box.pending(url)
+            if progress is not None:
+                progress(done, len(targets), url)
     return sent

@@ -311,9 +311,11 @@ def check_perf(perf: object) -> PerfRecord:
 PERF_SPLITS = ("valid", "train")
 
 
-def flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
+def flatten(metrics: object) -> dict[str, Any]:
     """lolpop's ``{split: {name: value}}`` -> ``{"<split>_<name>": value}``; flat entries
-    stay. Values are checked later, with their flattened keys."""
+    stay. Names are valid keys; two names that flatten to one key are refused (which value
+    was meant cannot be known, and keeping one would silently lose the other). Values are
+    checked later, with their flattened keys."""
     if not isinstance(metrics, Mapping):
         raise InvalidTypeError(
             f"metrics of type {type(metrics).__name__} are not a mapping: "

@@ -131,14 +131,18 @@ class BackendFactory:
         raise NotImplementedError(f"{type(self).__name__} must implement open(url, **options)")
 
     def forms(self) -> Sequence[UrlForm]:
-        """Every form of URL served, for help, "did you mean" and ``trackplug backends``."""
+        """Every form of URL served, for help, "did you mean" and ``trackplug backends``
+        (which shows ``form(pattern)`` of each). Keep it cheap: no I/O, no heavy import."""
         raise NotImplementedError(f"{type(self).__name__} must implement forms()")
 
     def form(self, url: str) -> UrlForm:
-        """The form ``url`` has (by default the first form of its scheme). Override it
-        when one scheme has several forms (a file or in memory)."""
+        """The form ``url`` has (by default the form whose pattern it is, else the first
+        form of its scheme). Override it
+        when one scheme has several forms (a file or in memory), or when what a URL keeps
+        depends on the environment (the store a variable names)."""
+        forms = self.forms()
         scheme = url.partition("://")[0].lower()
-        for form in self.forms():
+        for form in [f for f in forms if f.pattern == url] or forms:  # a pattern is its form
             if form.scheme == scheme:
                 return form
         return UrlForm(f"{scheme}://", None)

@@ -349,3 +349,23 @@ def test_file_store_keeps_what_it_declares(tmp_path: Any, monkeypatch: pytest.Mo
             t.log_metric("r", "m", value, step=1, timestamp=1)
         got = [bits(p.value) for p in t.history("r", "m")]
     assert got == [bits(-0.0), bits(0.5), bits(0.5), bits(math.inf)]
+
+
+def test_an_mlflow_store_opened_as_sqlite_is_refused_untouched(sqlite_stores: Any) -> None:
+    """``sqlite:///mlflow.db`` for ``mlflow+sqlite:///mlflow.db``, an easy slip: trackplug's
+    SQL backend must not add its tables or switch the file to WAL."""
+    pytest.importorskip("trackplug_sql")
+    import sqlite3
+
+    path = sqlite_stores.new_path()
+    before = path.read_bytes()
+    with pytest.raises(BackendError, match="looks like an MLflow store") as error:
+        trackplug.connect(f"sqlite:///{path}")
+    assert f"mlflow+sqlite:///{path}" in str(error.value)
+    assert path.read_bytes() == before
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
+    db.close()
+    with trackplug.connect(f"mlflow+sqlite:///{path}") as tracker:  # the URL it names works
+        tracker.log_metric("r", "k", 1.0)
+        assert tracker.get_metric("r", "k") == 1.0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from trackplug_mlflow import SCHEMES, MLflowFactory
@@ -100,6 +102,34 @@ def test_importing_the_plugin_does_not_import_mlflow() -> None:
         "assert 'mlflow' not in sys.modules, 'mlflow was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_misspelled_scheme_suggests_mlflow_without_importing_it() -> None:
+    code = (
+        "import sys, trackplug\n"
+        "try:\n"
+        "    trackplug.Registry().lookup('mlfow://')\n"
+        "except trackplug.UnknownBackendError as error:\n"
+        '    assert "did you mean mlflow:// (MLflow\'s own configuration)?" in str(error)\n'
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_the_factory_says_what_each_form_keeps_without_opening_a_store(tmp_path: Path) -> None:
+    from trackplug_mlflow.capabilities import CAPABILITIES_BY_KIND
+
+    factory = MLflowFactory()
+    assert factory.capabilities("mlflow+http://h:5000") == CAPABILITIES_BY_KIND["server"]
+    assert factory.capabilities("mlflow+file:///x") == CAPABILITIES_BY_KIND["file"]
+    unlisted = factory.form("mlflow+postgresql+psycopg2://u:secret@h/db")
+    assert unlisted.capabilities == CAPABILITIES_BY_KIND["database"]
+    assert "secret" not in str(unlisted)
+    local = factory.local_store(f"mlflow+sqlite:///{tmp_path}/m.db?experiment=e")
+    assert local is not None
+    assert (local.kind, local.path) == ("file", tmp_path / "m.db")
+    assert factory.local_store("mlflow+http://h:5000") is None
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_factory_declares_the_options_the_backend_takes() -> None:

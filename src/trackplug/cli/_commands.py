@@ -647,8 +647,9 @@ def sync(urls: tuple[str, ...], outbox: Path | None) -> None:
     if not box.path.exists():
         say(stdout(), f"Nothing to sync: there is no outbox at {box.path}.")
         return
-    waiting = {url: box.pending(url) for url in (urls or box.urls())}
-    sent = _sync_with_progress(box, list(waiting))
+    with box.replaying():  # counted under the lock a concurrent sync holds: counts are true
+        waiting = {url: box.pending(url) for url in (urls or box.urls())}
+        sent = _sync_with_progress(box, list(waiting))
     for url, count in sent.items():
         say(stdout(), f"Sent {count} of {waiting[url]} waiting writes to {redact_url(url)}.")
     if not sent:
@@ -711,10 +712,12 @@ def backends(as_json: bool) -> None:
 
 def _forms(entry: BackendEntry) -> list[UrlForm]:
     """The forms of URL of ``entry.scheme`` and what each keeps, as its factory declares
-    them; a factory that cannot say is shown as declaring nothing."""
+    them now (``form`` may ask the environment); a factory that cannot say is shown as
+    declaring nothing."""
+    factory = entry.factory
     try:
-        forms = [f for f in entry.factory.forms() if f.scheme == entry.scheme]
-        return forms or [entry.factory.form(f"{entry.scheme}://")]
+        patterns = [f.pattern for f in factory.forms() if f.scheme == entry.scheme]
+        return [factory.form(pattern) for pattern in patterns or [f"{entry.scheme}://"]]
     except Exception as exc:  # a broken plugin must not hide the other backends
         warnings.warn(
             f"{entry.scheme}://: capabilities unknown: {type(exc).__name__}: {exc}", stacklevel=1

@@ -40,6 +40,8 @@ FORMS = (
     UrlForm("mlflow+postgresql://USER:PASSWORD@HOST/DATABASE", CAPABILITIES_BY_KIND["database"]),
     UrlForm("mlflow+file:///FOLDER", CAPABILITIES_BY_KIND["file"]),
 )
+#: ``mlflow://``: what it keeps depends on the store MLflow's configuration names.
+CONFIGURED = UrlForm("mlflow://", None, "MLflow's own configuration")
 SCHEMES = ("mlflow", *(form.scheme for form in FORMS))
 
 
@@ -55,7 +57,8 @@ class MLflowFactory(BackendFactory):
         return MLflowBackend(url, **options)
 
     def forms(self) -> list[UrlForm]:
-        return [self.form("mlflow://"), *FORMS]
+        """Cheap: what ``mlflow://`` keeps is :meth:`form`'s to work out."""
+        return [CONFIGURED, *FORMS]
 
     def form(self, url: str) -> UrlForm:
         """What a store at ``url`` keeps depends on its kind (server, database or file); for
@@ -66,9 +69,8 @@ class MLflowFactory(BackendFactory):
         store = scheme.partition("+")[2]
         if store:
             found = [form for form in FORMS if form.scheme == scheme]
-            return (
-                found[0] if found else UrlForm(url, CAPABILITIES_BY_KIND[store_kind(store + "://")])
-            )
+            kind = store_kind(f"{store}://")
+            return found[0] if found else UrlForm(f"{scheme}://", CAPABILITIES_BY_KIND[kind])
         configured = os.environ.get(TRACKING_URI_ENV)
         summary = (
             f"the store ${TRACKING_URI_ENV} names: {redact_url(configured)}"

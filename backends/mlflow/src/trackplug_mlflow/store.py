@@ -100,7 +100,14 @@ class RunStore:
 
         dialect = urlsplit(uri).scheme.lower().partition("+")[0]
         options = {"connect_timeout": max(1, round(timeout))} if dialect in _TIMEOUT_ARG else {}
-        engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=options)
+        try:
+            engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=options)
+        except (ImportError, sqlalchemy.exc.ArgumentError) as exc:  # no such dialect or driver
+            redact_chain(exc, uri)
+            raise BackendError(
+                f"MLflow at {self.url}: SQLAlchemy cannot reach a {dialect} database from "
+                f"here (is its driver installed?): {type(exc).__name__}: {exc}"
+            ) from exc
         try:
             engine.connect().close()
         except sqlalchemy.exc.OperationalError as exc:

@@ -42,7 +42,11 @@ from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns
 from .store import Store, Transaction
 
-__all__ = ["SQLBackend", "SQLFactory", "open_store"]
+__all__ = ["SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
+
+#: Series ids kept in memory per backend (~350 bytes each); past it the cache starts over,
+#: as the facade's caches of valid keys and resources do.
+SERIES_CACHE_LIMIT = 65_536
 
 #: What a SQLite file and PostgreSQL keep: everything, persistently.
 _PERSISTENT = Capabilities(persistent=True)
@@ -64,15 +68,20 @@ class SQLFactory(BackendFactory):
         return [FILE, IN_MEMORY, POSTGRESQL]
 
     def form(self, url: str) -> UrlForm:
-        if scheme_of(url).partition("+")[0] != "sqlite":
+        if not _is_sqlite(url):
             return POSTGRESQL
         return IN_MEMORY if _sqlite_file(url) is None else FILE
 
     def local_store(self, url: str) -> LocalStore | None:
-        if scheme_of(url).partition("+")[0] != "sqlite":
+        if not _is_sqlite(url):
             return None
         path = _sqlite_file(url)
         return None if path is None else LocalStore("file", Path(path))
+
+
+def _is_sqlite(url: str) -> bool:
+    """By the scheme alone: a form's pattern (``HOST:PORT``) is no URL to parse."""
+    return url.partition("://")[0].lower().partition("+")[0] == "sqlite"
 
 
 def _sqlite_file(url: str) -> str | None:
@@ -157,6 +166,8 @@ class SQLBackend:
                 resource, record = perf
                 tx.run(schema.SET_PERF, _perf_params(resource.id, record))
         with self._lock:  # only now: ids of a rolled-back transaction must not be kept
+            if len(self._series) + len(found) > SERIES_CACHE_LIMIT:
+                self._series.clear()  # bounded memory; the ids are looked up again
             self._series.update(found)
 
     def _write_points(self, tx: Transaction, parts: list[_Part]) -> dict[tuple[str, str], int]:
@@ -165,9 +176,7 @@ class SQLBackend:
         upserts = [row for part in parts for row in _latest_rows(part)]
         upserts.sort(key=lambda row: (row["resource"], row["key"]))  # one lock order
         tx.run_many(schema.UPSERT_SERIES, upserts)
-        found = self._lookup_ids(tx, parts)
-        with self._lock:
-            known = {**self._series, **found} if found else self._series
+        known, found = self._series_ids(tx, parts)
         if len(parts) == 1:
             part = parts[0]
             ids = {key: known[part.resource, key] for key in set(part.keys)}
@@ -179,19 +188,22 @@ class SQLBackend:
             tx.insert_points(_concatenate(parts, known))
         return found
 
-    def _lookup_ids(self, tx: Transaction, parts: list[_Part]) -> dict[tuple[str, str], int]:
+    def _series_ids(
+        self, tx: Transaction, parts: list[_Part]
+    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """The id of every series of ``parts`` (from the cache, else one query per resource),
+        and those this transaction looked up."""
         with self._lock:
-            missing = {
-                part.resource
+            cached = {
+                (part.resource, key): self._series.get((part.resource, key))
                 for part in parts
                 for key in set(part.keys)
-                if (part.resource, key) not in self._series
             }
         found: dict[tuple[str, str], int] = {}
-        for rid in sorted(missing):
+        for rid in sorted({rid for (rid, _), known in cached.items() if known is None}):
             for key, series_id in tx.query(schema.SERIES_IDS, {"resource": rid}):
                 found[rid, key] = series_id
-        return found
+        return {**cached, **found}, found  # type: ignore[dict-item]  # None only if found
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -12,23 +12,29 @@ Imported only when a ``postgresql://`` URL is opened.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, TextClause, create_engine, make_url, text
+from sqlalchemy import URL, Connection, TextClause, create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from trackplug import ValidationError, redact_url
+from trackplug import BackendError, ValidationError, redact_url
 
 from . import schema
 from .schema import Migration, PointColumns
 from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
+from .watchdog import Watchdog
 
-__all__ = ["PostgreSQLStore", "engine_url"]
+__all__ = ["DEFAULT_TIMEOUT", "PostgreSQLStore", "engine_url"]
 
 DRIVER = "postgresql+psycopg"
+#: Seconds any operation may wait for the server (``?timeout=`` in the URL): opening a
+#: connection, and each transaction or read from its first statement to its commit.
+DEFAULT_TIMEOUT = 30.0
+TIMEOUT_PARAM = "timeout"
 # Any constant: concurrent first connections take this lock to create the tables once
 # (CREATE TABLE IF NOT EXISTS alone races in PostgreSQL).
 _SCHEMA_LOCK = 0x7472_6B70  # "trkp"
@@ -62,9 +68,40 @@ def engine_url(url: str) -> str:
     return DRIVER + url[len(scheme) :]
 
 
+def bounded_url(url: str) -> tuple[URL, float]:
+    """The engine URL without trackplug's ``timeout`` parameter, and that timeout (seconds,
+    default :data:`DEFAULT_TIMEOUT`). libpq's own bounds default to it unless the URL sets
+    them: ``connect_timeout`` (whole seconds) for opening a connection, ``tcp_user_timeout``
+    (ms) for a peer that stops acknowledging what is sent."""
+    parsed = make_url(engine_url(url))
+    given = parsed.query.get(TIMEOUT_PARAM, str(DEFAULT_TIMEOUT))
+    try:
+        timeout = float(given if isinstance(given, str) else given[-1])
+    except ValueError:
+        timeout = math.nan
+    if not 0 < timeout < math.inf:
+        raise ValidationError(
+            f"{redact_url(url)!r}: timeout={given!r} is invalid: give a positive number of "
+            f"seconds (default {DEFAULT_TIMEOUT:g})"
+        )
+    defaults = {
+        "connect_timeout": str(max(1, math.ceil(timeout))),
+        "tcp_user_timeout": str(math.ceil(timeout * 1000)),
+    }
+    missing = {name: value for name, value in defaults.items() if name not in parsed.query}
+    return parsed.difference_update_query([TIMEOUT_PARAM]).update_query_dict(missing), timeout
+
+
 @functools.cache
 def _text(sql: str) -> TextClause:
     return text(sql)
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # a pooled connection is never detached
+    return driver
 
 
 class _Transaction:
@@ -82,9 +119,7 @@ class _Transaction:
 
     def _cursor(self) -> psycopg.Cursor[Any]:
         """A psycopg cursor on this transaction's connection."""
-        driver = self._conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)  # a pooled connection is never detached
-        cursor: psycopg.Cursor[Any] = driver.cursor()
+        cursor: psycopg.Cursor[Any] = _driver(self._conn).cursor()
         return cursor
 
     def insert_points(self, columns: PointColumns) -> None:
@@ -106,11 +141,13 @@ class PostgreSQLStore:
         self.url = redact_url(url)
         self._given_url = url  # its password is scrubbed from every error
         with backend_errors(f"cannot open PostgreSQL store {self.url}", _FAILURES, url):
-            self._engine = create_engine(make_url(engine_url(url)), pool_pre_ping=False)
+            target, timeout = bounded_url(url)
+            self._watchdog = Watchdog(timeout)
+            self._engine = create_engine(target, pool_pre_ping=False)
             try:
                 self._open_schema()
             except BaseException:
-                self._engine.dispose()
+                self.close()
                 raise
 
     def __repr__(self) -> str:
@@ -118,10 +155,9 @@ class PostgreSQLStore:
 
     def _open_schema(self) -> None:
         """Create version 1's tables in a new database, then run the migrations it needs,
-        in one transaction, under a lock other openers wait for. On the engine directly:
-        its failures are the open's (``cannot open …``)."""
-        with self._engine.begin() as conn:
-            tx = _Transaction(conn)
+        in one transaction, under a lock other openers wait for. Outside
+        :meth:`transaction`: its failures are the open's (``cannot open …``)."""
+        with self._bounded_transaction() as tx:
             if tx.query(_TABLE_EXISTS, {})[0][0] and not self._migrations(tx):
                 return  # the usual case: nothing to write
             tx.run("SELECT pg_advisory_xact_lock(:lock)", {"lock": _SCHEMA_LOCK})
@@ -146,8 +182,43 @@ class PostgreSQLStore:
     def transaction(self) -> Iterator[_Transaction]:
         """Also the reads' and the fast paths': whatever fails in here (the server refused,
         went away, timed out, a statement failed) is translated once, here."""
-        with self._errors(), self._engine.begin() as conn:
-            yield _Transaction(conn)
+        with self._errors(), self._bounded_transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def _bounded_transaction(self) -> Iterator[_Transaction]:
+        """A transaction on a pooled connection, from its first statement to its commit
+        bounded by the watchdog (opening the connection is bounded by ``connect_timeout``)."""
+        with self._connect() as conn, self._watchdog.watch(_driver(conn).fileno()) as watch:
+            try:
+                with conn.begin():
+                    yield _Transaction(conn)
+            except Exception as exc:
+                if not watch.fired:
+                    raise
+                conn.invalidate()
+                raise self._timed_out() from getattr(exc, "orig", None) or exc
+            if watch.fired:  # it finished as it was cut: never reuse the connection
+                conn.invalidate()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A pooled connection; libpq's ``connect_timeout`` expiring is the same timeout."""
+        try:
+            conn = self._engine.connect()
+        except SQLAlchemyError as exc:
+            if isinstance(exc.orig, psycopg.errors.ConnectionTimeout):  # type: ignore[attr-defined]
+                raise self._timed_out() from exc.orig  # type: ignore[attr-defined]
+            raise
+        with conn:
+            yield conn
+
+    def _timed_out(self) -> BackendError:
+        return BackendError(
+            f"PostgreSQL store {self.url} did not answer within {self._watchdog.timeout:g} s "
+            f"(the server is stopped, overloaded or unreachable; set the bound with "
+            f"?{TIMEOUT_PARAM}=<seconds>)"
+        )
 
     def query(self, sql: str, params: Params) -> list[Row]:
         with self.transaction() as tx:
@@ -162,5 +233,6 @@ class PostgreSQLStore:
         """Nothing to do: a committed transaction is durable in PostgreSQL."""
 
     def close(self) -> None:
+        self._watchdog.stop()
         with self._errors():
             self._engine.dispose()

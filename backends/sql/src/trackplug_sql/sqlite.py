@@ -25,7 +25,7 @@ from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from trackplug import ValidationError
+from trackplug import BackendError, ValidationError
 
 from . import schema
 from .schema import Migration, PointColumns
@@ -61,6 +61,9 @@ _HISTORY_JSON = f"""
     FROM ({schema.HISTORY})
 """
 _TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trackplug_meta'"
+_TABLES = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+#: Tables every MLflow database store has (the tracking schema's own).
+_MLFLOW_TABLES = {"experiments", "runs", "metrics", "alembic_version"}
 
 
 def sqlite_path(url: str) -> str | None:
@@ -184,6 +187,7 @@ class SQLiteStore:
             check_same_thread=False,  # guarded by self._lock
         )
         try:
+            self._refuse_foreign(db)  # before anything below can change the file
             if path is not None and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
             db.execute("PRAGMA synchronous=NORMAL")
@@ -194,6 +198,24 @@ class SQLiteStore:
             db.close()
             raise
         return db
+
+    def _refuse_foreign(self, db: sqlite3.Connection) -> None:
+        """Refuse a database that holds anything but trackplug's tables (an MLflow store
+        opened as ``sqlite://`` by a slip, say), before a byte of it changes: no tables
+        added, no switch to WAL. Reading the schema changes nothing."""
+        tables = [name for (name,) in db.execute(_TABLES)]
+        if not tables or "trackplug_meta" in tables:
+            return
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        hint = (
+            f"; it looks like an MLflow store: open it with mlflow+{self.url}"
+            if set(tables) >= _MLFLOW_TABLES
+            else ""
+        )
+        raise BackendError(
+            f"{self.url} is a SQLite database that is not a trackplug store (its tables: "
+            f"{shown}); trackplug does not change a database it did not create{hint}"
+        )
 
     def _open_schema(self, db: sqlite3.Connection) -> None:
         """Create version 1's tables in a new database, then run the migrations it needs,

@@ -1,0 +1,102 @@
+"""A bound on how long any operation waits for a PostgreSQL server that does not answer.
+
+libpq's ``connect_timeout`` bounds opening a connection, and ``tcp_user_timeout`` a peer
+that stops acknowledging packets; neither helps when the server's machine acknowledges
+everything but the server itself answers nothing (a stopped, swapping or deadlocked
+postmaster: its kernel keeps the TCP connection alive). psycopg then waits for an answer
+forever. The watchdog bounds the whole operation instead: one thread per store keeps the
+deadline of every operation in flight and, past it, shuts the connection's socket down, so
+the waiting call returns at once with psycopg's "server closed the connection" error, which
+the store reports as a timeout. The connection is then discarded, never reused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["Watchdog"]
+
+
+class Watchdog:
+    """Cuts the socket of an operation still running ``timeout`` seconds after it began."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._deadlines: dict[int, tuple[float, int]] = {}  # token -> (deadline, socket fd)
+        self._fired: set[int] = set()
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @contextmanager
+    def watch(self, fd: int) -> Iterator[Watch]:
+        """Bound the ``with`` block, which talks over socket ``fd``; the yielded
+        :class:`Watch` says afterwards whether the deadline cut it."""
+        watch = Watch(self, next(self._tokens))
+        with self._cond:
+            self._deadlines[watch.token] = (time.monotonic() + self.timeout, fd)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="trackplug-sql watchdog", daemon=True
+                )
+                self._thread.start()
+            if len(self._deadlines) == 1:  # it slept with nothing to watch; every other
+                self._cond.notify()  # deadline in flight is earlier than this one
+        try:
+            yield watch
+        finally:
+            with self._cond:
+                self._deadlines.pop(watch.token, None)
+                self._fired.discard(watch.token)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                now = time.monotonic()
+                for token, (deadline, fd) in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[token]
+                        self._fired.add(token)
+                        _cut(fd)
+                upcoming = [deadline for deadline, _ in self._deadlines.values()]
+                self._cond.wait(min(upcoming) - now if upcoming else None)
+
+
+class Watch:
+    """One watched operation."""
+
+    def __init__(self, watchdog: Watchdog, token: int) -> None:
+        self.token = token
+        self._watchdog = watchdog
+
+    @property
+    def fired(self) -> bool:
+        """Whether the deadline passed and the connection was cut."""
+        return self.token in self._watchdog._fired
+
+
+def _cut(fd: int) -> None:
+    """Shut the socket down for both directions: a read waiting on it returns at once.
+    Through a duplicate descriptor, so the connection's own stays valid until it closes."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:  # already closed: nothing waits on it
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()

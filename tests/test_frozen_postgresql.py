@@ -1,0 +1,161 @@
+"""A PostgreSQL server that stops answering (SIGSTOP: its kernel still holds the TCP
+connections open) costs at most the URL's ``timeout``: writes, flushes, reads and opening
+all end in a ``BackendError``; a secondary spools and is replayed once the server is back.
+
+The server is a throwaway cluster this module starts itself (initdb as user postgres into a
+temporary directory, a free port), never the shared one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+import trackplug
+from trackplug import BackendError, BackendWarning
+
+pytest.importorskip("trackplug_sql", reason="the SQL backend is not installed")
+TIMEOUT = 2.0
+#: Slack for a loaded machine: the bound is TIMEOUT, the test allows this much more.
+SLACK = 4.0
+
+
+def _bindir() -> Path | None:
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        return None
+    found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+    return Path(found.stdout.strip()) if found.returncode == 0 else None
+
+
+class Cluster:
+    """A PostgreSQL cluster of our own, run as user postgres."""
+
+    def __init__(self, bindir: Path, data: Path, port: int) -> None:
+        self.bindir, self.data, self.port = bindir, data, port
+
+    def run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bindir / tool), *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def url(self, **query: object) -> str:
+        params = "&".join(f"{k}={v}" for k, v in {"timeout": TIMEOUT, **query}.items())
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?{params}"
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started (the connections' backends)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == postmaster:
+                    children.append(int(entry.name))
+        return [postmaster, *children]
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    bindir = _bindir()
+    if bindir is None or os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root, runuser and PostgreSQL's initdb to start a throwaway cluster")
+    # Not under pytest's base directory, which user postgres may not enter.
+    data = Path(tempfile.mkdtemp(prefix="trackplug-frozen-pg-"))
+    shutil.chown(data, "postgres")
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cluster = Cluster(bindir, data, port)
+    cluster.run("initdb", "-A", "trust", "-U", "postgres", "-D", str(data))
+    options = f"-h 127.0.0.1 -p {port} -k {data}"
+    log = str(data / "server.log")  # not our stdout: the server would hold the pipe open
+    cluster.run("pg_ctl", "-D", str(data), "-o", options, "-l", log, "-w", "start")
+    try:
+        yield cluster
+    finally:
+        cluster.run("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def within_the_bound() -> Iterator[None]:
+    """The block ends within the URL's timeout (plus slack for a loaded machine)."""
+    started = time.monotonic()
+    yield
+    assert time.monotonic() - started < TIMEOUT + SLACK
+
+
+def test_writes_flushes_and_reads_end_within_the_timeout(cluster: Cluster) -> None:
+    with trackplug.connect(cluster.url(), flush_interval=3600) as tracker:
+        tracker.log_metric("run", "loss", 1.0, step=1)
+        tracker.flush()
+        with cluster.frozen():
+            tracker.log_metric("run", "loss", 2.0, step=2)
+            with within_the_bound(), pytest.raises(BackendError, match="did not answer within 2 s"):
+                tracker.flush()
+            with within_the_bound(), pytest.raises(BackendError, match="did not answer"):
+                tracker.latest("run")  # the batch is still buffered: it is retried first
+        tracker.flush()  # the server is back: nothing was lost
+        assert [p.value for p in tracker.history("run", "loss")] == [1.0, 2.0]
+
+
+def test_opening_a_frozen_server_ends_within_the_timeout(cluster: Cluster) -> None:
+    with (
+        cluster.frozen(),
+        within_the_bound(),
+        pytest.raises(BackendError, match="did not answer within 2 s"),
+    ):
+        trackplug.connect(cluster.url())
+
+
+def test_a_frozen_secondary_spools_and_is_replayed_when_it_answers(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    url = cluster.url()
+    outbox = tmp_path / "outbox.db"
+    with trackplug.connect("memory://", url, outbox=str(outbox), flush_interval=3600) as tracker:
+        tracker.log_metric("spooled-run", "loss", 1.0, step=1)
+        tracker.flush()
+        with cluster.frozen():
+            tracker.log_metric("spooled-run", "loss", 2.0, step=2)
+            with within_the_bound(), pytest.warns(BackendWarning, match="outbox"):
+                tracker.flush()  # the primary has it; the frozen secondary's copy waits
+            assert tracker.outbox.pending(url) == 1
+    assert trackplug.sync(outbox=str(outbox)) == {url: 1}
+    with trackplug.connect(url) as server:
+        assert [p.value for p in server.history("spooled-run", "loss")] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "abc", "inf", "nan"])
+def test_an_invalid_timeout_is_refused(cluster: Cluster, timeout: str) -> None:
+    with pytest.raises(trackplug.ValidationError, match="timeout"):
+        trackplug.connect(
+            f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres?timeout={timeout}"
+        )
