@@ -109,6 +109,12 @@ CASES: tuple[Case, ...] = (
          versus="mlflow-startup"),
     Case("mlflow-startup", "MLflow, new SQLite store (incl. migrations)", "mlflow",
          _START + "mlflow_first_point", "first_point", {}, ("mlflow",)),
+    # a whole run as a fresh process: start_run, 10 params, 1,000 points, end
+    Case("tp-sqlite-run", "trackplug, new SQLite file: start_run + log_metric",
+         "trackplug", _START + "trackplug_run", "run", _SQLITE, _SQL_NEEDS,
+         versus="mlflow-fluent-run"),
+    Case("mlflow-fluent-run", "MLflow fluent API, new SQLite store: start_run + log_metric",
+         "mlflow", _START + "mlflow_fluent_run", "run", {}, ("mlflow",)),
     # peak memory
     Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
          _SQLITE, _SQL_NEEDS),

@@ -65,6 +65,11 @@ GROUPS = (
         _rows(["tp-sqlite-startup", "mlflow-startup"], "seconds", "import_s", "store_s"),
     ),
     Group(
+        "A whole run as a fresh process: start_run, 10 params, {s.run:,} points, end "
+        "(whole process, wall)",
+        _rows(["tp-sqlite-run", "mlflow-fluent-run"], "seconds", "import_s", "store_s"),
+    ),
+    Group(
         "Peak memory while logging {s.rss:,} points (VmHWM above the process after import)",
         _rows(["tp-sqlite-rss"], "peak_rss_mib", "points_per_s"),
     ),

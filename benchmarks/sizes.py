@@ -20,6 +20,7 @@ class Sizes:
     resources: int  # resources ranked by best()
     rss: int  # points logged while the peak resident memory is watched
     first_point: int = 1  # a fresh process's first durable point
+    run: int = 1_000  # points of a run started, with 10 params, and ended by a fresh process
 
 
 FULL = Sizes(

@@ -18,10 +18,11 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from trackplug import MetricPoint
+from trackplug import MetricPoint, UnsupportedOperationError
 
 from . import strategies as tps
 from .base import Pair, open_tracker
+from .params import exact_params
 
 __all__ = ["KEYS", "RESOURCES", "ContractMachine"]
 
@@ -49,10 +50,25 @@ _bad_input = st.one_of(
     st.tuples(_keys, tps.invalid_values(), st.just(0)),
     st.tuples(_keys, st.just(1.0), tps.invalid_steps()),
 )
+#: Params that collide: 1, 1.0, True and "1" are four values; MLflow keeps two of them.
+_params = st.dictionaries(
+    st.sampled_from(["lr", "n", "opt"]),
+    st.sampled_from([0.1, 1, 1.0, True, "1", None, "sgd"]),
+    max_size=2,
+)
+_tags = st.dictionaries(st.sampled_from(["team", "stage"]), st.sampled_from(["a", "b", ""]))
 _predictions = st.one_of(
     st.lists(st.floats(width=64), max_size=8),
     st.lists(st.sampled_from(["cat", "dog", "a b"]), max_size=8),
 )
+
+
+def _keeps_params(pair: Pair) -> bool:
+    try:
+        pair.tracker.params(RESOURCES[0])
+    except UnsupportedOperationError:
+        return False
+    return True
 
 
 class ContractMachine(RuleBasedStateMachine):
@@ -70,6 +86,8 @@ class ContractMachine(RuleBasedStateMachine):
         self.reopen_backend = reopen
         #: Resources written since the last full comparison of their histories.
         self.touched: set[str] = set(RESOURCES)
+        #: Whether the backend implements the params and tags hooks.
+        self.keeps_params = _keeps_params(self.pair)
 
     @rule(resource=_resources, point=_points)
     def log_metric(self, resource: str, point: MetricPoint) -> None:
@@ -140,6 +158,18 @@ class ContractMachine(RuleBasedStateMachine):
         self.touched.add(rid)
         self.pair.log_points(rid, [point])
 
+    @precondition(lambda self: self.keeps_params)
+    @rule(resource=_resources, params=_params)
+    def log_params(self, resource: str, params: dict[str, Any]) -> None:
+        note(f"log_params({resource!r}, {params!r})")
+        self.pair.do(lambda t: t.log_params(resource, params))
+
+    @precondition(lambda self: self.keeps_params)
+    @rule(resource=_resources, tags=_tags)
+    def set_tags(self, resource: str, tags: dict[str, str]) -> None:
+        note(f"set_tags({resource!r}, {tags!r})")
+        self.pair.do(lambda t: t.set_tags(resource, tags))
+
     @rule()
     def flush(self) -> None:
         note("flush()")
@@ -166,6 +196,11 @@ class ContractMachine(RuleBasedStateMachine):
         for rid in sorted(self.touched):
             self.pair.check_resource(rid)
         self.touched.clear()
+        if self.keeps_params:
+            for rid in RESOURCES:
+                got, want = self.pair.tracker.params(rid), self.pair.model.params(rid)
+                assert exact_params(got) == exact_params(want), f"params({rid!r})"
+                assert self.pair.tracker.tags(rid) == self.pair.model.tags(rid), f"tags({rid!r})"
 
     def teardown(self) -> None:
         try:

@@ -12,10 +12,10 @@ same calls then gives, for every operation, the outcome the contract expects.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, Tracker, hookimpl
-from trackplug.plugin import Batch, MemoryBackend, float_bits
+from trackplug.plugin import Batch, MemoryBackend, ParamValue, float_bits
 
 __all__ = [
     "ExactPoint",
@@ -105,6 +105,27 @@ class ReferenceBackend:
     @hookimpl
     def get_perf(self, resource: Resource) -> PerfRecord | None:
         return self._memory.get_perf(resource)
+
+    @hookimpl
+    def log_params(self, resource: Resource, params: Mapping[str, ParamValue]) -> None:
+        stored = {key: self.caps.stored_param(value) for key, value in params.items()}
+        self._memory.log_params(resource, stored)
+
+    @hookimpl
+    def get_params(self, resource: Resource) -> dict[str, ParamValue]:
+        return self._memory.get_params(resource)
+
+    @hookimpl
+    def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
+        self._memory.set_tags(resource, tags)
+
+    @hookimpl
+    def get_tags(self, resource: Resource) -> dict[str, str]:
+        return self._memory.get_tags(resource)
+
+    @hookimpl
+    def tagged(self, key: str, value: str | None) -> list[str]:
+        return self._memory.tagged(key, value)
 
     @hookimpl
     def capabilities(self) -> Capabilities:
