@@ -369,3 +369,30 @@ def test_an_mlflow_store_opened_as_sqlite_is_refused_untouched(sqlite_stores: An
     with trackplug.connect(f"mlflow+sqlite:///{path}") as tracker:  # the URL it names works
         tracker.log_metric("r", "k", 1.0)
         assert tracker.get_metric("r", "k") == 1.0
+
+
+def test_params_tags_and_run_status_are_mlflows_own(sqlite_url: str) -> None:
+    """What the MLflow UI shows: real params (text), the user's tags, and a trackplug run's
+    status and end time as the MLflow run's own."""
+    with trackplug.connect(sqlite_url) as t:
+        with t.start_run("sgd", params={"lr": 0.01, "warm": True}, tags={"team": "a"}) as good:
+            good.log_metric("loss", 0.5)
+        with pytest.raises(KeyboardInterrupt), t.start_run("sgd") as bad:
+            raise KeyboardInterrupt
+        open_run = t.start_run("sgd")
+        client = MlflowClient(tracking_uri=sqlite_url.removeprefix("mlflow+").partition("?")[0])
+        runs = {r.info.run_name: r for r in client.search_runs(_experiments(client))}
+        assert runs[good.id].data.params == {"lr": "0.01", "warm": "True"}
+        assert runs[good.id].data.tags["team"] == "a"
+        assert runs[good.id].info.status == "FINISHED"
+        assert runs[good.id].info.end_time == t.runs("sgd")[0].end
+        assert runs[bad.id].info.status == "FAILED"
+        assert runs[open_run.id].info.status == "RUNNING"
+        assert t.params(good.id) == {"lr": "0.01", "warm": "True"}
+        assert t.tags(good.id) == {"team": "a"}
+        with pytest.raises(trackplug.ValidationError, match="performance_metric"):
+            t.set_tags(good.id, {"performance_metric": "f1"})
+
+
+def _experiments(client: MlflowClient) -> list[str]:
+    return [e.experiment_id for e in client.search_experiments()]
