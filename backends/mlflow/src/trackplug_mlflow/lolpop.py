@@ -29,7 +29,6 @@ import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from trackplug import (
@@ -40,6 +39,11 @@ from trackplug import (
     Tracker,
     hookimpl,
     redact_url,
+)
+from trackplug.integrations.lolpop_calls import (
+    lolpop_resource_id,
+    resource_id,
+    timestamp_and_step,
 )
 from trackplug.model import Batch
 from trackplug.predictions import ProblemType
@@ -53,15 +57,6 @@ __all__ = ["MLFlowMetricsTracker", "SharedRunBackend", "lolpop_resource_id"]
 OWNER_TAG_PREFIX = "trackplug.resource."
 TRAINING_PARAMS = "training_params"
 _SEPARATOR = "/"  # between run id and resource id in the Resource the facade sees
-
-
-def lolpop_resource_id(resource: Any) -> str:
-    """lolpop's ``MLFlowMetadataTracker.get_resource_id``: the tuple's id, a path's stem
-    (dots made underscores) when it contains ``/``."""
-    rid = str(resource[0] if isinstance(resource, tuple) else resource)
-    if "/" in rid:
-        rid = Path(rid).stem.replace(".", "_")
-    return rid
 
 
 def _owner_tag(rid: str) -> str:
@@ -279,9 +274,9 @@ class MLFlowMetricsTracker:
     # -- resources --------------------------------------------------------------------------
 
     def get_resource_id(self, resource: Any) -> str:
-        """The id lolpop prefixes keys with (the metadata tracker's rule when it has one)."""
-        get = getattr(self.metadata_tracker, "get_resource_id", None)
-        return str(get(resource)) if callable(get) else lolpop_resource_id(resource)
+        """The id lolpop prefixes keys with (the metadata tracker's rule when it has one); a
+        bare resource is ``(resource, this tracker's run)``."""
+        return resource_id(resource, self.metadata_tracker, self.run)
 
     def _resource(self, resource: Any) -> tuple[Resource, str, str]:
         """``(facade resource, run id, resource id)`` of a lolpop ``(id, run)`` tuple (a bare
@@ -295,7 +290,7 @@ class MLFlowMetricsTracker:
     def log_metric(self, resource: Any, id: str, value: float, *args: Any, **kwargs: Any) -> None:
         """Log metric ``id`` of ``resource``; ``timestamp`` (ms) and ``step`` as for
         ``MlflowClient.log_metric`` (also positionally, in that order)."""
-        timestamp, step = _timestamp_and_step(args, kwargs)
+        timestamp, step = timestamp_and_step(args, kwargs)
         target, _, rid = self._resource(resource)
         check_key(f"{rid}.{id}")  # the key MLflow gets: refused now, not at the flush
         self._tracker.log_metric(target, id, value, step, timestamp)
@@ -387,24 +382,6 @@ def _target(uri: str | None, experiment: str | None) -> MLflowTarget:
     if uri.lower().startswith("mlflow"):
         return parse_url(uri, experiment)
     return parse_url(f"mlflow+{uri}", experiment)
-
-
-def _timestamp_and_step(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int | None, int]:
-    """``MlflowClient.log_metric``'s ``timestamp`` and ``step``, positional or named."""
-    names = ("timestamp", "step")
-    if len(args) > len(names):
-        raise TypeError(f"log_metric takes at most {len(names)} extra arguments (timestamp, step)")
-    given = dict(zip(names, args, strict=False))
-    for name in names:
-        if name in kwargs:
-            if name in given:
-                raise TypeError(f"log_metric got {name} twice")
-            given[name] = kwargs.pop(name)
-    kwargs.pop("synchronous", None)  # every write here is batched
-    if kwargs:
-        raise TypeError(f"log_metric got unexpected arguments: {', '.join(sorted(kwargs))}")
-    step = given.get("step")
-    return given.get("timestamp"), 0 if step is None else step
 
 
 def _params(text: str) -> dict[str, str]:
