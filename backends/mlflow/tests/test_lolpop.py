@@ -1,21 +1,23 @@
-"""``MLFlowMetricsTracker``: lolpop's interface and layout, and each lolpop bug fixed.
+"""``MLFlowMetricsTracker``, the plain drop-in: lolpop's interface and layout, and each lolpop
+bug fixed, without lolpop installed.
 
-lolpop itself cannot be installed beside MLflow 3 (it pins mlflow < 3), so its metadata
-tracker is stood in for by the smallest object lolpop's class reads: ``client``, ``run``,
-``url`` (and lolpop's ``get_resource_id``). Everything below runs on a real MLflow store.
+The metadata tracker is the smallest object lolpop's class reads: ``client``, ``run``, ``url``
+and lolpop's ``get_resource_id``, as lolpop 0.2.0 writes it. Everything below runs on a real
+MLflow store; lolpop's own components and pipelines are in ``test_lolpop_components.py`` and
+``test_lolpop_pipelines.py``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from trackplug_mlflow import MLFlowMetricsTracker
-from trackplug_mlflow.lolpop import lolpop_resource_id
 
 from trackplug import BackendError, InvalidTypeError, ValidationError
 
@@ -30,7 +32,11 @@ class MetadataTracker:
         self.run = self.client.create_run(experiment)
 
     def get_resource_id(self, resource: Any) -> str:
-        return lolpop_resource_id(resource)
+        """lolpop 0.2.0's ``MLFlowMetadataTracker.get_resource_id``, as written there."""
+        resource_out = resource[0]
+        if "/" in resource_out:
+            resource_out = str(Path(resource_out).stem).replace(".", "_")
+        return str(resource_out)
 
 
 class CountingClient:
@@ -273,3 +279,30 @@ def test_special_values_read_back_as_mlflow_keeps_them(tracker: MLFlowMetricsTra
     tracker.log_metric(model, "nan", math.nan)
     assert tracker.get_metric(model, "inf") == 1.7976931348623157e308
     assert math.isnan(tracker.get_metric(model, "nan") or 0.0)
+
+
+def test_a_bare_resource_is_the_tuple_of_it_and_the_run(tracker: MLFlowMetricsTracker) -> None:
+    """lolpop's ``get_resource_id`` reads ``resource[0]``: a bare ``"bare"`` was ``"b"``."""
+    tracker.log_metric("bare", "x", 1.0)
+    tracker.log_metrics("bare", {"valid": {"f1": 0.5}}, "f1")
+    assert metrics_of(tracker) == {"bare.x": 1.0, "bare.valid_f1": 0.5}
+    assert tags_of(tracker)["bare.performance_metric_value"] == "0.5"
+    assert tracker.get_metric("bare", "x") == tracker.get_metric(("bare", tracker.run), "x") == 1.0
+    tracker.copy_metrics("bare", "copy")
+    assert tracker.get_metric(("copy", tracker.run), "valid_f1") == 0.5
+
+
+def test_copy_onto_newer_values_keeps_tag_and_get_metric_agreeing(
+    tracker: MLFlowMetricsTracker,
+) -> None:
+    """The target's perf record is valued at its latest value of the perf metric, which is
+    what ``get_metric`` reads (docs/semantics.md, copy_metrics)."""
+    experiment, version = ("exp", tracker.run), ("model", tracker.run)
+    tracker.log_metric(version, "valid_f1", 0.9, timestamp=2_000, step=1)  # newer than exp's
+    tracker.log_metrics(experiment, {"valid": {"f1": 0.8}}, "f1")
+    tracker.copy_metrics(experiment, version)
+    assert tracker.get_metric(version, "valid_f1") == 0.9
+    assert tags_of(tracker)["model.performance_metric"] == "f1"
+    assert tags_of(tracker)["model.performance_metric_value"] == "0.9"
+    history = tracker.client.get_metric_history(tracker.run.info.run_id, "model.valid_f1")
+    assert sorted(p.value for p in history) == [0.8, 0.9]  # the copy's point is there too
