@@ -246,9 +246,9 @@ def test_standalone_component_keeps_the_same_values(runs: dict[str, Run]) -> Non
             history = [(p.step, p.value) for p in stored.history(rid, metric)]
             assert history == sorted(points), (rid, metric)
         assert stored.perf("iris") == stored.perf(f"{ids['<run 1>']}.iris")
-        assert stored.perf("iris") == trackplug.PerfRecord(
-            "f1", stored.get_metric("iris", "valid_f1")
-        )
+        valid_f1 = stored.get_metric("iris", "valid_f1")
+        assert valid_f1 is not None
+        assert stored.perf("iris") == trackplug.PerfRecord("f1", valid_f1)
         shares = {k: v for k, v in stored.latest("iris_predictions").items() if "class" in k}
         assert sorted(shares) == [f"class_distribution.{label}" for label in SPECIES]
 
