@@ -91,6 +91,19 @@ def test_attributes_come_from_the_metadata_tracker(
     assert tracker.url == metadata.url  # lolpop's: the tracking URI
 
 
+def test_built_as_lolpop_builds_its_class(metadata: MetadataTracker) -> None:
+    """lolpop passes the metadata tracker in ``dependent_integrations`` (with ``parent``,
+    ``plugin_mods``…): taken from there, no run of its own."""
+    experiment = metadata.run.info.experiment_id
+    runs_before = [run.info.run_id for run in metadata.client.search_runs([experiment])]
+    given = {"component": {"metadata_tracker": metadata, "logger": object()}}
+    with MLFlowMetricsTracker(conf={}, dependent_integrations=given, plugin_mods=[]) as t:
+        assert t.run is metadata.run
+        t.log_metric(("m", t.run), "loss", 0.5)
+    assert [run.info.run_id for run in metadata.client.search_runs([experiment])] == runs_before
+    assert metadata.client.search_runs(["0"]) == []  # nothing in the Default experiment
+
+
 @pytest.mark.parametrize("uri", ["databricks", "mlruns", "databricks://profile"])
 def test_any_tracking_uri_of_the_metadata_tracker_is_taken(
     metadata: MetadataTracker, uri: str

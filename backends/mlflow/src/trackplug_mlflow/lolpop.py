@@ -203,10 +203,13 @@ class SharedRunBackend:
 class MLFlowMetricsTracker:
     """A drop-in for lolpop's ``MLFlowMetricsTracker`` (same methods and attributes).
 
-    Built like lolpop's, from a metadata tracker (any object with ``client``, ``run`` and
-    ``url``; its ``get_resource_id`` is used when it has one)::
+    Built from a metadata tracker (any object with ``client``, ``run`` and ``url``; its
+    ``get_resource_id`` is used when it has one), given directly or as lolpop gives it::
 
-        tracker = MLFlowMetricsTracker(components={"metadata_tracker": metadata_tracker})
+        tracker = MLFlowMetricsTracker(metadata_tracker=metadata_tracker)
+        tracker = MLFlowMetricsTracker(
+            conf={}, dependent_integrations={"component": {"metadata_tracker": metadata_tracker}}
+        )
 
     or standalone, from a tracking URI (``http://…``, ``sqlite:///…``) or a trackplug MLflow
     URL and an experiment, creating the run lolpop's ``mlflow_utils.connect`` would::
@@ -230,10 +233,11 @@ class MLFlowMetricsTracker:
         conf: Mapping[str, Any] | None = None,
         problem_type: ProblemType | None = None,
         flush_interval: float = 1.0,
+        dependent_integrations: Mapping[str, Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
-        components = dict(components or {})
-        self.metadata_tracker: Any = metadata_tracker or components.get("metadata_tracker")
+        given = {**(components or {}), **(dependent_integrations or {}).get("component", {})}
+        self.metadata_tracker: Any = metadata_tracker or given.get("metadata_tracker")
         config = dict((conf or {}).get("config", {}))
         self.problem_type: ProblemType | None = problem_type or config.get("problem_type")
         if self.metadata_tracker is not None:
