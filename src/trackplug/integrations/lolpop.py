@@ -32,8 +32,8 @@ try:
     from lolpop.component.metrics_tracker.base_metrics_tracker import BaseMetricsTracker
 except ModuleNotFoundError as missing:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "trackplug.integrations.lolpop needs lolpop: pip install --no-deps lolpop==0.2.0 "
-        "plus what it imports (requirements/lolpop.txt)"
+        "trackplug.integrations.lolpop needs lolpop: pip install --no-deps lolpop==0.2.0, "
+        "plus the packages it imports (docs/lolpop.md, Install)"
     ) from missing
 
 __all__ = ["TrackplugMLFlowMetricsTracker", "TrackplugMetricsTracker"]
@@ -90,7 +90,8 @@ class _TrackplugComponent(BaseMetricsTracker):  # type: ignore[misc]  # lolpop i
         try:
             return getattr(self._impl, method)(*args, **kwargs)
         except TrackplugError as error:
-            self.notify(f"{self.name}.{method} failed: {error}", "ERROR")
+            if getattr(self, "notifier", None) is not None:  # lolpop gives one by default
+                self.notify(f"{self.name}.{method} failed: {error}", "ERROR")
             raise
 
     def _metadata_tracker(self) -> Any:
@@ -126,7 +127,12 @@ class TrackplugMLFlowMetricsTracker(_TrackplugComponent):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from trackplug_mlflow import MLFlowMetricsTracker
+        try:
+            from trackplug_mlflow import MLFlowMetricsTracker
+        except ModuleNotFoundError as missing:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                f"{self.name} needs trackplug-mlflow (pip install -e ./backends/mlflow)"
+            ) from missing
 
         metadata = self._metadata_tracker()
         problem_type = problem_type_of(self.problem_type)

@@ -236,8 +236,8 @@ class MLFlowMetricsTracker:
         dependent_integrations: Mapping[str, Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
-        given = {**(components or {}), **(dependent_integrations or {}).get("component", {})}
-        self.metadata_tracker: Any = metadata_tracker or given.get("metadata_tracker")
+        peers = {**(components or {}), **(dependent_integrations or {}).get("component", {})}
+        self.metadata_tracker: Any = metadata_tracker or peers.get("metadata_tracker")
         config = dict((conf or {}).get("config", {}))
         self.problem_type: ProblemType | None = problem_type or config.get("problem_type")
         if self.metadata_tracker is not None:
