@@ -10,6 +10,8 @@ MLflow store; lolpop's own components and pipelines are in ``test_lolpop_compone
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -319,3 +321,26 @@ def test_copy_onto_newer_values_keeps_tag_and_get_metric_agreeing(
     assert tags_of(tracker)["model.performance_metric_value"] == "0.9"
     history = tracker.client.get_metric_history(tracker.run.info.run_id, "model.valid_f1")
     assert sorted(p.value for p in history) == [0.8, 0.9]  # the copy's point is there too
+
+
+def test_without_lolpop_the_drop_in_works_and_the_components_say_what_is_missing(
+    sqlite_stores: Any,
+) -> None:
+    """A process where ``import lolpop`` fails: the drop-in needs none of it; the lolpop
+    components' module names the install."""
+    script = f"""
+import sys
+sys.modules["lolpop"] = None  # import lolpop raises ImportError
+import trackplug
+from trackplug_mlflow import MLFlowMetricsTracker
+with MLFlowMetricsTracker(url="sqlite:///{sqlite_stores.new_path()}", experiment_name="x") as t:
+    t.log_metric("m", "loss", 0.5)
+    assert t.get_metric("m", "loss") == 0.5
+try:
+    import trackplug.integrations.lolpop
+except ImportError as error:
+    print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "needs lolpop: pip install --no-deps lolpop==0.2.0" in done.stdout

@@ -1,12 +1,12 @@
 """Run lolpop's own pipelines on iris, configured by a lolpop YAML (one process per run).
 
-    python run_pipeline.py CONFIG.yaml [PLUGIN_MODULE ...]
+    python run_pipeline.py CONFIG.yaml
 
 From a ``ClassificationRunner`` built from the YAML: ``OfflineTrain.split_data`` and
 ``train_model`` (lolpop's ``LocalHyperparameterTuner`` over a small scikit-learn trainer, a
 lolpop extension in ``extension/``), then ``OfflinePredict.get_predictions`` on the test split,
-then ``runner.stop()``. Plugin modules, when given, go to lolpop as ``plugin_mods``.
-The splits are fixed (a ``SPLIT`` column), and the trees seeded, so two runs log the same values.
+then ``runner.stop()``. The splits are fixed (a ``SPLIT`` column) and the tree is seeded, so
+two runs log the same values.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ def iris() -> pd.DataFrame:
     return frame
 
 
-def main(config: str, plugin_mods: list[str]) -> None:
+def main(config: str) -> None:
     sys.path.append(str(EXTENSION_ROOT))  # before lolpop is imported: extend_path reads it
     from lolpop.runner import ClassificationRunner
 
-    runner = ClassificationRunner(conf=config, plugin_mods=plugin_mods or None)
+    runner = ClassificationRunner(conf=config)
     data = iris()
     splits = runner.train.split_data(data)
     model, model_version = runner.train.train_model(splits)
@@ -44,4 +44,4 @@ def main(config: str, plugin_mods: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main(sys.argv[1])
