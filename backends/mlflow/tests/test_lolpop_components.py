@@ -2,13 +2,16 @@
 
 lolpop's loader finds them (``plugin_mods`` and ``plugin_paths``), lolpop's base classes
 give them its protocol, and lolpop's own logger and notifier are their peers. The metadata
-tracker is the stand-in of ``test_lolpop.py`` (lolpop's ``MLFlowMetadataTracker`` would set
-MLflow's process-wide tracking URI and active run in the test process; the pipelines in
-``test_lolpop_pipelines.py`` use the real one, each in its own process).
+tracker is the stand-in of ``test_lolpop.py`` with lolpop's own ``get_resource_id`` (built,
+lolpop's ``MLFlowMetadataTracker`` would set MLflow's process-wide tracking URI and active run
+in the test process; the pipelines in ``test_lolpop_pipelines.py`` use it, each in its own
+process).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import sys
 from collections.abc import Iterator
@@ -48,8 +51,15 @@ def peers(lolpop_utils: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def metadata(sqlite_stores: Any) -> MetadataTracker:
-    return MetadataTracker(f"sqlite:///{sqlite_stores.new_path()}")
+def metadata(sqlite_stores: Any, lolpop_utils: Any) -> MetadataTracker:
+    """The stand-in, naming resources with lolpop's own ``get_resource_id`` (its code, without
+    the decorators that would start MLflow runs in this process)."""
+    from lolpop.component import MLFlowMetadataTracker
+
+    tracker = MetadataTracker(f"sqlite:///{sqlite_stores.new_path()}")
+    lolpops_rule = inspect.unwrap(MLFlowMetadataTracker.get_resource_id)
+    tracker.get_resource_id = functools.partial(lolpops_rule, tracker)  # type: ignore[method-assign]
+    return tracker
 
 
 def build(lolpop_utils: Any, name: str, conf: dict[str, Any], **components: Any) -> Any:
