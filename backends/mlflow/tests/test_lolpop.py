@@ -336,8 +336,9 @@ from trackplug_mlflow import MLFlowMetricsTracker
 with MLFlowMetricsTracker(url="sqlite:///{sqlite_stores.new_path()}", experiment_name="x") as t:
     t.log_metric("m", "loss", 0.5)
     assert t.get_metric("m", "loss") == 0.5
+import trackplug_lolpop  # lolpop's plugin module: loads the components when asked for one
 try:
-    import trackplug.integrations.lolpop
+    trackplug_lolpop.TrackplugMetricsTracker
 except ImportError as error:
     print(error)
 """

@@ -16,6 +16,7 @@ alibi / yellowbrick / aif360 (``BaseModelChecker``, ``BaseDataChecker``, ``BaseD
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import shutil
@@ -67,6 +68,7 @@ def apply_diff(text: str, diff: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.cache
 def plugin_path() -> str:
     """What ``python -m trackplug_lolpop`` prints, as docs/lolpop.md tells users to run."""
     printed = subprocess.run(
