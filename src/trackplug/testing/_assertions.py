@@ -134,7 +134,7 @@ class MetricAssertions(ABC):
     def _unranked(tracker: Tracker, key: str, ranking: Sequence[tuple[str, float]]) -> str:
         ranked = {rid for rid, _ in ranking}
         others = [f"`{rid}`" for rid in tracker.resources() if rid not in ranked]
-        return f" (without a {key} to rank: {', '.join(others)})" if others else ""
+        return f" (not ranked, without a {key} or with NaN: {', '.join(others)})" if others else ""
 
     def _nothing(self) -> str:
         connections = self.connections

@@ -15,7 +15,7 @@ from ..model import MetricPoint, PerfRecord
 from ..outbox import Outbox
 from ..redirect import OpenURLs
 from ..tracker import Tracker
-from ..urls import redact_url, scheme_of
+from ..urls import redact_url
 from ._assertions import MetricAssertions
 
 __all__ = ["CAPTURE_URL", "Capture", "capture"]
@@ -64,6 +64,7 @@ class Capture(MetricAssertions):
         self._opened: list[Tracker] = []
         self._connections: list[list[str]] = []
         self._lock = threading.Lock()  # code under test connects from any thread
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"<Capture of {len(self._opened)} trackers>"
@@ -79,8 +80,6 @@ class Capture(MetricAssertions):
     def connect(self, urls: list[str], open_urls: OpenURLs) -> Tracker:
         """The tracker for ``connect(*urls)``: on the capture's store (and, with
         ``passthrough``, on the URLs too), or just on the URLs if one is ignored."""
-        for url in urls:
-            scheme_of(url)  # a malformed URL fails as it would without the capture
         with self._lock:
             self._connections.append([redact_url(url) for url in urls])
         if any(fnmatch.fnmatchcase(url, pattern) for url in urls for pattern in self.ignore):
@@ -101,6 +100,11 @@ class Capture(MetricAssertions):
 
     def _tracker(self) -> Tracker:
         """The store's reader, once every captured tracker has sent what it buffers."""
+        if self._closed:
+            raise ClosedError(
+                "this capture has ended (with its test or its with block), and its metrics "
+                "with it: read them before"
+            )
         with self._lock:
             opened = list(self._opened)
         for tracker in opened:
@@ -140,6 +144,7 @@ class Capture(MetricAssertions):
         """Stop capturing, then close every tracker opened meanwhile (all of them, even
         if one fails: the first error is raised after). The captured data goes too."""
         redirect.uninstall(self)
+        self._closed = True
         with self._lock:
             trackers = [*self._opened, self._reader]
         errors: list[Exception] = []
