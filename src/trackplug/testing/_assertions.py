@@ -46,6 +46,7 @@ class MetricAssertions(ABC):
         """The latest value of ``key`` for ``resource``, asserted to equal ``expected``
         (``==``: pass ``pytest.approx(0.9)`` for a tolerance; NaN equals NaN), to be
         ``≥ at_least`` and ``≤ at_most``, each when given. Returns it."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         rid, points = self._points(resource, key)
         last = points[-1]  # history's order ends with the latest point
         failed = [
@@ -69,6 +70,7 @@ class MetricAssertions(ABC):
     ) -> list[MetricPoint]:
         """Assert that ``key`` was logged for ``resource`` — at exactly ``steps``, when
         given (each step once or more). Returns its history."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         rid, points = self._points(resource, key)
         if steps is not None:
             expected, logged = set(steps), {point.step for point in points}
@@ -84,6 +86,7 @@ class MetricAssertions(ABC):
         self, key: str, resource: object, *, order: Literal["max", "min"] = "max"
     ) -> None:
         """Assert that ``resource`` ranks first by the latest value of ``key`` (``best``)."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         rid = to_resource(resource).id
         tracker = self._tracker()
         ranking = tracker.best(key, order, limit=max(1, len(tracker.resources())))
@@ -96,6 +99,7 @@ class MetricAssertions(ABC):
 
     def assert_nothing_logged(self) -> None:
         """Assert that no metric at all was logged."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         if self._tracker().resources():
             raise AssertionError(f"expected no metrics, logged:\n{self.summary()}")
 
@@ -109,6 +113,7 @@ class MetricAssertions(ABC):
 
     def _points(self, resource: object, key: str) -> tuple[str, list[MetricPoint]]:
         """``resource``'s id and the history of ``key``, or an error saying what there is."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         rid = to_resource(resource).id
         tracker = self._tracker()
         points = tracker.history(resource, key)
