@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import math
 import socket
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 import trainer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import trackplug
 from trackplug import ClosedError, TrackplugError, ValidationError
+from trackplug.memory import MemoryBackend
 from trackplug.testing import Capture, capture
 
 
@@ -312,3 +317,112 @@ def test_importing_trackplug_imports_neither_pytest_nor_the_capture() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_scheme_nothing_serves_fails_as_without_the_capture(
+    trackplug_capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(trackplug.UnknownBackendError, match="mlfow"):
+        trackplug.connect("mlfow+http://127.0.0.1:1")  # a typo
+    # trackplug's own backends may be left out of a test environment: still captured.
+    memory_only = trackplug.Registry(
+        entry_points=[EntryPoint("memory", "trackplug.memory", "trackplug")]
+    )
+    monkeypatch.setattr("trackplug.testing._capture._registry", memory_only)
+    with trackplug.connect(trainer.TRACKING_URL) as tracker:
+        tracker.log_metric("m", "loss", 1.0)
+    assert trackplug_capture.resources() == ["m"]
+
+
+def test_a_test_seeds_what_the_code_reads(trackplug_capture: Capture) -> None:
+    with trackplug.connect("memory://") as seed:  # any tracker the test opens is captured too
+        seed.log_metric("lr-9", "valid_f1", 0.99)
+    trainer.grid_search([0.5], epochs=1)
+    trackplug_capture.assert_best("valid_f1", "lr-9")
+
+
+def test_copying_between_captured_urls_keeps_one_copy(trackplug_capture: Capture) -> None:
+    trainer.train("sgd-1", epochs=3, url="sqlite:///a.db")
+    summary = trackplug.copy("sqlite:///a.db", trainer.TRACKING_URL)
+    assert summary.points == 0  # one store: the target already holds every point
+    assert len(trackplug_capture.history("sgd-1", "loss")) == 3
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+POINTS = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # tracker
+        st.sampled_from(["a", "b"]),  # resource
+        st.sampled_from(["loss", "valid_f1"]),  # key
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-(2**63), 2**63 - 1),  # step
+    ),
+    max_size=40,
+)
+URLS = ["memory://", "sqlite:///x.db", "mlflow+http://127.0.0.1:1", "postgresql://u:p@h/db"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(points=POINTS, threaded=st.booleans())
+def test_the_capture_holds_what_every_tracker_logged(
+    points: list[tuple[int, str, str, float, int]], threaded: bool
+) -> None:
+    reference = trackplug.Tracker(MemoryBackend(), flush_interval=3600.0)
+    with capture() as captured:
+        trackers = [trackplug.connect(url, flush_interval=3600.0) for url in URLS]
+
+        def log(which: int) -> None:
+            for n, (t, resource, key, value, step) in enumerate(points):
+                if t == which:
+                    trackers[t].log_metric(resource, key, value, step=step, timestamp=n)
+
+        if threaded:
+            threads = [threading.Thread(target=log, args=(t,)) for t in range(len(URLS))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        else:
+            for t in range(len(URLS)):
+                log(t)
+        for n, (_, resource, key, value, step) in enumerate(points):
+            reference.log_metric(resource, key, value, step=step, timestamp=n)
+
+        assert captured.resources() == reference.resources()
+        for resource in ("a", "b"):
+            for key in ("loss", "valid_f1"):
+                assert bits(captured.history(resource, key)) == bits(
+                    reference.history(resource, key)
+                )
+    reference.close()
+
+
+def bits(points: list[trackplug.MetricPoint]) -> list[tuple[int, int, str]]:
+    return [(p.step, p.timestamp, struct.pack("<d", p.value).hex()) for p in points]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(allow_nan=True), min_size=1, max_size=12),
+    bound=st.floats(allow_nan=False),
+)
+def test_assert_latest_passes_exactly_when_the_latest_value_meets_the_bound(
+    values: list[float], bound: float
+) -> None:
+    with capture() as captured, trackplug.connect("memory://") as tracker:
+        for step, value in enumerate(values):
+            tracker.log_metric("r", "k", value, step=step)
+        latest = values[-1]
+        if latest >= bound:
+            assert bits_of(captured.assert_latest("r", "k", at_least=bound)) == bits_of(latest)
+        else:
+            message = failure(captured.assert_latest, "r", "k", at_least=bound)
+            assert message.startswith(
+                f"expected k ≥ {bound!r} for resource `r`, logged: {latest!r} at step "
+                f"{len(values) - 1}"
+            )
+
+
+def bits_of(value: float) -> str:
+    return struct.pack("<d", value).hex() if not math.isnan(value) else "nan"

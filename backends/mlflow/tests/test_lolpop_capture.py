@@ -90,7 +90,7 @@ def test_a_drop_in_on_a_metadata_tracker_keeps_its_client_and_run_untouched(
         assert t.run is metadata.run
         pipeline(t)
     trackplug_capture.assert_best("valid_f1", "champion")  # a tie with sgd-1: by id
-    assert trackplug_capture.connections == [["http://127.0.0.1:1"]]
+    assert trackplug_capture.connections == [["mlflow+http://127.0.0.1:1"]]
 
 
 def test_passthrough_writes_lolpop_layout_in_mlflow_and_the_capture(sqlite_stores: Any) -> None:

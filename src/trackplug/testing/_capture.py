@@ -9,13 +9,14 @@ from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from .. import redirect
-from ..errors import ClosedError, TrackplugError
+from ..errors import ClosedError, TrackplugError, UnknownBackendError
 from ..memory import MemoryBackend
 from ..model import MetricPoint, PerfRecord
 from ..outbox import Outbox
 from ..redirect import OpenURLs
+from ..registry import EXTRAS, Registry
 from ..tracker import Tracker
-from ..urls import redact_url
+from ..urls import redact_url, scheme_of
 from ._assertions import MetricAssertions
 
 __all__ = ["CAPTURE_URL", "Capture", "capture"]
@@ -80,17 +81,23 @@ class Capture(MetricAssertions):
     def connect(self, urls: list[str], open_urls: OpenURLs) -> Tracker:
         """The tracker for ``connect(*urls)``: on the capture's store (and, with
         ``passthrough``, on the URLs too), or just on the URLs if one is ignored."""
-        with self._lock:
-            self._connections.append([redact_url(url) for url in urls])
-        if any(fnmatch.fnmatchcase(url, pattern) for url in urls for pattern in self.ignore):
-            return open_urls()
-        if self.passthrough:
-            tracker = open_urls((CAPTURE_URL, self._store))
-        else:
-            tracker = self._captured_tracker(urls[0])
-        with self._lock:
-            self._opened.append(tracker)
-        return tracker
+        for url in urls:
+            _check_served(url)
+        with self._lock:  # held while opening, so close() finds every tracker made here
+            if not self._closed:
+                self._connections.append([redact_url(url) for url in urls])
+                if not self._ignores(urls):
+                    tracker = (
+                        open_urls((CAPTURE_URL, self._store))
+                        if self.passthrough
+                        else self._captured_tracker(urls[0])
+                    )
+                    self._opened.append(tracker)
+                    return tracker
+        return open_urls()  # ignored, or the capture ended meanwhile: as without it
+
+    def _ignores(self, urls: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(url, pattern) for url in urls for pattern in self.ignore)
 
     def _captured_tracker(self, url: str) -> Tracker:
         """A tracker on the store alone, named ``url`` (the code sees its own URL)."""
@@ -144,8 +151,8 @@ class Capture(MetricAssertions):
         """Stop capturing, then close every tracker opened meanwhile (all of them, even
         if one fails: the first error is raised after). The captured data goes too."""
         redirect.uninstall(self)
-        self._closed = True
         with self._lock:
+            self._closed = True
             trackers = [*self._opened, self._reader]
         errors: list[Exception] = []
         for tracker in trackers:
@@ -155,6 +162,23 @@ class Capture(MetricAssertions):
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+_registry: Registry | None = None
+
+
+def _check_served(url: str) -> None:
+    """Fail for ``url`` as ``connect()`` would without the capture — a malformed URL, a
+    scheme nothing serves (a typo) — except for a backend of trackplug's own that is not
+    installed: a test environment may leave out trackplug-mlflow (mlflow is heavy)."""
+    global _registry
+    if _registry is None:  # plugin discovery once per process, as connect() does
+        _registry = Registry()
+    try:
+        _registry.lookup(url)
+    except UnknownBackendError:
+        if scheme_of(url).partition("+")[0] not in EXTRAS:
+            raise
 
 
 @contextlib.contextmanager

@@ -281,7 +281,9 @@ class MLFlowMetricsTracker:
             )
 
         capture = installed_redirect()
-        return open_store() if capture is None else capture.connect([target.url], open_store)
+        if capture is None:
+            return open_store()
+        return capture.connect([_as_trackplug_url(target.url)], open_store)
 
     @staticmethod
     def _start_run(store: RunStore, target: MLflowTarget) -> Any:
@@ -403,6 +405,14 @@ class MLFlowMetricsTracker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _as_trackplug_url(uri: str) -> str:
+    """A metadata tracker's tracking URI (``http://…``, ``sqlite:///…``, ``databricks``)
+    as the trackplug URL naming the same store; a trackplug URL stays as it is."""
+    if uri.lower().startswith("mlflow"):
+        return uri
+    return f"mlflow+{uri}" if "://" in uri else "mlflow://"
 
 
 def _captured_run() -> Any:
