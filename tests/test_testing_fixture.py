@@ -269,12 +269,12 @@ def test_a_missing_key_or_resource_says_what_there_is(logged: Capture) -> None:
 
 def test_nothing_logged_says_which_trackers_were_opened(trackplug_capture: Capture) -> None:
     assert failure(trackplug_capture.assert_logged, "m", "loss") == (
-        "nothing was logged for resource `m`; nothing was logged, and no tracker was opened "
+        "nothing was logged for resource `m`; no metrics at all, and no tracker was opened "
         "while capturing"
     )
     trackplug.connect("mlflow+http://user:secret@host:5000", "sqlite:///b.db")
     assert failure(trackplug_capture.assert_logged, "m", "loss") == (
-        "nothing was logged for resource `m`; nothing was logged by the trackers opened on: "
+        "nothing was logged for resource `m`; no metrics at all from the trackers opened on: "
         "mlflow+http://user:***@host:5000 + sqlite:///b.db"
     )
     trackplug_capture.assert_nothing_logged()
@@ -283,8 +283,8 @@ def test_nothing_logged_says_which_trackers_were_opened(trackplug_capture: Captu
 def test_assert_logged_compares_steps(logged: Capture) -> None:
     assert len(logged.assert_logged("sgd-1", "valid_f1", steps=range(10))) == 10
     assert failure(logged.assert_logged, "sgd-1", "valid_f1", steps=range(1, 12)) == (
-        "expected valid_f1 for resource `sgd-1` at steps [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "
-        "logged at steps [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] (missing: [10, 11], not expected: [0])"
+        "expected valid_f1 for resource `sgd-1` at steps [1..11], logged at steps [0..9] "
+        "(missing: [10, 11], not expected: [0])"
     )
 
 
@@ -426,3 +426,13 @@ def test_assert_latest_passes_exactly_when_the_latest_value_meets_the_bound(
 
 def bits_of(value: float) -> str:
     return struct.pack("<d", value).hex() if not math.isnan(value) else "nan"
+
+
+def test_steps_are_shown_as_ranges(trackplug_capture: Capture) -> None:
+    with trackplug.connect("memory://") as tracker:
+        for step in [*range(100), 102, 103, *range(200, 300)]:
+            tracker.log_metric("r", "loss", 1.0, step=step)
+    assert failure(trackplug_capture.assert_logged, "r", "loss", steps=range(300)) == (
+        "expected loss for resource `r` at steps [0..299], logged at steps [0..99, 102, 103, "
+        "200..299] (missing: [100, 101, 104..199], not expected: [])"
+    )

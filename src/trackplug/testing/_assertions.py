@@ -144,9 +144,9 @@ class MetricAssertions(ABC):
     def _nothing(self) -> str:
         connections = self.connections
         if not connections:
-            return "nothing was logged, and no tracker was opened while capturing"
+            return "no metrics at all, and no tracker was opened while capturing"
         urls = ", ".join(" + ".join(urls) for urls in connections)
-        return f"nothing was logged by the trackers opened on: {urls}"
+        return f"no metrics at all from the trackers opened on: {urls}"
 
 
 def _number(value: object) -> str:
@@ -173,7 +173,15 @@ def _history(key: str, points: Sequence[MetricPoint]) -> str:
 
 
 def _steps(steps: set[int]) -> str:
-    return "[" + ", ".join(map(str, sorted(steps))) + "]"
+    """``[0..9, 12, 15..20]``: runs of three or more consecutive steps as ranges."""
+    runs: list[list[int]] = []
+    for step in sorted(steps):
+        if runs and step == runs[-1][-1] + 1:
+            runs[-1].append(step)
+        else:
+            runs.append([step])
+    parts = [f"{run[0]}..{run[-1]}" if len(run) >= 3 else ", ".join(map(str, run)) for run in runs]
+    return "[" + ", ".join(parts) + "]"
 
 
 def _equal(value: float, expected: object) -> bool:
