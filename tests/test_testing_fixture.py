@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trainer
+from fake_plugins import FlakyBackend
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,13 @@ import trackplug
 from trackplug import ClosedError, TrackplugError, ValidationError
 from trackplug.memory import MemoryBackend
 from trackplug.testing import Capture, capture
+
+FLAKY = trackplug.Registry(
+    [
+        EntryPoint("memory", "trackplug.memory", "trackplug"),
+        EntryPoint("flaky", "fake_plugins:Flaky", "trackplug"),
+    ]
+)
 
 
 @pytest.fixture
@@ -209,6 +217,45 @@ def test_passthrough_gives_the_real_failure_of_an_unreachable_url(
         assert captured.resources() == []
 
 
+@pytest.fixture
+def flaky() -> Iterator[type[FlakyBackend]]:
+    FlakyBackend.instances.clear()
+    FlakyBackend.down = FlakyBackend.unreachable = False
+    yield FlakyBackend
+    FlakyBackend.instances.clear()
+    FlakyBackend.down = False
+
+
+def test_passthrough_captures_what_a_failing_real_store_missed(
+    flaky: type[FlakyBackend],
+) -> None:
+    with capture(passthrough=True) as captured:
+        tracker = trackplug.connect("flaky://server", registry=FLAKY)
+        flaky.down = True
+        with pytest.raises(ConnectionError, match="is down"):  # the real failure, as it is
+            tracker.log_metrics("m", {"loss": 1.0})
+        assert captured.get_metric("m", "loss") == 1.0
+        flaky.down = False
+
+
+def test_the_end_of_the_capture_closes_every_tracker_even_if_one_fails(
+    flaky: type[FlakyBackend],
+) -> None:
+    captured = capture(passthrough=True)
+    captured.__enter__()
+    failing = trackplug.connect("flaky://server", registry=FLAKY, flush_interval=3600)
+    other = trackplug.connect("memory://")
+    failing.log_metric("m", "loss", 1.0)
+    flaky.down = True  # its close cannot flush the buffered point
+    with pytest.raises(ConnectionError, match="is down"):
+        captured.__exit__(None, None, None)
+    flaky.down = False
+    with pytest.raises(ClosedError):
+        other.log_metric("m", "loss", 1.0)
+    with pytest.raises(ClosedError):
+        failing.log_metric("m", "loss", 1.0)
+
+
 def test_ignored_urls_are_opened_for_real_and_not_captured(in_empty_dir: Path) -> None:
     with capture(ignore="sqlite:///*") as captured:
         trainer.train("local", epochs=2, url="sqlite:///runs.db")
@@ -320,18 +367,24 @@ def test_importing_trackplug_imports_neither_pytest_nor_the_capture() -> None:
 
 
 def test_a_scheme_nothing_serves_fails_as_without_the_capture(
-    trackplug_capture: Capture, monkeypatch: pytest.MonkeyPatch
+    trackplug_capture: Capture,
 ) -> None:
     with pytest.raises(trackplug.UnknownBackendError, match="mlfow"):
         trackplug.connect("mlfow+http://127.0.0.1:1")  # a typo
     # trackplug's own backends may be left out of a test environment: still captured.
-    memory_only = trackplug.Registry(
-        entry_points=[EntryPoint("memory", "trackplug.memory", "trackplug")]
-    )
-    monkeypatch.setattr("trackplug.testing._capture._registry", memory_only)
-    with trackplug.connect(trainer.TRACKING_URL) as tracker:
+    memory_only = trackplug.Registry([EntryPoint("memory", "trackplug.memory", "trackplug")])
+    with pytest.raises(trackplug.UnknownBackendError, match="flaky"):
+        trackplug.connect("flaky://server", registry=memory_only)
+    with trackplug.connect(trainer.TRACKING_URL, registry=memory_only) as tracker:
         tracker.log_metric("m", "loss", 1.0)
     assert trackplug_capture.resources() == ["m"]
+
+
+def test_the_code_s_own_registry_serves_its_urls(trackplug_capture: Capture) -> None:
+    with trackplug.connect("flaky://server", registry=FLAKY) as tracker:
+        tracker.log_metric("m", "loss", 1.0)
+    assert trackplug_capture.resources() == ["m"]
+    assert FlakyBackend.instances == {}  # never opened: captured
 
 
 def test_a_test_seeds_what_the_code_reads(trackplug_capture: Capture) -> None:

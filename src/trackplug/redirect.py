@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from .errors import TrackplugError
 
 if TYPE_CHECKING:
+    from .registry import Registry
     from .tracker import Tracker
 
 __all__ = ["OpenURLs", "Redirect", "install", "installed", "uninstall"]
@@ -29,9 +30,12 @@ OpenURLs = Callable[..., "Tracker"]
 class Redirect(Protocol):
     """What ``connect()`` asks while installed."""
 
-    def connect(self, urls: list[str], open_urls: OpenURLs) -> Tracker:
+    def connect(
+        self, urls: list[str], open_urls: OpenURLs, registry: Registry | None = None
+    ) -> Tracker:
         """The tracker for ``connect(*urls)`` (``urls`` as resolved: never empty).
-        ``open_urls`` opens them for real, for a redirect that also writes there."""
+        ``open_urls`` opens them for real, for a redirect that also writes there;
+        ``registry`` is where ``connect()`` would look them up (None: not from a registry)."""
         ...
 
 

@@ -553,12 +553,13 @@ def connect(
 
     chosen = list(urls) or [default_url()]
 
+    found = registry or _default_registry()
+
     def open_urls(*extra: tuple[str, object]) -> Tracker:
         """The tracker on ``chosen`` (and ``extra`` ``(url, backend)`` destinations)."""
         from .fanout import resolve_policies
 
         policies = resolve_policies(chosen, on_error)
-        found = registry or _default_registry()
         backends: list[object] = []
         try:
             for url, policy in zip(chosen, policies, strict=True):
@@ -583,7 +584,7 @@ def connect(
         )
 
     redirect = installed()  # trackplug.testing's capture, while a test has it on
-    return open_urls() if redirect is None else redirect.connect(chosen, open_urls)
+    return open_urls() if redirect is None else redirect.connect(chosen, open_urls, found)
 
 
 def _open_backend(

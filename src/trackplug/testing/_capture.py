@@ -78,11 +78,14 @@ class Capture(MetricAssertions):
 
     # -- the redirect: connect() asks this -------------------------------------------------
 
-    def connect(self, urls: list[str], open_urls: OpenURLs) -> Tracker:
+    def connect(
+        self, urls: list[str], open_urls: OpenURLs, registry: Registry | None = None
+    ) -> Tracker:
         """The tracker for ``connect(*urls)``: on the capture's store (and, with
         ``passthrough``, on the URLs too), or just on the URLs if one is ignored."""
-        for url in urls:
-            _check_served(url)
+        if registry is not None:
+            for url in urls:
+                _check_served(registry, url)
         with self._lock:  # held while opening, so close() finds every tracker made here
             if not self._closed:
                 self._connections.append([redact_url(url) for url in urls])
@@ -164,18 +167,12 @@ class Capture(MetricAssertions):
             raise errors[0]
 
 
-_registry: Registry | None = None
-
-
-def _check_served(url: str) -> None:
+def _check_served(registry: Registry, url: str) -> None:
     """Fail for ``url`` as ``connect()`` would without the capture — a malformed URL, a
     scheme nothing serves (a typo) — except for a backend of trackplug's own that is not
     installed: a test environment may leave out trackplug-mlflow (mlflow is heavy)."""
-    global _registry
-    if _registry is None:  # plugin discovery once per process, as connect() does
-        _registry = Registry()
     try:
-        _registry.lookup(url)
+        registry.lookup(url)
     except UnknownBackendError:
         if scheme_of(url).partition("+")[0] not in EXTRAS:
             raise
