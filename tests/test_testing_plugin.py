@@ -5,6 +5,8 @@ under pytest-xdist, and docs/guide/testing.md's example runs as it is shown."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
 import types
 from importlib.metadata import entry_points
@@ -173,3 +175,38 @@ def test_the_guide_shows_the_messages_the_assertions_give() -> None:
                 check()
             messages.append(f"AssertionError: {failed.value}")
     assert shown.splitlines() == messages, textwrap.indent("\n".join(messages), "  ")
+
+
+def test_loading_the_plugin_loads_no_more_than_import_trackplug() -> None:
+    script = (
+        "import sys, pytest, trackplug\n"
+        "before = set(sys.modules)\n"
+        "import trackplug.testing.plugin\n"
+        "print(sorted(set(sys.modules) - before))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['trackplug.testing', 'trackplug.testing.plugin']"
+
+
+def test_a_module_marker_sets_the_capture_of_each_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        import trackplug
+
+        pytestmark = pytest.mark.trackplug_capture(ignore=["memory://real"])
+
+        def test_one(trackplug_capture):
+            with trackplug.connect("memory://real") as t:
+                t.log_metric("m", "loss", 1.0)
+            trackplug_capture.assert_nothing_logged()
+
+        class TestTwo:
+            @pytest.mark.trackplug_capture(passthrough=True)
+            def test_closest_marker_wins(self, trackplug_capture):
+                with trackplug.connect("memory://real") as t:
+                    t.log_metric("m", "loss", 1.0)
+                trackplug_capture.assert_latest("m", "loss", 1.0)
+        """
+    )
+    pytester.runpytest("--strict-markers").assert_outcomes(passed=2)

@@ -14,6 +14,19 @@ docs/guide/testing.md.
 
 from __future__ import annotations
 
-from ._capture import CAPTURE_URL, Capture, capture
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._capture import CAPTURE_URL, Capture, capture
 
 __all__ = ["CAPTURE_URL", "Capture", "capture"]
+
+
+def __getattr__(name: str) -> Any:
+    """The capture is loaded on first use: pytest imports this package's plugin at every
+    start, in every project where trackplug is installed."""
+    if name in __all__:
+        from . import _capture
+
+        return getattr(_capture, name)
+    raise AttributeError(f"module 'trackplug.testing' has no attribute {name!r}")
