@@ -252,9 +252,11 @@ class MLFlowMetricsTracker:
             uri = url or config.get("mlflow_tracking_uri")
             name = experiment_name or config.get("mlflow_experiment_name")
             target = _target(uri, name)
-            self.client, self.run = None, _captured_run()  # until the store is opened
+            self.client = self.run = None  # made when the store is opened
         self._store: RunStore | None = None  # stays None while a test captures metrics
         self._tracker = self._open_tracker(target, flush_interval)
+        if self.run is None:  # captured: no run in MLflow
+            self.run = _captured_run()
         #: The MLflow tracking URI, as lolpop's ``url`` (password redacted).
         self.url: str = redact_url(
             target.tracking_uri or (str(self.client.tracking_uri) if self.client else target.url)
