@@ -206,6 +206,16 @@ def test_passthrough_writes_to_the_real_url_too(in_empty_dir: Path) -> None:
         assert len(real.history("sgd-1", "loss")) == 3
 
 
+def test_under_passthrough_the_code_reads_from_its_real_store(in_empty_dir: Path) -> None:
+    with trackplug.connect("sqlite:///runs.db") as before:
+        before.log_metric("old", "loss", 9.0)
+    with capture(passthrough=True) as captured:
+        with trackplug.connect("sqlite:///runs.db") as tracker:
+            tracker.log_metric("new", "loss", 1.0)
+            assert tracker.resources() == ["new", "old"]  # the real primary answers
+        assert captured.resources() == ["new"]  # the capture holds what was logged meanwhile
+
+
 def test_passthrough_gives_the_real_failure_of_an_unreachable_url(
     in_empty_dir: Path,
 ) -> None:

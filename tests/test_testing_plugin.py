@@ -210,3 +210,10 @@ def test_a_module_marker_sets_the_capture_of_each_test(pytester: pytest.Pytester
         """
     )
     pytester.runpytest("--strict-markers").assert_outcomes(passed=2)
+
+
+def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_it(trackplug_capture): pass")
+    result = pytester.runpytest("-p", "no:trackplug")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'trackplug_capture' not found*"])
