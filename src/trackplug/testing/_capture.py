@@ -106,7 +106,7 @@ class Capture(MetricAssertions):
         """A tracker on the store alone, named ``url`` (the code sees its own URL)."""
         return Tracker(self._store, urls=[url], on_error="raise", outbox=_NoOutbox())
 
-    # -- reads ----------------------------------------------------------------------------
+    # -- reads: the tracker's own; a read the tracker gains (params, runs) is one line more --
 
     def _tracker(self) -> Tracker:
         """The store's reader, once every captured tracker has sent what it buffers."""
