@@ -7,8 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from ..model import MetricPoint
-from ..tracker import Tracker
+from .. import MetricPoint, Tracker
 from ..validation import to_resource
 
 __all__ = ["MetricAssertions"]

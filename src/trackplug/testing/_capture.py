@@ -8,15 +8,22 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
-from .. import redirect
-from ..errors import ClosedError, TrackplugError, UnknownBackendError
+from .. import (
+    ClosedError,
+    MetricPoint,
+    PerfRecord,
+    Registry,
+    Tracker,
+    TrackplugError,
+    UnknownBackendError,
+    redact_url,
+    redirect,
+)
 from ..memory import MemoryBackend
-from ..model import MetricPoint, PerfRecord
 from ..outbox import Outbox
 from ..redirect import OpenURLs
-from ..registry import EXTRAS, Registry
-from ..tracker import Tracker
-from ..urls import redact_url, scheme_of
+from ..registry import EXTRAS
+from ..urls import scheme_of
 from ._assertions import MetricAssertions
 
 __all__ = ["CAPTURE_URL", "Capture", "capture"]
