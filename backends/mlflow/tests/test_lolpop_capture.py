@@ -105,3 +105,50 @@ def test_passthrough_writes_lolpop_layout_in_mlflow_and_the_capture(sqlite_store
         # With passthrough, resources are named as the drop-in's MLflow layout has them.
         captured.assert_latest(f"{run_id}/sgd-1", "valid_f1", 0.87)
         assert captured.resources() == [f"{run_id}/{rid}" for rid in ("champion", "job-1", "sgd-1")]
+
+
+# -- trackplug's lolpop components (issue 16), built by lolpop's own loader --------------------
+
+
+def lolpop_component(name: str, config: dict[str, Any]) -> Any:
+    """One of trackplug's lolpop components, loaded and built the way lolpop does, with
+    lolpop's own logger and notifier as peers and no metadata tracker."""
+    pytest.importorskip("lolpop", reason="lolpop is not installed (docs/lolpop.md)")
+    pytest.importorskip("trackplug_lolpop", reason="trackplug's lolpop components (issue 16) are not in this tree")
+    from lolpop.utils import common_utils
+
+    peers = {
+        "logger": common_utils.load_class("StdOutLogger")(
+            conf={"config": {"log_level": "ERROR"}}, is_standalone=True
+        ),
+        "notifier": common_utils.load_class("StdOutNotifier")(conf={}, is_standalone=True),
+    }
+    cls = common_utils.load_class(name, plugin_mods=["trackplug_lolpop"])
+    return cls(
+        conf={"config": config},
+        is_standalone=True,
+        problem_type="classification",
+        dependent_integrations={"component": {"metadata_tracker": None, **peers}},
+    )
+
+
+def test_lolpop_components_are_captured(
+    trackplug_capture: Capture, silent_port: socket.socket
+) -> None:
+    port = silent_port.getsockname()[1]
+    standalone = lolpop_component(
+        "TrackplugMetricsTracker", {"trackplug_url": f"mlflow+http://127.0.0.1:{port}"}
+    )
+    standalone.log_metrics("iris", {"train": {"f1": 0.9}, "valid": {"f1": 0.8}}, "f1")
+    standalone.stop()
+    on_mlflow = lolpop_component(
+        "TrackplugMLFlowMetricsTracker", {"mlflow_tracking_uri": f"http://127.0.0.1:{port}"}
+    )
+    on_mlflow.log_prediction_metrics("iris_predictions", ["a", "b", "a", "a"])
+    on_mlflow.stop()
+
+    trackplug_capture.assert_latest("iris", "valid_f1", 0.8)
+    trackplug_capture.assert_latest("iris_predictions", "class_distribution.a", 0.75)
+    assert len(trackplug_capture.connections) == 2
+    with pytest.raises(BlockingIOError):
+        silent_port.accept()  # nobody tried to connect
