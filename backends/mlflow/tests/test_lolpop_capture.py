@@ -114,7 +114,9 @@ def lolpop_component(name: str, config: dict[str, Any]) -> Any:
     """One of trackplug's lolpop components, loaded and built the way lolpop does, with
     lolpop's own logger and notifier as peers and no metadata tracker."""
     pytest.importorskip("lolpop", reason="lolpop is not installed (docs/lolpop.md)")
-    pytest.importorskip("trackplug_lolpop", reason="trackplug's lolpop components (issue 16) are not in this tree")
+    pytest.importorskip(
+        "trackplug_lolpop", reason="trackplug's lolpop components (issue 16) are not in this tree"
+    )
     from lolpop.utils import common_utils
 
     peers = {
