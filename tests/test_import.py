@@ -44,6 +44,8 @@ LAZY = [
     "trackplug.hooks",
     "trackplug.predictions",
     "trackplug.memory",
+    "trackplug.redirect",
+    "trackplug.testing",
 ]
 
 LOADED_BY_IMPORT = """

@@ -549,33 +549,46 @@ def connect(
     each backend's failure policy (see :class:`Tracker`); a secondary backend that cannot
     even be opened under ``warn`` or ``spool`` is opened again when it is next needed.
     ``options`` go to every backend's factory (e.g. ``experiment=`` for MLflow).
+    While a test captures metrics (``trackplug.testing``), the capture decides where the
+    tracker writes (:mod:`trackplug.redirect`).
     """
-    from .fanout import resolve_policies
+    from .redirect import installed
     from .registry import default_url
 
     chosen = list(urls) or [default_url()]
-    policies = resolve_policies(chosen, on_error)
+
     found = registry or _default_registry()
-    backends: list[object] = []
-    try:
-        for url, policy in zip(chosen, policies, strict=True):
-            backends.append(_open_backend(found, url, policy, not backends, options))
-    except BaseException:
-        for backend in backends:
-            close = getattr(backend, "close", None)
-            if callable(close):
-                close()
-        raise
-    return Tracker(
-        *backends,
-        urls=chosen,
-        on_error=dict(zip(chosen, policies, strict=True)),
-        outbox=outbox,
-        retry_interval=retry_interval,
-        flush_interval=flush_interval,
-        buffer_size=buffer_size,
-        max_buffer=max_buffer,
-    )
+
+    def open_urls(*extra: tuple[str, object]) -> Tracker:
+        """The tracker on ``chosen`` (and ``extra`` ``(url, backend)`` destinations)."""
+        from .fanout import resolve_policies
+
+        policies = resolve_policies(chosen, on_error)
+        backends: list[object] = []
+        try:
+            for url, policy in zip(chosen, policies, strict=True):
+                backends.append(_open_backend(found, url, policy, not backends, options))
+        except BaseException:
+            for backend in backends:
+                close = getattr(backend, "close", None)
+                if callable(close):
+                    close()
+            raise
+        extra_policies: dict[str, Policy] = {url: "raise" for url, _ in extra}
+        return Tracker(
+            *backends,
+            *(backend for _, backend in extra),
+            urls=[*chosen, *extra_policies],
+            on_error={**dict(zip(chosen, policies, strict=True)), **extra_policies},
+            outbox=outbox,
+            retry_interval=retry_interval,
+            flush_interval=flush_interval,
+            buffer_size=buffer_size,
+            max_buffer=max_buffer,
+        )
+
+    redirect = installed()  # trackplug.testing's capture, while a test has it on
+    return open_urls() if redirect is None else redirect.connect(chosen, open_urls, found)
 
 
 def _open_backend(

@@ -47,6 +47,7 @@ from trackplug.integrations.lolpop_calls import (
 )
 from trackplug.model import Batch
 from trackplug.predictions import ProblemType
+from trackplug.redirect import installed as installed_redirect
 from trackplug.validation import check_key
 
 from .store import RunStore
@@ -246,20 +247,44 @@ class MLFlowMetricsTracker:
             given = str(getattr(self.metadata_tracker, "url", None) or self.client.tracking_uri)
             # Whatever URI the client was built on ("databricks", a bare path…): not parsed.
             target = MLflowTarget(redact_url(given), given, None)
-            store = RunStore(target, self.client)
         else:
             uri = url or config.get("mlflow_tracking_uri")
             name = experiment_name or config.get("mlflow_experiment_name")
             target = _target(uri, name)
-            store = RunStore(target)
-            self.client = store.client
-            self.run = self._start_run(store, target)
+            self.client = self.run = None  # made when the store is opened
+        self._store: RunStore | None = None  # stays None while a test captures metrics
+        self._tracker = self._open_tracker(target, flush_interval)
+        if self.run is None:  # captured: no run in MLflow
+            self.run = _captured_run()
         #: The MLflow tracking URI, as lolpop's ``url`` (password redacted).
-        self.url: str = redact_url(target.tracking_uri or str(self.client.tracking_uri))
-        self._store = store
-        self._tracker = Tracker(
-            SharedRunBackend(store), urls=[target.url], flush_interval=flush_interval
+        self.url: str = redact_url(
+            target.tracking_uri or (str(self.client.tracking_uri) if self.client else target.url)
         )
+
+    def _open_tracker(self, target: MLflowTarget, flush_interval: float) -> Tracker:
+        """The facade on lolpop's layout in MLflow; while a test captures metrics
+        (``trackplug.testing``), on the capture instead, with resources keyed by lolpop's
+        resource ids and no MLflow client or run of this tracker's own."""
+
+        def open_store(*extra: tuple[str, object]) -> Tracker:
+            if self.metadata_tracker is not None:
+                self._store = RunStore(target, self.client)
+            else:
+                self._store = RunStore(target)
+                self.client = self._store.client
+                self.run = self._start_run(self._store, target)
+            return Tracker(
+                SharedRunBackend(self._store),
+                *(backend for _, backend in extra),
+                urls=[target.url, *(name for name, _ in extra)],
+                on_error="raise",
+                flush_interval=flush_interval,
+            )
+
+        capture = installed_redirect()
+        if capture is None:
+            return open_store()
+        return capture.connect([_as_trackplug_url(target.url)], open_store)
 
     @staticmethod
     def _start_run(store: RunStore, target: MLflowTarget) -> Any:
@@ -287,6 +312,8 @@ class MLFlowMetricsTracker:
         id means this tracker's run)."""
         run = resource[1] if isinstance(resource, tuple) and len(resource) > 1 else self.run
         run_id, rid = str(run.info.run_id), self.get_resource_id(resource)
+        if self._store is None:  # captured: the test reads lolpop's resource ids
+            return Resource(rid), run_id, rid
         return Resource(f"{run_id}{_SEPARATOR}{rid}"), run_id, rid
 
     # -- lolpop's methods -----------------------------------------------------------------
@@ -334,6 +361,8 @@ class MLFlowMetricsTracker:
         self, source_run: str, source_rid: str, target_run: str, target_rid: str
     ) -> None:
         store = self._store
+        if store is None:  # captured: tags are not captured (yet)
+            return
         params = store.get_run(source_run).data.tags.get(f"{source_rid}.{TRAINING_PARAMS}")
         if params is None:
             return  # lolpop crashed here (json.loads(None))
@@ -357,7 +386,7 @@ class MLFlowMetricsTracker:
             for key, value in summary.items()
             if key.startswith("class_distribution.")
         }
-        if shares:
+        if shares and self._store is not None:  # captured: tags are not captured (yet)
             with self._store.errors(f"tagging the class distribution in run {run_id}"):
                 self.client.set_tag(run_id, f"{rid}.class_distribution", json.dumps(shares))
         return summary
@@ -377,6 +406,22 @@ class MLFlowMetricsTracker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _as_trackplug_url(uri: str) -> str:
+    """A metadata tracker's tracking URI (``http://…``, ``sqlite:///…``, ``databricks``)
+    as the trackplug URL naming the same store; a trackplug URL stays as it is."""
+    if uri.lower().startswith("mlflow"):
+        return uri
+    return f"mlflow+{uri}" if "://" in uri else "mlflow://"
+
+
+def _captured_run() -> Any:
+    """The run of a standalone tracker whose metrics a test captures: none in MLflow."""
+    from types import SimpleNamespace
+    from uuid import uuid4
+
+    return SimpleNamespace(info=SimpleNamespace(run_id=f"captured-{uuid4().hex}"))
 
 
 def _target(uri: str | None, experiment: str | None) -> MLflowTarget:
