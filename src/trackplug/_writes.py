@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource, group
+from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource, float_bits, group
 from ._params import user_tags
+from ._validation import perf_keys
 
 if TYPE_CHECKING:
     from ._hooks import BackendHooks
@@ -77,7 +78,9 @@ class LogMetrics(NamedTuple):
 class CopyMetrics(NamedTuple):
     """``copy_metrics``: native where the backend has it, else composed from reads; then
     the params and the user's tags (not a run's status: the target is no copy of the run),
-    where the backend keeps them."""
+    where the backend keeps them. The target's performance record then takes the target's
+    latest value of its metric, so that ``perf`` and ``get_metric`` agree where the target
+    had newer points (docs/semantics.md)."""
 
     source: Resource
     target: Resource
@@ -87,20 +90,29 @@ class CopyMetrics(NamedTuple):
             params = backend.get_params(self.source)
             if params:
                 backend.log_params(self.target, params)
+        perf = backend.get_perf(self.source)
         if not backend.copy_metrics(self.source, self.target):
-            self._compose(backend)
+            self._compose(backend, perf)
+        if perf is not None:
+            self._value_perf_at_latest(backend, perf)
         if backend.has_params:
             tags = user_tags(backend.get_tags(self.source))
             if tags:
                 backend.set_tags(self.target, tags)
 
-    def _compose(self, backend: BackendHooks) -> None:
+    def _compose(self, backend: BackendHooks, perf: PerfRecord | None) -> None:
         points = [
             p for key in backend.latest(self.source) for p in backend.history(self.source, key)
         ]
-        perf = backend.get_perf(self.source)
         if points or perf is not None:
             backend.log_metrics(self.target, points, perf)
+
+    def _value_perf_at_latest(self, backend: BackendHooks, perf: PerfRecord) -> None:
+        latest = backend.latest(self.target)
+        key = next((k for k in perf_keys(perf.metric) if k in latest), None)
+        if key is None or float_bits(latest[key]) == float_bits(perf.value):
+            return  # to the bit: NaN is NaN, 0.0 is not -0.0
+        backend.log_metrics(self.target, [], perf._replace(value=latest[key]))
 
     def to_json(self) -> dict[str, Any]:
         return {"op": "copy_metrics", "source": self.source.id, "target": self.target.id}
