@@ -81,6 +81,26 @@ class _ParamsBase(ContractBase):
         if not self.keeps_params(tracker):
             pytest.skip("the backend implements no params and tags hooks (checked: refused)")
 
+    @contextmanager
+    def reopening(self) -> Iterator[tuple[Tracker, Callable[[], Tracker]]]:
+        """A tracker on a persistent backend that keeps params, and ``reopen()``: close it
+        and open a new tracker on a new backend on the same store (skips otherwise)."""
+        backend = self.new_backend()
+        trackers = [open_tracker(backend)]
+
+        def reopen() -> Tracker:
+            trackers[0].close()
+            trackers.append(open_tracker(self.reopen(backend)))
+            return trackers[-1]
+
+        try:
+            if not trackers[0].capabilities.persistent or not self.keeps_params(trackers[0]):
+                pytest.skip("not persistent, or no params and tags")
+            yield trackers[0], reopen
+        finally:
+            for tracker in trackers:
+                tracker.close()
+
     def expected(self, tracker: Tracker, params: Mapping[str, Any]) -> dict[str, str]:
         """What the backend reads back for ``params``, as it declares."""
         caps = tracker.capabilities
@@ -202,21 +222,14 @@ class ParamTests(_ParamsBase):
             assert t.history("clash", "loss") == [], "a refused copy wrote points"
 
     def test_params_and_tags_survive_reopening(self) -> None:
-        backend = self.new_backend()
-        tracker = open_tracker(backend)
-        if not tracker.capabilities.persistent or not self.keeps_params(tracker):
-            tracker.close()
-            pytest.skip("not persistent, or no params and tags")
-        tracker.log_params("r", {"lr": 0.1, "n": 3, "name": "sgd", "flag": False, "none": None})
-        tracker.set_tags("r", {"team": "a"})
-        want = exact_params(tracker.params("r"))
-        tracker.close()
-        reopened = open_tracker(self.reopen(backend))
-        try:
+        with self.reopening() as (tracker, reopen):
+            params: dict[str, Any] = {"lr": 0.1, "n": 3, "name": "sgd", "flag": False, "none": None}
+            tracker.log_params("r", params)
+            tracker.set_tags("r", {"team": "a"})
+            want = exact_params(tracker.params("r"))
+            reopened = reopen()
             assert exact_params(reopened.params("r")) == want
             assert reopened.tags("r") == {"team": "a"}
-        finally:
-            reopened.close()
 
 
 class RunTests(_ParamsBase):
@@ -257,17 +270,8 @@ class RunTests(_ParamsBase):
             assert t.runs("none") == []
 
     def test_runs_survive_reopening(self) -> None:
-        backend = self.new_backend()
-        tracker = open_tracker(backend)
-        if not tracker.capabilities.persistent or not self.keeps_params(tracker):
-            tracker.close()
-            pytest.skip("not persistent, or no params and tags")
-        with tracker.start_run("sgd", params={"lr": 0.1}) as run:
-            run.log_metric("loss", 0.25)
-        want = tracker.runs()
-        tracker.close()
-        reopened = open_tracker(self.reopen(backend))
-        try:
-            assert reopened.runs() == want
-        finally:
-            reopened.close()
+        with self.reopening() as (tracker, reopen):
+            with tracker.start_run("sgd", params={"lr": 0.1}) as run:
+                run.log_metric("loss", 0.25)
+            want = tracker.runs()
+            assert reopen().runs() == want
