@@ -9,10 +9,12 @@ tuples rather than frozen dataclasses: as immutable, and far cheaper to define a
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._model import Batch, MetricPoint, PerfRecord, Resource, group
+from ._validation import perf_keys
 
 if TYPE_CHECKING:
     from ._hooks import BackendHooks
@@ -65,20 +67,30 @@ class LogMetrics(NamedTuple):
 
 
 class CopyMetrics(NamedTuple):
-    """``copy_metrics``: native where the backend has it, else composed from reads."""
+    """``copy_metrics``: native where the backend has it, else composed from reads. The
+    target's performance record then takes the target's latest value of its metric, so that
+    ``perf`` and ``get_metric`` agree where the target had newer points (docs/semantics.md)."""
 
     source: Resource
     target: Resource
 
     def apply(self, backend: BackendHooks) -> None:
-        if backend.copy_metrics(self.source, self.target):
-            return
-        points = [
-            p for key in backend.latest(self.source) for p in backend.history(self.source, key)
-        ]
         perf = backend.get_perf(self.source)
-        if points or perf is not None:
-            backend.log_metrics(self.target, points, perf)
+        if not backend.copy_metrics(self.source, self.target):
+            points = [
+                p for key in backend.latest(self.source) for p in backend.history(self.source, key)
+            ]
+            if points or perf is not None:
+                backend.log_metrics(self.target, points, perf)
+        if perf is not None:
+            self._value_perf_at_latest(backend, perf)
+
+    def _value_perf_at_latest(self, backend: BackendHooks, perf: PerfRecord) -> None:
+        latest = backend.latest(self.target)
+        key = next((k for k in perf_keys(perf.metric) if k in latest), None)
+        if key is None or _same(latest[key], perf.value):
+            return
+        backend.log_metrics(self.target, [], perf._replace(value=latest[key]))
 
     def to_json(self) -> dict[str, Any]:
         return {"op": "copy_metrics", "source": self.source.id, "target": self.target.id}
@@ -103,6 +115,11 @@ class LogPredictions(NamedTuple):
 
 
 Write = LogBatch | LogMetrics | CopyMetrics | LogPredictions
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal to the bit (NaN equals NaN; 0.0 is not -0.0)."""
+    return struct.pack("<d", a) == struct.pack("<d", b)
 
 
 def to_json(write: Write) -> str:
