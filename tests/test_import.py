@@ -44,7 +44,7 @@ LAZY = [
     "trackplug._hooks",
     "trackplug._predictions",
     "trackplug._memory",
-    "trackplug._redirect",
+    "trackplug.redirect",
     "trackplug.testing",
 ]
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import trackplug
 from trackplug import ClosedError, TrackplugError, ValidationError
-from trackplug.plugin import MemoryBackend
+from trackplug._memory import MemoryBackend
 from trackplug.testing import Capture, capture
 
 FLAKY = trackplug.Registry(

@@ -599,26 +599,26 @@ def connect(
     Each backend's factory gets the ``options`` it declares (e.g. ``experiment=`` for
     MLflow); an option that no backend takes is a :class:`~trackplug.ValidationError`.
     While a test captures metrics (``trackplug.testing``), the capture decides where the
-    tracker writes (docs/guide/testing.md).
+    tracker writes (:mod:`trackplug.redirect`).
     """
-    from ._redirect import installed
     from ._registry import default_registry, default_url
+    from .redirect import installed
 
     chosen = list(urls) or [default_url()]
     found = registry or default_registry()
     settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
 
     def open_urls(*extra: tuple[str, object]) -> Tracker:
-        """The tracker on ``chosen``, plus each ``(url, backend)`` of ``extra`` as one more
-        destination whose failures are raised."""
+        """The tracker on ``chosen`` (and ``extra`` ``(url, backend)`` destinations, whose
+        failures are raised)."""
         from ._opening import Slot, close_slots, open_slots
 
-        opened = open_slots(chosen, on_error, found, options)
-        given = [Slot(url, "raise", backend, _given(backend)) for url, backend in extra]
+        slots = open_slots(chosen, on_error, found, options)
+        added = [Slot(url, "raise", backend, _given(backend)) for url, backend in extra]
         try:
-            return Tracker._of_slots(opened + given, settings)
+            return Tracker._of_slots([*slots, *added], settings)
         except BaseException:
-            close_slots(opened)  # not ``given``: the redirect's own, it closes them
+            close_slots(slots)
             raise
 
     redirect = installed()  # trackplug.testing's capture, while a test has it on

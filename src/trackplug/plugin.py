@@ -22,10 +22,6 @@ The hooks themselves are documented in :mod:`trackplug.spec`; the walk-through i
 docs/plugin-authors.md. ``MemoryBackend`` is the reference every backend is judged by (and
 a backend to build on in tests). The modules whose names start with ``_`` are internal and
 may change; import from here, ``trackplug`` or ``trackplug.spec``.
-
-A plugin that opens its stores without :func:`trackplug.connect` (a drop-in for another
-library's tracker) asks :func:`installed_redirect` first: while a test captures metrics
-(``trackplug.testing``) it returns the :class:`Redirect` to hand the URL to.
 """
 
 from __future__ import annotations
@@ -57,8 +53,6 @@ from ._model import (
 )
 from ._params import RUN_END_TAG, RUN_STATUS_TAG, param_text, raise_on_conflict, user_tags
 from ._predictions import ProblemType
-from ._redirect import Redirect
-from ._redirect import installed as installed_redirect
 from ._urls import redact_chain, redact_url, scheme_of
 from ._validation import check_key, check_step, check_value, flatten, now_ms, perf_value
 from .spec import BackendFactory, LocalStore, Register, UrlForm, hookimpl
@@ -83,7 +77,6 @@ __all__ = [
     "PluginError",
     "PluginWarning",
     "ProblemType",
-    "Redirect",
     "Register",
     "Resource",
     "UnsupportedValueError",
@@ -95,7 +88,6 @@ __all__ = [
     "flatten",
     "float_bits",
     "hookimpl",
-    "installed_redirect",
     "now_ms",
     "param_text",
     "perf_value",

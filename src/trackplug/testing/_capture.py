@@ -17,11 +17,13 @@ from .. import (
     TrackplugError,
     UnknownBackendError,
     redact_url,
+    redirect,
 )
+from .._memory import MemoryBackend
 from .._outbox import Outbox
-from .._redirect import OpenURLs, install, uninstall
 from .._registry import EXTRAS
-from ..plugin import MemoryBackend, scheme_of
+from .._urls import scheme_of
+from ..redirect import OpenURLs
 from ._assertions import MetricAssertions
 
 __all__ = ["CAPTURE_URL", "Capture", "capture"]
@@ -158,7 +160,7 @@ class Capture(MetricAssertions):
     def close(self) -> None:
         """Stop capturing, then close every tracker opened meanwhile (all of them, even
         if one fails: the first error is raised after). The captured data goes too."""
-        uninstall(self)
+        redirect.uninstall(self)
         with self._lock:
             self._closed = True
             trackers = [*self._opened, self._reader]
@@ -189,7 +191,7 @@ def capture(*, passthrough: bool = False, ignore: Sequence[str] = ()) -> Iterato
     at its end, every tracker opened in it is closed."""
     captured = Capture(passthrough=passthrough, ignore=ignore)
     try:
-        install(captured)
+        redirect.install(captured)
         yield captured
     finally:
         captured.close()

@@ -44,7 +44,8 @@ from trackplug.integrations.lolpop_calls import (
     resource_id,
     timestamp_and_step,
 )
-from trackplug.plugin import Batch, ProblemType, check_key, flatten, installed_redirect
+from trackplug.plugin import Batch, ProblemType, check_key, flatten
+from trackplug.redirect import installed as installed_redirect
 
 from .store import RunStore
 from .urls import MLflowTarget, parse_url

@@ -6,8 +6,6 @@ or the default, one URL or a fan-out — hands the redirect its URLs and returns
 the redirect builds. It is a process-wide slot, not a context variable, on purpose: code
 under test logs from threads it starts, and a plain thread does not inherit its starter's
 context. pytest-xdist runs each worker in a process of its own, so workers never share it.
-A plugin that opens its stores without ``connect()`` (the MLflow drop-in for lolpop) asks
-:func:`trackplug.plugin.installed_redirect` and hands the redirect its URL the same way.
 """
 
 from __future__ import annotations
