@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import struct
+import unicodedata
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -16,7 +18,7 @@ from trackplug_contract import BackendContract
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
 from trackplug.memory import MemoryBackend
-from trackplug.model import FLOAT_MAX, Batch
+from trackplug.model import FLOAT_MAX, Batch, value_order
 
 Op = tuple[str, tuple[Any, ...]]
 
@@ -415,6 +417,145 @@ class JournalWithoutPerf(JournalBackend):
         super().record(op)
 
 
+class ResourceIdsNormalized(_LooseIds):
+    """Resource ids are NFKC-normalized: ``é`` written as one code point or as ``e`` and a
+    combining accent, ``ﬁ`` and ``fi``, fullwidth ``K`` and ``K`` name one resource."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return unicodedata.normalize("NFKC", rid)
+
+
+class ResourceIdsPercentDecoded(_LooseIds):
+    """Resource ids are percent-decoded, as if they were URL paths: ``a%20b`` is ``a b``."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return urllib.parse.unquote(rid)
+
+
+class ResourceIdsCutAtBytes(_LooseIds):
+    """Resource ids are kept in a column of 250 *bytes* (UTF-8), not 250 characters."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return rid.encode()[:250].decode(errors="ignore")
+
+
+class _LooseKeys(MemoryBackend):
+    """Keeps and finds a metric under ``stored(key)`` instead of its key."""
+
+    @staticmethod
+    def stored(key: str) -> str:
+        return key
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        super()._add(resource, [p._replace(key=self.stored(p.key)) for p in points])
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        return super().history(resource, self.stored(key))
+
+    @hookimpl
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        return super().get_metric(resource, self.stored(key))
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        return super().best(self.stored(key), order, limit)
+
+
+class KeysNormalized(_LooseKeys):
+    """Metric keys are NFKC-normalized: ``K`` (the Kelvin sign) is ``K``, ``ﬁ`` is ``fi``."""
+
+    @staticmethod
+    def stored(key: str) -> str:
+        return unicodedata.normalize("NFKC", key)
+
+
+class KeysCutAtBytes(_LooseKeys):
+    """Metric keys are kept in a column of 250 bytes (UTF-8), not 250 characters."""
+
+    @staticmethod
+    def stored(key: str) -> str:
+        return key.encode()[:250].decode(errors="ignore")
+
+
+class IdsSortedIgnoringCase(MemoryBackend):
+    """``resources()`` and ties in ``best`` follow a case-insensitive collation (``a`` before
+    ``B``), not code-point order (``B`` before ``a``), as ``ORDER BY`` under many locales."""
+
+    @hookimpl
+    def resources(self) -> list[str]:
+        return sorted(MemoryBackend.resources(self), key=lambda rid: (rid.casefold(), rid))
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        sign = -1.0 if order == "max" else 1.0
+        ranked = MemoryBackend.best(self, key, order, len(self.resources()) or 1)
+        ranked.sort(key=lambda item: (sign * item[1], item[0].casefold(), item[0]))
+        return ranked[:limit]
+
+
+class KeysSortedIgnoringCase(MemoryBackend):
+    """``latest()`` lists keys case-insensitively (``a`` before ``B``)."""
+
+    @hookimpl
+    def latest(self, resource: Resource) -> dict[str, float]:
+        values = MemoryBackend.latest(self, resource)
+        return {key: values[key] for key in sorted(values, key=lambda k: (k.casefold(), k))}
+
+
+class CopyKeepsTargetPerf(_NativeCopy):
+    """``copy_metrics`` leaves the target's own perf record in place instead of the
+    source's (it sets one only where the target has none)."""
+
+    def copy_perf(self, source: Resource, target: Resource) -> None:
+        if (perf := self._perf.get(source)) is not None:
+            self._perf.setdefault(target, perf)
+
+
+class CopyReplacesTarget(_NativeCopy):
+    """``copy_metrics`` replaces the target: its own points and perf record are dropped."""
+
+    @hookimpl
+    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+        self._points.pop(target, None)
+        self._perf.pop(target, None)
+        return super().copy_metrics(source, target)
+
+
+class BestZerosByBits(MemoryBackend):
+    """``best`` ranks ``-0.0`` below ``0.0`` (the order of ``latest``), where the two are
+    equal values and tie, broken by resource id."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        ranked = MemoryBackend.best(self, key, order, len(self.resources()) or 1)
+        ranked.sort(key=lambda item: value_order(item[1]), reverse=order == "max")
+        return ranked[:limit]
+
+
+class ResourcesWithoutPoints(MemoryBackend):
+    """``resources()`` lists every resource ever written to, even by a write that carried
+    no point (``log_metrics`` of nothing, a copy of a resource that has only a perf
+    record)."""
+
+    @hookimpl
+    def resources(self) -> list[str]:
+        return sorted({r.id for r in self._points} | {r.id for r in self._perf})
+
+
+class PredictionsDropNonFinite(MemoryBackend):
+    """A native ``log_prediction_metrics`` that leaves out statistics that are NaN or
+    infinite (e.g. the std of predictions with an infinity)."""
+
+    @hookimpl
+    def log_prediction_metrics(self, job: Resource, points: Sequence[MetricPoint]) -> bool:
+        MemoryBackend.log_metric(self, {job: [p for p in points if math.isfinite(p.value)]})
+        return True
+
+
 # -- the test classes ----------------------------------------------------------------------
 
 Factory = Callable[[], object]
@@ -449,6 +590,18 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         PasswordInRepr,
         JournalLosesLastWrite,
         JournalWithoutPerf,
+        ResourceIdsNormalized,
+        ResourceIdsPercentDecoded,
+        ResourceIdsCutAtBytes,
+        KeysNormalized,
+        KeysCutAtBytes,
+        IdsSortedIgnoringCase,
+        KeysSortedIgnoringCase,
+        CopyKeepsTargetPerf,
+        CopyReplacesTarget,
+        BestZerosByBits,
+        ResourcesWithoutPoints,
+        PredictionsDropNonFinite,
     )
 }
 #: Backends the suite must pass: the reference and its persistent variant.

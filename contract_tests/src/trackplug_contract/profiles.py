@@ -11,6 +11,8 @@ changes the settings of a user's other tests.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +26,7 @@ __all__ = [
     "active_profile",
     "contract_settings",
     "register_hypothesis_profiles",
+    "shrinking_limited",
 ]
 
 #: The environment variable that picks a profile when the command-line option is absent.
@@ -35,17 +38,22 @@ Kind = Literal["property", "stateful"]
 
 @dataclass(frozen=True)
 class Profile:
-    """Examples per property test, and examples (runs) and steps per run of the machine."""
+    """Examples per property test, examples (runs) and steps per run of the machine, and
+    how long Hypothesis may shrink one failure (None: its own limit, five minutes)."""
 
     examples: int
     machine_runs: int
     machine_steps: int
+    shrink_seconds: float | None
 
 
-#: ``thorough`` runs ten times the examples of ``fast``, and longer machine runs.
+#: ``thorough`` runs ten times the examples of ``fast``, and longer machine runs. ``fast``
+#: shows a failure within seconds: it shrinks each for 8 s at most (a partly shrunk
+#: example is still readable; ``thorough`` shrinks as long as Hypothesis likes), and one
+#: bug per test, not every distinct one.
 PROFILES: dict[str, Profile] = {
-    "fast": Profile(examples=20, machine_runs=12, machine_steps=25),
-    "thorough": Profile(examples=200, machine_runs=120, machine_steps=50),
+    "fast": Profile(examples=20, machine_runs=12, machine_steps=25, shrink_seconds=8.0),
+    "thorough": Profile(examples=200, machine_runs=120, machine_steps=50, shrink_seconds=None),
 }
 
 # The profiles chosen by the pytest sessions configured in this process, innermost last
@@ -85,7 +93,28 @@ def _property_settings(profile: Profile) -> settings:
         max_examples=profile.examples,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        report_multiple_bugs=profile.shrink_seconds is None,
     )
+
+
+@contextmanager
+def shrinking_limited() -> Iterator[None]:
+    """While one test of the suite runs, Hypothesis shrinks a failure for at most the
+    active profile's ``shrink_seconds``. Hypothesis has no setting for it; its engine's
+    ``MAX_SHRINKING_SECONDS`` is documented as the value to patch. Restored afterwards, so
+    a project's other tests keep Hypothesis's own limit."""
+    from hypothesis.internal.conjecture import engine
+
+    seconds = PROFILES[active_profile()].shrink_seconds
+    saved = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if seconds is None or saved is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
 
 
 def register_hypothesis_profiles() -> None:
