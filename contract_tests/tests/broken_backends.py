@@ -18,7 +18,7 @@ from trackplug_contract import BackendContract
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
 from trackplug.memory import MemoryBackend
-from trackplug.model import FLOAT_MAX, Batch, value_order
+from trackplug.model import FLOAT_MAX, Batch, float_bits, value_order
 
 Op = tuple[str, tuple[Any, ...]]
 
@@ -556,6 +556,108 @@ class PredictionsDropNonFinite(MemoryBackend):
         return True
 
 
+class ResourceIdsTrimmed(_LooseIds):
+    """Resource ids lose leading and trailing spaces (a trimming form, or a padded CHAR
+    column): ``a``, ``a `` and `` a`` are one resource."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return rid.strip()
+
+
+class KeysIgnoringCase(_LooseKeys):
+    """Metric keys are matched case-insensitively: ``loss`` and ``Loss`` are one metric."""
+
+    @staticmethod
+    def stored(key: str) -> str:
+        return key.lower()
+
+
+class DuplicatesByValue(MemoryBackend):
+    """A point is a duplicate when its value is *equal* (``==``), not when its bits are:
+    ``0.0`` swallows ``-0.0``, and NaN (never equal to itself) is stored again and again."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        keys = self._points.setdefault(resource, {})
+        for point in points:
+            stored = keys.setdefault(point.key, {})
+            same = [
+                identity
+                for identity, p in stored.items()
+                if (p.step, p.timestamp, p.value) == (point.step, point.timestamp, point.value)
+            ]
+            if not same:
+                stored[(point.step, point.timestamp, len(stored))] = point
+
+
+class DuplicatesAcrossResources(MemoryBackend):
+    """A point already stored for *another* resource counts as a duplicate and is dropped."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        seen = {
+            (p.key, p.step, p.timestamp, float_bits(p.value))
+            for other, keys in self._points.items()
+            if other != resource
+            for stored in keys.values()
+            for p in stored.values()
+        }
+        fresh = [p for p in points if (p.key, p.step, p.timestamp, float_bits(p.value)) not in seen]
+        super()._add(resource, fresh)
+
+
+class TimestampsAsFloats(MemoryBackend):
+    """Timestamps go through a float (a REAL column, a JSON number read as a double): beyond
+    2**53 they lose their last digits."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        rounded = [p._replace(timestamp=min(int(float(p.timestamp)), 2**63 - 1)) for p in points]
+        super()._add(resource, rounded)
+
+
+class ValuesAsShortText(_ValueChange):
+    """Values are kept as text with 15 significant digits: ``1/3`` comes back changed."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return float(f"{value:.15g}")
+
+
+class PerfFirstWins(MemoryBackend):
+    """A later perf record does not replace the first one."""
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        super().log_metrics(resource, points, None if resource in self._perf else perf)
+
+
+class BestMinReversesMax(_Ranking):
+    """``best(order="min")`` is the ``max`` ranking reversed: ties come by id descending."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        ranked = MemoryBackend.best(self, key, "max", len(self.resources()) or 1)
+        return (ranked if order == "max" else ranked[::-1])[:limit]
+
+
+class CopySkipsHeldSteps(_NativeCopy):
+    """``copy_metrics`` skips a source point where the target already has a point of that
+    key at the same step and timestamp (an upsert keyed without the value)."""
+
+    @hookimpl
+    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+        held = {
+            (key, p.step, p.timestamp)
+            for key in MemoryBackend.latest(self, target)
+            for p in MemoryBackend.history(self, target, key)
+        }
+        points = [p for p in self.copied(source) if (p.key, p.step, p.timestamp) not in held]
+        MemoryBackend.log_metric(self, {target: points})
+        self.copy_perf(source, target)
+        return True
+
+
 # -- the test classes ----------------------------------------------------------------------
 
 Factory = Callable[[], object]
@@ -602,6 +704,15 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         BestZerosByBits,
         ResourcesWithoutPoints,
         PredictionsDropNonFinite,
+        ResourceIdsTrimmed,
+        KeysIgnoringCase,
+        DuplicatesByValue,
+        DuplicatesAcrossResources,
+        TimestampsAsFloats,
+        ValuesAsShortText,
+        PerfFirstWins,
+        BestMinReversesMax,
+        CopySkipsHeldSteps,
     )
 }
 #: Backends the suite must pass: the reference and its persistent variant.

@@ -1,5 +1,8 @@
 """The suite proves its power: it fails on every broken backend and passes on the correct
-ones, run exactly as a plugin author runs it (a test file, pytest, ``--strict-markers``)."""
+ones, run exactly as a plugin author runs it (a test file, pytest, ``--strict-markers``).
+
+Each broken backend is killed twice: by the whole suite, and by its fixed cases alone (the
+explicit examples and tables, no random search), so that no rule is caught by luck."""
 
 from __future__ import annotations
 
@@ -17,19 +20,23 @@ with contextlib.suppress(ImportError):
 pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).parent
-#: Finding a failure is all these runs need: no shrinking (it can take minutes on a
-#: broken backend), no example database. The suite builds its settings on this profile.
+#: Finding a failure is all these runs need: no shrinking, no example database. The suite
+#: builds its settings on these profiles; ``fixed`` runs no random example at all.
 CONFTEST = """
 from hypothesis import Phase, settings
 
 settings.register_profile(
     "kill", phases=[Phase.explicit, Phase.generate], database=None, print_blob=False
 )
+settings.register_profile("fixed", phases=[Phase.explicit], database=None, print_blob=False)
 """
 
 
-def run_contract(pytester: pytest.Pytester, name: str, *options: str) -> dict[str, int]:
-    """Run the whole suite on the backend ``name``; the outcome counts."""
+def run_contract(
+    pytester: pytest.Pytester, name: str, *options: str, profile: str = "kill"
+) -> dict[str, int]:
+    """Run the whole suite on the backend ``name`` under a Hypothesis ``profile``; the
+    outcome counts."""
     pytester.syspathinsert(HERE)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(
@@ -43,7 +50,7 @@ def run_contract(pytester: pytest.Pytester, name: str, *options: str) -> dict[st
         "--trackplug-profile",
         "fast",
         "--hypothesis-profile",
-        "kill",
+        profile,
         *options,
     )
     return result.parseoutcomes()
@@ -56,9 +63,19 @@ def test_the_suite_fails_on_a_broken_backend(pytester: pytest.Pytester, name: st
     assert "errors" not in outcomes, f"{name}: the suite errored instead of failing"
 
 
+@pytest.mark.parametrize("name", sorted(broken_backends.MUTANTS))
+def test_fixed_cases_alone_fail_on_a_broken_backend(pytester: pytest.Pytester, name: str) -> None:
+    outcomes = run_contract(pytester, name, "-x", profile="fixed")
+    assert outcomes.get("failed", 0) >= 1, f"only the random search catches {name}"
+    assert "errors" not in outcomes, f"{name}: the suite errored instead of failing"
+
+
+@pytest.mark.parametrize("profile", ["kill", "fixed"])
 @pytest.mark.parametrize("name", sorted(broken_backends.CORRECT))
-def test_the_suite_passes_on_a_correct_backend(pytester: pytest.Pytester, name: str) -> None:
-    outcomes = run_contract(pytester, name)
+def test_the_suite_passes_on_a_correct_backend(
+    pytester: pytest.Pytester, name: str, profile: str
+) -> None:
+    outcomes = run_contract(pytester, name, profile=profile)
     assert "failed" not in outcomes, f"the suite failed on the correct backend {name}"
     assert "errors" not in outcomes
     assert outcomes["passed"] >= 100, outcomes
