@@ -15,6 +15,7 @@ from trackplug import PerfRecord, ValidationError
 from . import strategies as tps
 from .base import ContractBase
 from .reference import exact_best
+from .strategies import FLOAT_MAX
 
 __all__ = ["BestTests", "ResourceTests"]
 
@@ -114,6 +115,31 @@ class BestTests(ContractBase):
     def test_best_refuses_bad_arguments(self, args: tuple[str, str, int]) -> None:
         with self.pair() as pair, pytest.raises(ValidationError):
             pair.tracker.best(*args)  # type: ignore[arg-type]
+
+    def test_best_of_extreme_values(self) -> None:
+        # ±inf beside ±max float and subnormals: nothing that ranks them may overflow into
+        # a tie, and the ids are chosen so that a tie broken by id would show.
+        values = {"a": FLOAT_MAX, "b": math.inf, "c": -FLOAT_MAX, "d": -math.inf, "e": 5e-324}
+        with self.pair() as pair:
+            for rid, value in values.items():
+                pair.log(rid, "m", value, 0, 1)
+            for order in ("max", "min"):
+                pair.check_best("m", order, 5)
+            if pair.caps.infinity == "keep":
+                ranked = sorted(values.items(), key=lambda item: -item[1])
+                assert pair.tracker.best("m", "max", 5) == ranked, "best('m', 'max')"
+                assert pair.tracker.best("m", "min", 5) == ranked[::-1], "best('m', 'min')"
+
+    def test_best_order_is_compared_by_value(self) -> None:
+        # An order built at run time, as from a config file: equal to "max", not the same
+        # object as the literal.
+        with self.pair() as pair:
+            pair.log("a", "m", 1.0, 0, 1)
+            pair.log("b", "m", 2.0, 0, 1)
+            for order in ("".join(["ma", "x"]), "".join(["mi", "n"])):
+                want = pair.model.best("m", order, 2)  # type: ignore[arg-type]
+                assert pair.tracker.best("m", order, 2) == want, f"best('m', {order!r})"  # type: ignore[arg-type]
+            assert pair.tracker.best("m", "".join(["ma", "x"]), 1) == [("b", 2.0)]  # type: ignore[arg-type]
 
     def test_best_of_nothing(self) -> None:
         with self.pair() as pair:
