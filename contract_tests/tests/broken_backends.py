@@ -658,6 +658,17 @@ class CopySkipsHeldSteps(_NativeCopy):
         return True
 
 
+class PerfIgnoringCase(MemoryBackend):
+    """``get_perf`` finds a resource's perf record case-insensitively: ``A`` without a
+    record of its own reads ``a``'s."""
+
+    @hookimpl
+    def get_perf(self, resource: Resource) -> PerfRecord | None:
+        found = MemoryBackend.get_perf(self, resource)
+        folded = [p for r, p in self._perf.items() if r.id.casefold() == resource.id.casefold()]
+        return found or (folded[0] if folded else None)
+
+
 # -- the test classes ----------------------------------------------------------------------
 
 Factory = Callable[[], object]
@@ -713,7 +724,16 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         PerfFirstWins,
         BestMinReversesMax,
         CopySkipsHeldSteps,
+        PerfIgnoringCase,
     )
+}
+#: Hooks whose breakage shows only through other hooks, and the backends that show it:
+#: ``flush`` and ``close`` through a reopen (a store that loses the last write on
+#: closing), ``capabilities`` through a declaration the backend does not keep.
+SHOWN_THROUGH_OTHERS = {
+    "flush": JournalLosesLastWrite,
+    "close": JournalLosesLastWrite,
+    "capabilities": DeclaresClampButKeeps,
 }
 #: Backends the suite must pass: the reference and its persistent variant.
 CORRECT: dict[str, type[MemoryBackend]] = {

@@ -12,12 +12,16 @@ from pathlib import Path
 import broken_backends
 import pytest
 
+from trackplug.spec import OPTIONAL_HOOKS, REQUIRED_HOOKS
+
 # The runs are in-process (fast); pytester restores sys.modules after each, and numpy
 # cannot be imported twice in one process: import it once, here, for all of them.
 with contextlib.suppress(ImportError):
     import numpy  # noqa: F401
 
 pytest_plugins = ["pytester"]
+
+CORRECT_BASES = (*broken_backends.CORRECT.values(), object)
 
 HERE = Path(__file__).parent
 #: Finding a failure is all these runs need: no shrinking, no example database. The suite
@@ -61,6 +65,18 @@ def test_the_suite_fails_on_a_broken_backend(pytester: pytest.Pytester, name: st
     outcomes = run_contract(pytester, name, "-x")
     assert outcomes.get("failed", 0) >= 1, f"the broken backend {name} passed the suite"
     assert "errors" not in outcomes, f"{name}: the suite errored instead of failing"
+
+
+@pytest.mark.parametrize("hook", REQUIRED_HOOKS + OPTIONAL_HOOKS)
+def test_every_hook_has_a_broken_backend(hook: str) -> None:
+    """A hook added to the spec comes with broken backends of its own (issue 13)."""
+    own = [
+        name
+        for name, cls in broken_backends.MUTANTS.items()
+        if any(hook in vars(base) for base in cls.__mro__ if base not in CORRECT_BASES)
+    ]
+    shown = broken_backends.SHOWN_THROUGH_OTHERS.get(hook)
+    assert own or shown in broken_backends.MUTANTS.values(), f"no broken backend breaks {hook}"
 
 
 @pytest.mark.parametrize("name", sorted(broken_backends.MUTANTS))
