@@ -224,9 +224,7 @@ class _LooseIds(MemoryBackend):
 class ResourcesCaseInsensitive(_LooseIds):
     """Resource ids are matched case-insensitively: ``A`` leaks into ``a``."""
 
-    @staticmethod
-    def stored(rid: str) -> str:
-        return rid.lower()
+    stored = staticmethod(str.lower)
 
 
 class ResourceIdsTruncated(_LooseIds):
@@ -417,13 +415,19 @@ class JournalWithoutPerf(JournalBackend):
         super().record(op)
 
 
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _cut_at_250_bytes(text: str) -> str:
+    return text.encode()[:250].decode(errors="ignore")
+
+
 class ResourceIdsNormalized(_LooseIds):
     """Resource ids are NFKC-normalized: ``é`` written as one code point or as ``e`` and a
     combining accent, ``ﬁ`` and ``fi``, fullwidth ``K`` and ``K`` name one resource."""
 
-    @staticmethod
-    def stored(rid: str) -> str:
-        return unicodedata.normalize("NFKC", rid)
+    stored = staticmethod(_nfkc)
 
 
 class ResourceIdsPercentDecoded(_LooseIds):
@@ -437,9 +441,7 @@ class ResourceIdsPercentDecoded(_LooseIds):
 class ResourceIdsCutAtBytes(_LooseIds):
     """Resource ids are kept in a column of 250 *bytes* (UTF-8), not 250 characters."""
 
-    @staticmethod
-    def stored(rid: str) -> str:
-        return rid.encode()[:250].decode(errors="ignore")
+    stored = staticmethod(_cut_at_250_bytes)
 
 
 class _LooseKeys(MemoryBackend):
@@ -468,17 +470,13 @@ class _LooseKeys(MemoryBackend):
 class KeysNormalized(_LooseKeys):
     """Metric keys are NFKC-normalized: ``K`` (the Kelvin sign) is ``K``, ``ﬁ`` is ``fi``."""
 
-    @staticmethod
-    def stored(key: str) -> str:
-        return unicodedata.normalize("NFKC", key)
+    stored = staticmethod(_nfkc)
 
 
 class KeysCutAtBytes(_LooseKeys):
     """Metric keys are kept in a column of 250 bytes (UTF-8), not 250 characters."""
 
-    @staticmethod
-    def stored(key: str) -> str:
-        return key.encode()[:250].decode(errors="ignore")
+    stored = staticmethod(_cut_at_250_bytes)
 
 
 class IdsSortedIgnoringCase(MemoryBackend):
@@ -560,17 +558,13 @@ class ResourceIdsTrimmed(_LooseIds):
     """Resource ids lose leading and trailing spaces (a trimming form, or a padded CHAR
     column): ``a``, ``a `` and `` a`` are one resource."""
 
-    @staticmethod
-    def stored(rid: str) -> str:
-        return rid.strip()
+    stored = staticmethod(str.strip)
 
 
 class KeysIgnoringCase(_LooseKeys):
     """Metric keys are matched case-insensitively: ``loss`` and ``Loss`` are one metric."""
 
-    @staticmethod
-    def stored(key: str) -> str:
-        return key.lower()
+    stored = staticmethod(str.lower)
 
 
 class DuplicatesByValue(MemoryBackend):
