@@ -51,6 +51,38 @@ class JournalBackend(MemoryBackend):
         self.record(("log_metrics", (resource, list(points), perf)))
 
 
+class ClampingBackend(MemoryBackend):
+    """A *correct* backend that declares what MLflow's stores do: ±inf clamped, -0.0 kept as
+    0.0, and exact duplicates kept."""
+
+    CAPABILITIES = Capabilities(infinity="clamp", negative_zero="positive", duplicates="keep")
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        keys = self._points.setdefault(resource, {})
+        for point in points:
+            stored = keys.setdefault(point.key, {})
+            stored[(len(stored), 0, 0)] = point._replace(
+                value=self.CAPABILITIES.stored(point.value)
+            )
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        if perf is not None:
+            perf = perf._replace(value=self.CAPABILITIES.stored(perf.value))
+        super().log_metrics(resource, points, perf)
+
+
+class RejectingBackend(MemoryBackend):
+    """A *correct* backend that refuses ±inf, NaN and steps beyond 32 bits (the facade
+    refuses them for it), and takes batches of 3 points at most."""
+
+    CAPABILITIES = Capabilities(
+        infinity="reject", nan="reject", min_step=-(2**31), max_step=2**31 - 1, max_batch_size=3
+    )
+
+
 def reopen_journal(backend: object) -> JournalBackend:
     assert isinstance(backend, JournalBackend)
     return type(backend)(backend.journal)
@@ -729,10 +761,10 @@ SHOWN_THROUGH_OTHERS = {
     "close": JournalLosesLastWrite,
     "capabilities": DeclaresClampButKeeps,
 }
-#: Backends the suite must pass: the reference and its persistent variant.
+#: Backends the suite must pass: the reference, its persistent variant, and two that
+#: declare deviations and keep exactly them.
 CORRECT: dict[str, type[MemoryBackend]] = {
-    "MemoryBackend": MemoryBackend,
-    "JournalBackend": JournalBackend,
+    cls.__name__: cls for cls in (MemoryBackend, JournalBackend, ClampingBackend, RejectingBackend)
 }
 
 

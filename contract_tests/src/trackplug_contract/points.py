@@ -304,7 +304,8 @@ class OrderTests(ContractBase):
         if arrival == "shuffled":
             points = points[1::2] + points[0::2]
         with self.pair() as pair:
-            pair.log_points("r", points)
+            for point in points:  # one call each: a value the backend refuses stops only itself
+                pair.log_points("r", [point])
             pair.check_resource("r", ["m"])
             want = declared(pair.caps, ORDERED_POINTS)
             got = pair.tracker.history("r", "m")
@@ -363,7 +364,8 @@ class DuplicateTests(ContractBase):
     ) -> None:
         with self.pair() as pair:
             points = [MetricPoint("m", *first), MetricPoint("m", *second)]
-            pair.log_points("r", points)
+            for point in points:
+                pair.log_points("r", [point])
             pair.check_resource("r", ["m"])
             want = declared(pair.caps, sorted(points, key=lambda p: (p.step, p.timestamp)))
             got = pair.tracker.history("r", "m")
