@@ -109,7 +109,7 @@ LOOKALIKE_IDS: tuple[str, ...] = (
     "a ", " a",  # what a CHAR column pads, or a trim drops
     "é", "e\u0301", "e",  # one code point, or e and a combining accent: equal after NFC
     "ﬁ", "fi", "\uff2b", "K", "\u212a", "²", "2",  # equal after NFKC (fullwidth, Kelvin)
-    "a%20b", "a%2Fb", "%41", "a%25",  # percent-decoded: "a b", "a/b", "A", "a%"
+    "a%20b", "a%2Fb", "%41", "a%25", "a+b",  # decoded: "a b", "a/b", "A", "a%", "a b"
     "x" * 64, "x" * 65, "x" * 249 + "y", "x" * 250,  # cut at a character length
     "é" * 249 + "1", "é" * 249 + "2",  # 250 characters, 500 bytes: cut at a byte length
     "😀" * 249 + "1", "😀" * 249 + "2",  # 250 characters, 1000 bytes
