@@ -24,38 +24,32 @@ pytest_plugins = ["pytester"]
 CORRECT_BASES = (*broken_backends.CORRECT.values(), object)
 
 HERE = Path(__file__).parent
-#: Finding a failure is all these runs need: no shrinking, no example database. The suite
-#: builds its settings on these profiles; ``fixed`` runs no random example at all.
-CONFTEST = """
+#: Finding a failure is all these runs need: no shrinking, no example database; ``fixed``
+#: runs no random example at all. The phases go through the suite's own hook for settings
+#: (``hypothesis_settings``), never through a Hypothesis profile: loading one in these
+#: in-process runs would stay loaded for every later test of this session.
+PHASES = {"kill": "Phase.explicit, Phase.generate", "fixed": "Phase.explicit"}
+TEST_FILE = """
+from broken_backends import contract_for
 from hypothesis import Phase, settings
 
-settings.register_profile(
-    "kill", phases=[Phase.explicit, Phase.generate], database=None, print_blob=False
-)
-settings.register_profile("fixed", phases=[Phase.explicit], database=None, print_blob=False)
+
+class TestBackend(contract_for({name!r})):
+    def hypothesis_settings(self, kind):
+        phases = [{phases}]
+        return settings(super().hypothesis_settings(kind), phases=phases, database=None)
 """
 
 
 def run_contract(
     pytester: pytest.Pytester, name: str, *options: str, profile: str = "kill"
 ) -> dict[str, int]:
-    """Run the whole suite on the backend ``name`` under a Hypothesis ``profile``; the
+    """Run the whole suite on the backend ``name``, with the phases of ``profile``; the
     outcome counts."""
     pytester.syspathinsert(HERE)
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(
-        test_kill_target=f"from broken_backends import contract_for\n\n"
-        f"TestBackend = contract_for({name!r})\n"
-    )
+    pytester.makepyfile(test_kill_target=TEST_FILE.format(name=name, phases=PHASES[profile]))
     result = pytester.runpytest(
-        "--strict-markers",
-        "-p",
-        "no:cacheprovider",
-        "--trackplug-profile",
-        "fast",
-        "--hypothesis-profile",
-        profile,
-        *options,
+        "--strict-markers", "-p", "no:cacheprovider", "--trackplug-profile", "fast", *options
     )
     return result.parseoutcomes()
 
