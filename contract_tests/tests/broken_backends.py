@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import struct
+import unicodedata
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from trackplug_contract import BackendContract
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
-from trackplug._memory import MemoryBackend
-from trackplug._model import FLOAT_MAX, Batch
+from trackplug.plugin import FLOAT_MAX, Batch, MemoryBackend, float_bits, value_order
 
 Op = tuple[str, tuple[Any, ...]]
 
@@ -57,6 +58,38 @@ class JournalBackend(MemoryBackend):
     def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
         super().set_tags(resource, tags)
         self.record(("set_tags", (resource, dict(tags))))
+
+
+class ClampingBackend(MemoryBackend):
+    """A *correct* backend that declares what MLflow's stores do: ±inf clamped, -0.0 kept as
+    0.0, and exact duplicates kept."""
+
+    CAPABILITIES = Capabilities(infinity="clamp", negative_zero="positive", duplicates="keep")
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        keys = self._points.setdefault(resource, {})
+        for point in points:
+            stored = keys.setdefault(point.key, {})
+            stored[(len(stored), 0, 0)] = point._replace(
+                value=self.CAPABILITIES.stored(point.value)
+            )
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        if perf is not None:
+            perf = perf._replace(value=self.CAPABILITIES.stored(perf.value))
+        super().log_metrics(resource, points, perf)
+
+
+class RejectingBackend(MemoryBackend):
+    """A *correct* backend that refuses ±inf, NaN and steps beyond 32 bits (the facade
+    refuses them for it), and takes batches of 3 points at most."""
+
+    CAPABILITIES = Capabilities(
+        infinity="reject", nan="reject", min_step=-(2**31), max_step=2**31 - 1, max_batch_size=3
+    )
 
 
 def reopen_journal(backend: object) -> JournalBackend:
@@ -232,9 +265,7 @@ class _LooseIds(MemoryBackend):
 class ResourcesCaseInsensitive(_LooseIds):
     """Resource ids are matched case-insensitively: ``A`` leaks into ``a``."""
 
-    @staticmethod
-    def stored(rid: str) -> str:
-        return rid.lower()
+    stored = staticmethod(str.lower)
 
 
 class ResourceIdsTruncated(_LooseIds):
@@ -425,6 +456,254 @@ class JournalWithoutPerf(JournalBackend):
         super().record(op)
 
 
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _cut_at_250_bytes(text: str) -> str:
+    return text.encode()[:250].decode(errors="ignore")
+
+
+class ResourceIdsNormalized(_LooseIds):
+    """Resource ids are NFKC-normalized: ``é`` written as one code point or as ``e`` and a
+    combining accent, ``ﬁ`` and ``fi``, fullwidth ``K`` and ``K`` name one resource."""
+
+    stored = staticmethod(_nfkc)
+
+
+class ResourceIdsPercentDecoded(_LooseIds):
+    """Resource ids are percent-decoded, as if they were URL paths: ``a%20b`` is ``a b``."""
+
+    @staticmethod
+    def stored(rid: str) -> str:
+        return urllib.parse.unquote(rid)
+
+
+class ResourceIdsCutAtBytes(_LooseIds):
+    """Resource ids are kept in a column of 250 *bytes* (UTF-8), not 250 characters."""
+
+    stored = staticmethod(_cut_at_250_bytes)
+
+
+class _LooseKeys(MemoryBackend):
+    """Keeps and finds a metric under ``stored(key)`` instead of its key."""
+
+    @staticmethod
+    def stored(key: str) -> str:
+        return key
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        super()._add(resource, [p._replace(key=self.stored(p.key)) for p in points])
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        return super().history(resource, self.stored(key))
+
+    @hookimpl
+    def get_metric(self, resource: Resource, key: str) -> float | None:
+        return super().get_metric(resource, self.stored(key))
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        return super().best(self.stored(key), order, limit)
+
+
+class KeysNormalized(_LooseKeys):
+    """Metric keys are NFKC-normalized: ``K`` (the Kelvin sign) is ``K``, ``ﬁ`` is ``fi``."""
+
+    stored = staticmethod(_nfkc)
+
+
+class KeysCutAtBytes(_LooseKeys):
+    """Metric keys are kept in a column of 250 bytes (UTF-8), not 250 characters."""
+
+    stored = staticmethod(_cut_at_250_bytes)
+
+
+class IdsSortedIgnoringCase(MemoryBackend):
+    """``resources()`` and ties in ``best`` follow a case-insensitive collation (``a`` before
+    ``B``), not code-point order (``B`` before ``a``), as ``ORDER BY`` under many locales."""
+
+    @hookimpl
+    def resources(self) -> list[str]:
+        return sorted(MemoryBackend.resources(self), key=lambda rid: (rid.casefold(), rid))
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        sign = -1.0 if order == "max" else 1.0
+        ranked = MemoryBackend.best(self, key, order, len(self.resources()) or 1)
+        ranked.sort(key=lambda item: (sign * item[1], item[0].casefold(), item[0]))
+        return ranked[:limit]
+
+
+class KeysSortedIgnoringCase(MemoryBackend):
+    """``latest()`` lists keys case-insensitively (``a`` before ``B``)."""
+
+    @hookimpl
+    def latest(self, resource: Resource) -> dict[str, float]:
+        values = MemoryBackend.latest(self, resource)
+        return {key: values[key] for key in sorted(values, key=lambda k: (k.casefold(), k))}
+
+
+class CopyKeepsTargetPerf(_NativeCopy):
+    """``copy_metrics`` leaves the target's own perf record in place instead of the
+    source's (it sets one only where the target has none)."""
+
+    def copy_perf(self, source: Resource, target: Resource) -> None:
+        if (perf := self._perf.get(source)) is not None:
+            self._perf.setdefault(target, perf)
+
+
+class CopyReplacesTarget(_NativeCopy):
+    """``copy_metrics`` replaces the target: its own points and perf record are dropped."""
+
+    @hookimpl
+    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+        self._points.pop(target, None)
+        self._perf.pop(target, None)
+        return super().copy_metrics(source, target)
+
+
+class BestZerosByBits(MemoryBackend):
+    """``best`` ranks ``-0.0`` below ``0.0`` (the order of ``latest``), where the two are
+    equal values and tie, broken by resource id."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        ranked = MemoryBackend.best(self, key, order, len(self.resources()) or 1)
+        ranked.sort(key=lambda item: value_order(item[1]), reverse=order == "max")
+        return ranked[:limit]
+
+
+class ResourcesWithoutPoints(MemoryBackend):
+    """``resources()`` lists every resource ever written to, even by a write that carried
+    no point (``log_metrics`` of nothing, a copy of a resource that has only a perf
+    record)."""
+
+    @hookimpl
+    def resources(self) -> list[str]:
+        return sorted({r.id for r in self._points} | {r.id for r in self._perf})
+
+
+class PredictionsDropNonFinite(MemoryBackend):
+    """A native ``log_prediction_metrics`` that leaves out statistics that are NaN or
+    infinite (e.g. the std of predictions with an infinity)."""
+
+    @hookimpl
+    def log_prediction_metrics(self, job: Resource, points: Sequence[MetricPoint]) -> bool:
+        MemoryBackend.log_metric(self, {job: [p for p in points if math.isfinite(p.value)]})
+        return True
+
+
+class ResourceIdsTrimmed(_LooseIds):
+    """Resource ids lose leading and trailing spaces (a trimming form, or a padded CHAR
+    column): ``a``, ``a `` and `` a`` are one resource."""
+
+    stored = staticmethod(str.strip)
+
+
+class KeysIgnoringCase(_LooseKeys):
+    """Metric keys are matched case-insensitively: ``loss`` and ``Loss`` are one metric."""
+
+    stored = staticmethod(str.lower)
+
+
+class DuplicatesByValue(MemoryBackend):
+    """A point is a duplicate when its value is *equal* (``==``), not when its bits are:
+    ``0.0`` swallows ``-0.0``, and NaN (never equal to itself) is stored again and again."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        keys = self._points.setdefault(resource, {})
+        for point in points:
+            stored = keys.setdefault(point.key, {})
+            same = [
+                identity
+                for identity, p in stored.items()
+                if (p.step, p.timestamp, p.value) == (point.step, point.timestamp, point.value)
+            ]
+            if not same:
+                stored[(point.step, point.timestamp, len(stored))] = point
+
+
+class DuplicatesAcrossResources(MemoryBackend):
+    """A point already stored for *another* resource counts as a duplicate and is dropped."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        seen = {
+            (p.key, p.step, p.timestamp, float_bits(p.value))
+            for other, keys in self._points.items()
+            if other != resource
+            for stored in keys.values()
+            for p in stored.values()
+        }
+        fresh = [p for p in points if (p.key, p.step, p.timestamp, float_bits(p.value)) not in seen]
+        super()._add(resource, fresh)
+
+
+class TimestampsAsFloats(MemoryBackend):
+    """Timestamps go through a float (a REAL column, a JSON number read as a double): beyond
+    2**53 they lose their last digits."""
+
+    def _add(self, resource: Resource, points: Sequence[MetricPoint]) -> None:
+        rounded = [p._replace(timestamp=min(int(float(p.timestamp)), 2**63 - 1)) for p in points]
+        super()._add(resource, rounded)
+
+
+class ValuesAsShortText(_ValueChange):
+    """Values are kept as text with 15 significant digits: ``1/3`` comes back changed."""
+
+    @staticmethod
+    def change(value: float) -> float:
+        return float(f"{value:.15g}")
+
+
+class PerfFirstWins(MemoryBackend):
+    """A later perf record does not replace the first one."""
+
+    @hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        super().log_metrics(resource, points, None if resource in self._perf else perf)
+
+
+class BestMinReversesMax(_Ranking):
+    """``best(order="min")`` is the ``max`` ranking reversed: ties come by id descending."""
+
+    @hookimpl
+    def best(self, key: str, order: Literal["max", "min"], limit: int) -> list[tuple[str, float]]:
+        ranked = MemoryBackend.best(self, key, "max", len(self.resources()) or 1)
+        return (ranked if order == "max" else ranked[::-1])[:limit]
+
+
+class CopySkipsHeldSteps(_NativeCopy):
+    """``copy_metrics`` skips a source point where the target already has a point of that
+    key at the same step and timestamp (an upsert keyed without the value)."""
+
+    @hookimpl
+    def copy_metrics(self, source: Resource, target: Resource) -> bool:
+        held = {
+            (key, p.step, p.timestamp)
+            for key in MemoryBackend.latest(self, target)
+            for p in MemoryBackend.history(self, target, key)
+        }
+        points = [p for p in self.copied(source) if (p.key, p.step, p.timestamp) not in held]
+        MemoryBackend.log_metric(self, {target: points})
+        self.copy_perf(source, target)
+        return True
+
+
+class PerfIgnoringCase(MemoryBackend):
+    """``get_perf`` finds a resource's perf record case-insensitively: ``A`` without a
+    record of its own reads ``a``'s."""
+
+    @hookimpl
+    def get_perf(self, resource: Resource) -> PerfRecord | None:
+        found = MemoryBackend.get_perf(self, resource)
+        folded = [p for r, p in self._perf.items() if r.id.casefold() == resource.id.casefold()]
+        return found or (folded[0] if folded else None)
+
+
 # -- the test classes ----------------------------------------------------------------------
 
 Factory = Callable[[], object]
@@ -459,12 +738,42 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         PasswordInRepr,
         JournalLosesLastWrite,
         JournalWithoutPerf,
+        ResourceIdsNormalized,
+        ResourceIdsPercentDecoded,
+        ResourceIdsCutAtBytes,
+        KeysNormalized,
+        KeysCutAtBytes,
+        IdsSortedIgnoringCase,
+        KeysSortedIgnoringCase,
+        CopyKeepsTargetPerf,
+        CopyReplacesTarget,
+        BestZerosByBits,
+        ResourcesWithoutPoints,
+        PredictionsDropNonFinite,
+        ResourceIdsTrimmed,
+        KeysIgnoringCase,
+        DuplicatesByValue,
+        DuplicatesAcrossResources,
+        TimestampsAsFloats,
+        ValuesAsShortText,
+        PerfFirstWins,
+        BestMinReversesMax,
+        CopySkipsHeldSteps,
+        PerfIgnoringCase,
     )
 }
-#: Backends the suite must pass: the reference and its persistent variant.
+#: Hooks whose breakage shows only through other hooks, and the backends that show it:
+#: ``flush`` and ``close`` through a reopen (a store that loses the last write on
+#: closing), ``capabilities`` through a declaration the backend does not keep.
+SHOWN_THROUGH_OTHERS = {
+    "flush": JournalLosesLastWrite,
+    "close": JournalLosesLastWrite,
+    "capabilities": DeclaresClampButKeeps,
+}
+#: Backends the suite must pass: the reference, its persistent variant, and two that
+#: declare deviations and keep exactly them.
 CORRECT: dict[str, type[MemoryBackend]] = {
-    "MemoryBackend": MemoryBackend,
-    "JournalBackend": JournalBackend,
+    cls.__name__: cls for cls in (MemoryBackend, JournalBackend, ClampingBackend, RejectingBackend)
 }
 
 

@@ -53,6 +53,24 @@ class ParamsFloatsRounded(MemoryBackend):
         self._params.setdefault(resource, {}).update(rounded)
 
 
+class ParamsNoneReadAsMissing(MemoryBackend):
+    """A param whose value is None reads back as absent (a NULL column read as no row)."""
+
+    @hookimpl
+    def get_params(self, resource: Resource) -> dict[str, Any]:
+        held = MemoryBackend.get_params(self, resource)
+        return {key: value for key, value in held.items() if value is not None}
+
+
+class TagsEmptyReadAsMissing(MemoryBackend):
+    """A tag whose value is "" reads back as absent (a store that keeps "" as NULL)."""
+
+    @hookimpl
+    def get_tags(self, resource: Resource) -> dict[str, str]:
+        held = MemoryBackend.get_tags(self, resource)
+        return {key: value for key, value in held.items() if value}
+
+
 class TagsWriteOnce(MemoryBackend):
     """A tag set again keeps its first value."""
 
@@ -101,6 +119,8 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         ParamsConflictPartial,
         ParamsAsStrings,
         ParamsFloatsRounded,
+        ParamsNoneReadAsMissing,
+        TagsEmptyReadAsMissing,
         TagsWriteOnce,
         TagsShared,
         TaggedIgnoresValue,

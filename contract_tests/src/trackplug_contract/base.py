@@ -16,7 +16,7 @@ from hypothesis import settings
 
 from trackplug import Capabilities, MetricPoint, Tracker, ValidationError
 
-from .profiles import Kind, contract_settings
+from .profiles import Kind, contract_settings, shrinking_limited
 from .reference import exact, exact_best, exact_history, exact_latest, reference_tracker
 
 __all__ = ["ContractBase", "Pair"]
@@ -205,6 +205,12 @@ class ContractBase:
             pair.close()
 
     def examples(self, test: Callable[..., None]) -> Callable[..., None]:
-        """Give ``test`` (a ``@given`` function) the settings of a property test."""
+        """Give ``test`` (a ``@given`` function) the settings of a property test, and the
+        profile's limit on shrinking."""
         configured: Callable[..., None] = self.hypothesis_settings("property")(test)
-        return configured
+
+        def run(*args: Any, **kwargs: Any) -> None:
+            with shrinking_limited():
+                configured(*args, **kwargs)
+
+        return run

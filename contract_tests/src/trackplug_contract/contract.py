@@ -16,9 +16,11 @@ from .points import (
     HistoryTests,
     KeyTests,
     LatestTests,
+    OrderTests,
     StepTests,
     ValueTests,
 )
+from .profiles import shrinking_limited
 from .reads import BestTests, ResourceTests
 from .writes import CopyTests, LogMetricsTests, PredictionTests
 
@@ -32,10 +34,8 @@ class StatefulTests(ContractBase):
     def test_random_operations_match_the_model(self) -> None:
         # Hypothesis documents a factory here; its annotation says a class.
         factory: Any = lambda: ContractMachine(self.new_backend, self.reopen)  # noqa: E731
-        run_state_machine_as_test(
-            factory,
-            settings=self.hypothesis_settings("stateful"),
-        )
+        with shrinking_limited():
+            run_state_machine_as_test(factory, settings=self.hypothesis_settings("stateful"))
 
 
 class BackendContract(
@@ -51,6 +51,7 @@ class BackendContract(
     CopyTests,
     LogMetricsTests,
     DuplicateTests,
+    OrderTests,
     HistoryTests,
     LatestTests,
     KeyTests,

@@ -26,8 +26,12 @@ def fill(pair: Pair) -> list[str]:
     pair.log("run-1", "edge", 1.0, -(2**63), 0)
     pair.do(lambda t: t.log_metrics("run-2", {"valid": {"f1": 0.75}, "n": 4}, "f1", timestamp=1))
     pair.do(lambda t: t.copy_metrics("run-1", "run-3"))
+    pair.do(lambda t: t.log_metrics("run-4", {"loss": math.nan, "f1": -0.0}, "f1", timestamp=1))
+    lookalikes = ["RUN-1", "é", "e\u0301", "a%20b", "a b", "😀" * 249 + "1", "😀" * 249 + "2"]
+    for i, rid in enumerate(lookalikes):  # kept apart on disk too (file names, collations)
+        pair.log(rid, "val.loss", float(i), i, 1)
     pair.log("run-2", "last", 42.0, 1, 1)  # the last batch before close: still buffered
-    return ["run-1", "run-2", "run-3"]
+    return ["run-1", "run-2", "run-3", "run-4", *lookalikes]
 
 
 class CapabilityTests(ContractBase):

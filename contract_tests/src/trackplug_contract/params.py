@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trackplug import (
@@ -128,6 +128,7 @@ class ParamTests(_ParamsBase):
 
     def test_params_read_back_as_declared(self) -> None:
         @self.examples
+        @example(params={"lr": 0.1, "n": 3, "name": "sgd", "flag": False, "none": None})
         @given(params=params_of())
         def check(params: dict[str, Any]) -> None:
             with self.tracker() as t:
@@ -141,6 +142,7 @@ class ParamTests(_ParamsBase):
 
     def test_a_param_is_write_once(self) -> None:
         @self.examples
+        @example(params={"lr": 0.1}, other=0.2, new="layers")  # a new key beside a conflict
         @given(params=params_of(max_size=4).filter(bool), other=param_values, new=keys())
         def check(params: dict[str, Any], other: Any, new: str) -> None:
             with self.tracker() as t:
@@ -183,6 +185,7 @@ class ParamTests(_ParamsBase):
 
     def test_tags_are_mutable_strings(self) -> None:
         @self.examples
+        @example(first={"team": "a", "note": ""}, second={"team": "b"})
         @given(first=tags_of, second=tags_of)
         def check(first: dict[str, str], second: dict[str, str]) -> None:
             with self.tracker() as t:
@@ -264,7 +267,8 @@ class RunTests(_ParamsBase):
                 raise RuntimeError("diverged")
             with t.start_run("sgd", params={"lr": 0.3}) as good:
                 good.log_metric("acc", 0.5)
-            assert [r.status for r in t.runs("adam")] == ["failed"]
+            adam = "".join(["ad", "am"])  # built at run time: tags compare by value, not identity
+            assert [r.status for r in t.runs(adam)] == ["failed"]
             assert [r.id for r in t.runs(params={"lr": 0.3})] == [bad.id, good.id]
             assert [r.id for r in t.runs(status="finished")] == [good.id]
             assert t.runs("none") == []

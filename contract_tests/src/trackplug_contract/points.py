@@ -4,6 +4,7 @@ duplicates. Each test drives the backend through the public facade, ``trackplug.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -11,18 +12,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackplug import (
+    Capabilities,
     InvalidTypeError,
     MetricPoint,
     UnsupportedValueError,
     ValidationError,
 )
-from trackplug.plugin import point_order
+from trackplug.plugin import INT64_MAX, INT64_MIN, point_order
 
 from . import strategies as tps
 from .base import ContractBase, Pair
 from .reference import exact, exact_history
 
-__all__ = ["DuplicateTests", "HistoryTests", "KeyTests", "LatestTests", "StepTests", "ValueTests"]
+__all__ = [
+    "DuplicateTests",
+    "HistoryTests",
+    "KeyTests",
+    "LatestTests",
+    "OrderTests",
+    "StepTests",
+    "ValueTests",
+    "declared",
+]
 
 
 def expect_value(pair: Pair, rid: str, key: str, value: float, step: int = 0) -> None:
@@ -117,6 +128,13 @@ class StepTests(ContractBase):
                 pair.tracker.log_metric("run", "m", 1.0, step=step)  # type: ignore[arg-type]
             assert pair.tracker.resources() == [], "a refused step was written"
 
+    @pytest.mark.parametrize("timestamp", tps.SPECIAL_TIMESTAMPS)
+    def test_timestamps_are_kept(self, timestamp: int) -> None:
+        with self.pair() as pair:
+            pair.tracker.log_metric("run", "m", 1.5, step=3, timestamp=timestamp)
+            history = pair.tracker.history("run", "m")
+            assert [p.timestamp for p in history] == [timestamp], f"timestamp {timestamp}"
+
     def test_default_step_and_timestamp(self) -> None:
         with self.pair() as pair:
             from trackplug.plugin import now_ms
@@ -145,6 +163,27 @@ class KeyTests(ContractBase):
                 pair.check_resource(rid, [key])
 
             check()
+
+    def test_lookalike_keys_are_distinct(self) -> None:
+        with self.pair() as pair:
+            for i, key in enumerate(tps.LOOKALIKE_KEYS):
+                pair.log("r", key, float(i), i, 1)
+            pair.check(["r"], tps.LOOKALIKE_KEYS)
+            want = {key: float(i) for i, key in enumerate(tps.LOOKALIKE_KEYS)}
+            assert pair.tracker.latest("r") == dict(sorted(want.items())), "latest('r')"
+            for i, key in enumerate(tps.LOOKALIKE_KEYS):
+                assert exact_history(pair.tracker.history("r", key)) == exact_history(
+                    [MetricPoint(key, float(i), i, 1)]
+                ), f"history('r', {key!r})"
+                assert pair.tracker.best(key) == [("r", float(i))], f"best({key!r})"
+
+    def test_latest_lists_keys_in_code_point_order(self) -> None:
+        with self.pair() as pair:
+            for key in reversed(tps.CODE_POINT_ORDER_KEYS):
+                pair.log("r", key, 1.0, 0, 1)
+            pair.check_resource("r")
+            got = list(pair.tracker.latest("r"))
+            assert got == sorted(tps.CODE_POINT_ORDER_KEYS), "latest() is sorted by code point"
 
     def test_invalid_keys_write_nothing(self) -> None:
         with self.pair() as pair:
@@ -235,6 +274,63 @@ class HistoryTests(ContractBase):
             check()
 
 
+#: Points of one key in the contract's order: step, then timestamp, then value with NaN
+#: lowest and -0.0 just below 0.0 (logged shuffled, read back in this order).
+ORDERED_POINTS = (
+    MetricPoint("m", 1.0, INT64_MIN, INT64_MAX),
+    MetricPoint("m", 1.0, -1, 9),
+    MetricPoint("m", 1.0, 0, 0),
+    MetricPoint("m", 1.0, 0, 5),
+    MetricPoint("m", math.nan, 1, 5),
+    MetricPoint("m", -math.inf, 1, 5),
+    MetricPoint("m", -1.0, 1, 5),
+    MetricPoint("m", -0.0, 1, 5),
+    MetricPoint("m", 0.0, 1, 5),
+    MetricPoint("m", 5e-324, 1, 5),
+    MetricPoint("m", 2.0, 1, 5),
+    MetricPoint("m", math.inf, 1, 5),
+    MetricPoint("m", -5.0, 1, 6),
+    MetricPoint("m", -9.0, 2, 0),
+    MetricPoint("m", 0.5, INT64_MAX, 0),
+)
+
+
+class OrderTests(ContractBase):
+    """The one order of points, stated literally: history order and the latest value."""
+
+    @pytest.mark.parametrize("arrival", ["reversed", "shuffled"])
+    def test_history_order_literal(self, arrival: str) -> None:
+        points = list(reversed(ORDERED_POINTS))
+        if arrival == "shuffled":
+            points = points[1::2] + points[0::2]
+        with self.pair() as pair:
+            for point in points:  # one call each: a value the backend refuses stops only itself
+                pair.log_points("r", [point])
+            pair.check_resource("r", ["m"])
+            want = declared(pair.caps, ORDERED_POINTS)
+            got = pair.tracker.history("r", "m")
+            assert exact_history(got) == exact_history(want), "history in point order"
+            assert exact(pair.tracker.get_metric("r", "m")) == exact(want[-1].value), "latest"
+
+
+def declared(caps: Capabilities, ordered: Sequence[MetricPoint]) -> list[MetricPoint]:
+    """What a backend declaring ``caps`` holds after ``ordered`` points were logged: values
+    as it stores them, refused ones left out, exact duplicates collapsed as declared."""
+    kept: list[MetricPoint] = []
+    for p in ordered:
+        if caps.rejects(p.value) or caps.rejects_step(p.step):
+            continue
+        p = p._replace(value=caps.stored(p.value))
+        if (
+            kept
+            and caps.duplicates == "collapse"
+            and exact_history([kept[-1]]) == exact_history([p])
+        ):
+            continue
+        kept.append(p)
+    return kept
+
+
 class DuplicateTests(ContractBase):
     """Exact duplicates collapse (replays are idempotent), or are kept as declared."""
 
@@ -251,6 +347,43 @@ class DuplicateTests(ContractBase):
                 pair.check_resource(rid, ["a", "b"])
 
             check()
+
+    @pytest.mark.parametrize(
+        ("first", "second"),
+        [
+            ((0.5, 1, 2), (0.5, 1, 3)),  # another timestamp
+            ((0.5, 1, 2), (0.5, 2, 2)),  # another step
+            ((0.5, 1, 2), (0.25, 1, 2)),  # another value
+            ((0.0, 1, 2), (-0.0, 1, 2)),  # equal values, other bits
+            ((math.nan, 1, 2), (math.nan, 1, 3)),
+        ],
+        ids=["timestamp", "step", "value", "signed-zero", "nan-timestamp"],
+    )
+    def test_points_differing_in_one_field_are_both_kept(
+        self, first: tuple[float, int, int], second: tuple[float, int, int]
+    ) -> None:
+        with self.pair() as pair:
+            points = [MetricPoint("m", *first), MetricPoint("m", *second)]
+            for point in points:
+                pair.log_points("r", [point])
+            pair.check_resource("r", ["m"])
+            want = declared(pair.caps, sorted(points, key=lambda p: (p.step, p.timestamp)))
+            got = pair.tracker.history("r", "m")
+            assert sorted(exact_history(got)) == sorted(exact_history(want)), "history"
+
+    @pytest.mark.parametrize("value", [0.5, math.nan, -0.0, math.inf], ids=repr)
+    def test_exact_duplicates_collapse(self, value: float) -> None:
+        with self.pair() as pair:
+            for _ in range(2):  # twice in one batch, then again in the next
+                pair.log_points("r", [MetricPoint("m", value, 1, 2)] * 2)
+                pair.do(lambda t: t.flush())
+            pair.log("other", "m", value, 1, 2)  # the same point on another resource
+            pair.check(["r", "other"], ["m"])
+            copies = 4 if pair.caps.duplicates == "keep" else 1
+            want = declared(pair.caps, [MetricPoint("m", value, 1, 2)]) * copies
+            got = pair.tracker.history("r", "m")
+            assert exact_history(got) == exact_history(want), f"{value!r} logged 4 times"
+            assert len(pair.tracker.history("other", "m")) == len(want) // copies
 
     def test_duplicate_in_one_batch(self) -> None:
         with self.pair() as pair:

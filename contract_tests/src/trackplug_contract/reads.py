@@ -7,24 +7,19 @@ import math
 from typing import Literal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from trackplug import ValidationError
+from trackplug import PerfRecord, ValidationError
 
 from . import strategies as tps
 from .base import ContractBase
 from .reference import exact_best
+from .strategies import FLOAT_MAX
 
 __all__ = ["BestTests", "ResourceTests"]
 
-#: Resource ids that share prefixes, case, separators, or a long prefix up to the longest
-#: id allowed (250 characters): a store that matches ids loosely (``LIKE 'a%'``,
-#: case-folding, path joining) or keeps them in a shorter column mixes them up.
-LOOKALIKE_IDS = (
-    "a", "a1", "A", "a/b", "a b", "a_b", "a%", "a.b", "é", "e", "ab", "b",
-    "x" * 64, "x" * 65, "x" * 249 + "y", "x" * 250,
-)  # fmt: skip
+LOOKALIKE_IDS = tps.LOOKALIKE_IDS
 
 
 class BestTests(ContractBase):
@@ -60,6 +55,38 @@ class BestTests(ContractBase):
         assert ids.index("r2") < ids.index("r3"), "ties are broken by resource id"
         assert ids.index("r3") < ids.index("r1"), "ranked by the latest value, not the best"
 
+    def test_best_ties_of_zero_and_negative_zero(self) -> None:
+        # -0.0 and 0.0 are equal values: they tie (by id), each read back with its own sign.
+        with self.pair() as pair:
+            for rid, value in [("d", 0.0), ("c", -0.0), ("b", 0.0), ("a", -0.0), ("e", -1.0)]:
+                pair.log(rid, "m", value, 0, 1)
+            pair.log("f", "m", 1.0, 0, 1)
+            for order in ("max", "min"):
+                for limit in (1, 2, 3, 6):
+                    pair.check_best("m", order, limit)
+            if pair.caps.negative_zero == "keep":
+                ties = [("a", -0.0), ("b", 0.0), ("c", -0.0), ("d", 0.0)]
+                want = {
+                    "max": [("f", 1.0), *ties, ("e", -1.0)],
+                    "min": [("e", -1.0), *ties, ("f", 1.0)],
+                }
+                for order, ranking in want.items():
+                    got = exact_best(pair.tracker.best("m", order, 6))  # type: ignore[arg-type]
+                    assert got == exact_best(ranking[:6]), f"best('m', {order!r}): zeros tie"
+
+    def test_best_ties_in_code_point_order(self) -> None:
+        with self.pair() as pair:
+            ids = tps.CODE_POINT_ORDER_IDS
+            for rid in ids:
+                pair.log(rid, "m", 0.5, 0, 1)
+            pair.log("Y", "m", 0.75, 0, 1)
+            for order in ("max", "min"):
+                for limit in (3, len(ids) + 1):
+                    pair.check_best("m", order, limit)
+            ties = [(rid, 0.5) for rid in sorted(ids)]
+            assert pair.tracker.best("m", "max", 40) == [("Y", 0.75), *ties], "best('m', 'max')"
+            assert pair.tracker.best("m", "min", 40) == [*ties, ("Y", 0.75)], "best('m', 'min')"
+
     def test_best_matches_the_model(self) -> None:
         with self.pair() as pair:
 
@@ -89,6 +116,31 @@ class BestTests(ContractBase):
         with self.pair() as pair, pytest.raises(ValidationError):
             pair.tracker.best(*args)  # type: ignore[arg-type]
 
+    def test_best_of_extreme_values(self) -> None:
+        # ±inf beside ±max float and subnormals: nothing that ranks them may overflow into
+        # a tie, and the ids are chosen so that a tie broken by id would show.
+        values = {"a": FLOAT_MAX, "b": math.inf, "c": -FLOAT_MAX, "d": -math.inf, "e": 5e-324}
+        with self.pair() as pair:
+            for rid, value in values.items():
+                pair.log(rid, "m", value, 0, 1)
+            for order in ("max", "min"):
+                pair.check_best("m", order, 5)
+            if pair.caps.infinity == "keep":
+                ranked = sorted(values.items(), key=lambda item: -item[1])
+                assert pair.tracker.best("m", "max", 5) == ranked, "best('m', 'max')"
+                assert pair.tracker.best("m", "min", 5) == ranked[::-1], "best('m', 'min')"
+
+    def test_best_order_is_compared_by_value(self) -> None:
+        # An order built at run time, as from a config file: equal to "max", not the same
+        # object as the literal.
+        with self.pair() as pair:
+            pair.log("a", "m", 1.0, 0, 1)
+            pair.log("b", "m", 2.0, 0, 1)
+            for order in ("".join(["ma", "x"]), "".join(["mi", "n"])):
+                want = pair.model.best("m", order, 2)  # type: ignore[arg-type]
+                assert pair.tracker.best("m", order, 2) == want, f"best('m', {order!r})"  # type: ignore[arg-type]
+            assert pair.tracker.best("m", "".join(["ma", "x"]), 1) == [("b", 2.0)]  # type: ignore[arg-type]
+
     def test_best_of_nothing(self) -> None:
         with self.pair() as pair:
             assert pair.tracker.best("f1", "max", 5) == []
@@ -104,15 +156,49 @@ class ResourceTests(ContractBase):
             for i, rid in enumerate(LOOKALIKE_IDS):
                 pair.log(rid, "m", float(i), 0, 1)
                 pair.log(rid, f"own_{i}", -float(i), 2, 3)
-                pair.log_metrics(rid, {"p": i / 2}, "p", ts=2)
+                # A perf record for every third id only: "a" has one, "A" has none.
+                pair.log_metrics(rid, {"p": i / 2}, "p" if i % 3 == 0 else None, ts=2)
             pair.check(LOOKALIKE_IDS, ["m", "p"])
-            assert pair.tracker.resources() == sorted(LOOKALIKE_IDS)
+            # Literal, not only against the model: each id is its own resource.
+            kept = pair.model.resources()
+            assert pair.tracker.resources() == kept == sorted(kept), "resources()"
+            for rid in kept:
+                i = LOOKALIKE_IDS.index(rid)
+                want = {"m": float(i), f"own_{i}": -float(i), "p": i / 2}
+                assert pair.tracker.latest(rid) == dict(sorted(want.items())), f"latest({rid!r})"
+                perf = PerfRecord("p", i / 2) if i % 3 == 0 else None
+                assert pair.tracker.perf(rid) == perf, f"perf({rid!r})"
+
+    def test_resources_in_code_point_order(self) -> None:
+        with self.pair() as pair:
+            for rid in reversed(tps.CODE_POINT_ORDER_IDS):
+                pair.log(rid, "m", 1.0, 0, 1)
+            pair.check(tps.CODE_POINT_ORDER_IDS)
+            assert pair.tracker.resources() == sorted(tps.CODE_POINT_ORDER_IDS), (
+                "resources() are sorted by code point: 'B' < '_' < 'a' < '\\uff01' < '😀'"
+            )
+
+    def test_writes_without_points_list_no_resource(self) -> None:
+        """``resources()`` lists a resource once it has a point, whatever wrote to it."""
+        with self.pair() as pair:
+            pair.log_metrics("empty", {})
+            pair.do(lambda t: t.log_points("perf-only", [], PerfRecord("f1", 0.5)))
+            pair.do(lambda t: t.copy_metrics("never-written", "copy-of-nothing"))
+            pair.do(lambda t: t.copy_metrics("perf-only", "copy-of-perf"))
+            pair.log("refused", "m", None)
+            pair.log("r", "m", 1.0)
+            pair.check(["empty", "perf-only", "copy-of-nothing", "copy-of-perf", "refused", "r"])
+            assert pair.tracker.resources() == ["r"], "only resources with a point are listed"
+            assert pair.tracker.perf("copy-of-perf") == PerfRecord("f1", 0.5), "perf copied"
+            assert pair.tracker.latest("perf-only") == {}, "a perf record is not a point"
 
     def test_resources_match_the_model(self) -> None:
         with self.pair() as pair:
 
             @self.examples
             @given(ids=st.lists(tps.resource_ids(), max_size=5), key=tps.keys())
+            @example(ids=["é", "e\u0301", "ﬁ", "fi", "a%20b", "a b"], key="m")
+            @example(ids=["é" * 249 + "1", "é" * 249 + "2", "B", "a"], key="\u212a")
             def check(ids: list[str], key: str) -> None:
                 for i, rid in enumerate(ids):
                     pair.log(rid, key, float(i), i, 1)

@@ -25,10 +25,15 @@ from hypothesis import strategies as st
 from trackplug import MetricPoint
 
 __all__ = [
+    "CODE_POINT_ORDER_IDS",
+    "CODE_POINT_ORDER_KEYS",
     "FLOAT_MAX",
     "INT64_MAX",
     "INT64_MIN",
+    "LOOKALIKE_IDS",
+    "LOOKALIKE_KEYS",
     "SPECIAL_STEPS",
+    "SPECIAL_TIMESTAMPS",
     "SPECIAL_VALUES",
     "invalid_keys",
     "invalid_steps",
@@ -60,6 +65,7 @@ SPECIAL_VALUES: tuple[float, ...] = (
     -FLOAT_MAX,
     2.0**53 + 2,
     0.1,
+    1 / 3,  # 17 significant digits: lost by a 15-digit text form
     1.0,
     -1.0,
 )
@@ -80,6 +86,53 @@ SPECIAL_STEPS: tuple[int, ...] = (
     INT64_MAX - 1,
     INT64_MAX,
 )
+#: Timestamps at the edges of 32 bits, of a float's exact integers, of 64 bits, and ones
+#: whose milliseconds a store working in seconds would lose.
+SPECIAL_TIMESTAMPS: tuple[int, ...] = (
+    0,
+    1,
+    999,
+    1_700_000_000_123,
+    2**31 - 1,
+    2**31,
+    2**32 + 1,
+    2**53 + 1,
+    INT64_MAX - 1,
+    INT64_MAX,
+)
+
+#: Resource ids in groups that a store easily takes for one another; each must stay a
+#: resource of its own, listed under its own id.
+LOOKALIKE_IDS: tuple[str, ...] = (
+    "a", "a1", "ab", "b", "A",  # prefixes (``LIKE 'a%'``) and case
+    "a/b", "a b", "a_b", "a.b", "a%", "a_",  # separators and LIKE's wildcards
+    "a ", " a",  # what a CHAR column pads, or a trim drops
+    "é", "e\u0301", "e",  # one code point, or e and a combining accent: equal after NFC
+    "ﬁ", "fi", "\uff2b", "K", "\u212a", "²", "2",  # equal after NFKC (fullwidth, Kelvin)
+    "a%20b", "a%2Fb", "%41", "a%25", "a+b",  # decoded: "a b", "a/b", "A", "a%", "a b"
+    "x" * 64, "x" * 65, "x" * 249 + "y", "x" * 250,  # cut at a character length
+    "é" * 249 + "1", "é" * 249 + "2",  # 250 characters, 500 bytes: cut at a byte length
+    "😀" * 249 + "1", "😀" * 249 + "2",  # 250 characters, 1000 bytes
+)  # fmt: skip
+#: Metric keys in groups that a store easily takes for one another.
+LOOKALIKE_KEYS: tuple[str, ...] = (
+    "loss", "Loss", "LOSS", "l", "L",  # case
+    "val.loss", "val_loss", "val/loss", "val loss", "val:loss", "val-loss", "valloss",
+    "K", "\u212a", "fi", "ﬁ", "L2", "\uff2c2", "L²",  # equal after NFKC
+    "k" * 249 + "a", "k" * 249 + "b",  # cut at a character length
+    "é" * 249 + "a", "é" * 249 + "b",  # 250 characters, 500 bytes: cut at a byte length
+)  # fmt: skip
+#: Ids whose code-point order (``sorted()``: ``"B" < "_" < "a"``, ``"\uff01" < "😀"``) is
+#: not their order ignoring case, nor a natural (``a9 < a10``) nor a UTF-16 order.
+CODE_POINT_ORDER_IDS: tuple[str, ...] = (
+    "b", "B", "a", "A", "Z", "_", "a10", "a9", "aB", "ab", "a b", "a-b", "a.b",
+    "é", "E", "\uff01", "😀",
+)  # fmt: skip
+#: Keys of one resource whose code-point order differs from case-insensitive orders.
+CODE_POINT_ORDER_KEYS: tuple[str, ...] = (
+    "b", "B", "a", "A", "Z", "_", "a10", "a9", "aB", "ab", "a b", "a-b", "a.b", "a/b", "a:b",
+    "é", "E", "\uff2c",
+)  # fmt: skip
 _KEY_CHARS = re.compile(r"^[/\w.\- :]*$")
 _INTERESTING_KEYS = (
     "loss",

@@ -14,6 +14,7 @@ from trackplug import InvalidTypeError, MetricPoint, PerfRecord, ValidationError
 
 from . import strategies as tps
 from .base import ContractBase, Pair
+from .points import declared
 from .reference import exact, exact_history
 
 __all__ = ["CopyTests", "LogMetricsTests", "PredictionTests"]
@@ -139,6 +140,52 @@ class CopyTests(ContractBase):
             assert "val.loss" in pair.tracker.latest("dst"), "dotted keys are kept whole"
             assert "only.src1" not in pair.tracker.latest("dst"), "a neighbour's metric copied"
 
+    @pytest.mark.parametrize(
+        ("source_perf", "target_perf"),
+        [
+            (PerfRecord("f1", 0.75), PerfRecord("loss", 2.0)),  # the source's record replaces
+            (PerfRecord("f1", -0.0), PerfRecord("f1", 0.0)),  # even one equal by value
+            (PerfRecord("f1", math.nan), PerfRecord("f1", 0.5)),
+            (None, PerfRecord("loss", 2.0)),  # the source has none: the target's stays
+        ],
+        ids=["other-metric", "signed-zero", "nan", "source-without"],
+    )
+    def test_copy_onto_a_target_with_data(
+        self, source_perf: PerfRecord | None, target_perf: PerfRecord
+    ) -> None:
+        with self.pair() as pair:
+            own = [
+                MetricPoint("m", 9.0, 1, 1),
+                MetricPoint("m", 1.0, 2, 2),
+                MetricPoint("t", 3.0, 0, 0),
+            ]
+            pair.do(lambda t: t.log_points("dst", own, target_perf))
+            src = [
+                MetricPoint("m", 1.0, 2, 2),
+                MetricPoint("m", 5.0, 1, 1),
+                MetricPoint("s", 4.0, 0, 0),
+            ]
+            pair.do(lambda t: t.log_points("src", src, source_perf))
+            pair.do(lambda t: t.copy_metrics("src", "dst"))
+            pair.check(["src", "dst"], ["m", "s", "t"])
+            # Literal: the target keeps its own points, gains the source's (the point both
+            # hold once, unless duplicates are kept), and takes the source's perf record if any.
+            want_m = [
+                MetricPoint("m", 5.0, 1, 1),
+                MetricPoint("m", 9.0, 1, 1),
+                MetricPoint("m", 1.0, 2, 2),
+                MetricPoint("m", 1.0, 2, 2),  # the target's and the source's: one, or two kept
+            ]
+            assert exact_history(pair.tracker.history("dst", "m")) == exact_history(
+                declared(pair.caps, want_m)
+            ), "history('dst', 'm') after the copy"
+            assert sorted(pair.tracker.latest("dst")) == ["m", "s", "t"], "latest('dst')"
+            want_perf = source_perf or target_perf
+            got = pair.tracker.perf("dst")
+            assert got is not None, f"perf('dst') is None, expected {want_perf}"
+            want = (want_perf.metric, exact(pair.caps.stored(want_perf.value)))
+            assert (got.metric, exact(got.value)) == want, f"perf('dst') is {got}, not {want_perf}"
+
     def test_copy_matches_the_model(self) -> None:
         with self.pair() as pair:
 
@@ -235,6 +282,32 @@ class PredictionTests(ContractBase):
                 pair.check_resource(job)
 
             check()
+
+    @pytest.mark.parametrize(
+        "predictions",
+        [
+            [math.inf, 1.0, 2.5],  # mean inf, std NaN, max inf
+            [-math.inf, math.inf, 0.5],  # mean NaN: both signs
+            [-math.inf, -math.inf],
+            [math.nan, math.nan],  # no statistics at all
+            [math.nan, -0.0, 0.0],  # NaN left out; -0.0 is the min
+            [1.5e308, 1.7e308, -1.6e308, 1.0],  # near the largest float: nothing overflows
+        ],
+        ids=["inf", "both-infinities", "minus-inf", "all-nan", "nan-and-zeros", "huge"],
+    )
+    def test_prediction_metrics_with_special_statistics(self, predictions: list[float]) -> None:
+        with self.pair() as pair:
+            summary = pair.do(
+                lambda t: t.log_prediction_metrics("job", predictions, "regression", timestamp=3)
+            )
+            pair.check_resource("job")
+            if summary is None:  # refused, as the model was
+                return
+            latest = pair.tracker.latest("job")
+            assert sorted(latest) == sorted(summary), "every statistic is a metric, NaN too"
+            for key, value in summary.items():
+                want = exact(pair.caps.stored(math.nan if math.isnan(value) else value))
+                assert exact(latest[key]) == want, f"{key} read back {latest[key]!r}, not {value!r}"
 
     def test_prediction_metrics_of_huge_numbers(self) -> None:
         with self.pair() as pair:
