@@ -44,6 +44,8 @@ LAZY = [
     "trackplug._hooks",
     "trackplug._predictions",
     "trackplug._memory",
+    "trackplug.redirect",
+    "trackplug.testing",
 ]
 
 LOADED_BY_IMPORT = """

@@ -598,18 +598,31 @@ def connect(
     even be opened under ``warn`` or ``spool`` is opened again when it is next needed.
     Each backend's factory gets the ``options`` it declares (e.g. ``experiment=`` for
     MLflow); an option that no backend takes is a :class:`~trackplug.ValidationError`.
+    While a test captures metrics (``trackplug.testing``), the capture decides where the
+    tracker writes (:mod:`trackplug.redirect`).
     """
-    from ._opening import close_slots, open_slots
     from ._registry import default_registry, default_url
+    from .redirect import installed
 
     chosen = list(urls) or [default_url()]
-    slots = open_slots(chosen, on_error, registry or default_registry(), options)
-    try:
-        settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
-        return Tracker._of_slots(slots, settings)
-    except BaseException:
-        close_slots(slots)
-        raise
+    found = registry or default_registry()
+    settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+
+    def open_urls(*extra: tuple[str, object]) -> Tracker:
+        """The tracker on ``chosen`` (and ``extra`` ``(url, backend)`` destinations, whose
+        failures are raised)."""
+        from ._opening import Slot, close_slots, open_slots
+
+        slots = open_slots(chosen, on_error, found, options)
+        added = [Slot(url, "raise", backend, _given(backend)) for url, backend in extra]
+        try:
+            return Tracker._of_slots([*slots, *added], settings)
+        except BaseException:
+            close_slots(slots)
+            raise
+
+    redirect = installed()  # trackplug.testing's capture, while a test has it on
+    return open_urls() if redirect is None else redirect.connect(chosen, open_urls, found)
 
 
 _open_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()

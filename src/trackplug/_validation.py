@@ -35,6 +35,7 @@ __all__ = [
     "check_value",
     "flatten",
     "now_ms",
+    "perf_keys",
     "perf_value",
     "short_repr",
     "to_resource",
@@ -347,8 +348,12 @@ def perf_value(metrics: Mapping[str, Any], perf_metric: str) -> float:
             return check_value(f"{split}_{perf_metric}", inner[perf_metric])
     if perf_metric in metrics and not isinstance(metrics[perf_metric], Mapping):
         return check_value(perf_metric, metrics[perf_metric])
-    looked_for = [f"{split}_{perf_metric}" for split in PERF_SPLITS] + [perf_metric]
     raise ValidationError(
         f"perf_metric {perf_metric!r} is not among the metrics: looked for "
-        f"{', '.join(looked_for)}; nothing was written"
+        f"{', '.join(perf_keys(perf_metric))}; nothing was written"
     )
+
+
+def perf_keys(perf_metric: str) -> list[str]:
+    """The stored keys a perf metric's value comes from, in the order they are looked at."""
+    return [f"{split}_{perf_metric}" for split in PERF_SPLITS] + [perf_metric]

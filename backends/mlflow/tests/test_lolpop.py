@@ -1,21 +1,25 @@
-"""``MLFlowMetricsTracker``: lolpop's interface and layout, and each lolpop bug fixed.
+"""``MLFlowMetricsTracker``, the plain drop-in: lolpop's interface and layout, and each lolpop
+bug fixed, without lolpop installed.
 
-lolpop itself cannot be installed beside MLflow 3 (it pins mlflow < 3), so its metadata
-tracker is stood in for by the smallest object lolpop's class reads: ``client``, ``run``,
-``url`` (and lolpop's ``get_resource_id``). Everything below runs on a real MLflow store.
+The metadata tracker is the smallest object lolpop's class reads: ``client``, ``run``, ``url``
+and lolpop's ``get_resource_id``, as lolpop 0.2.0 writes it. Everything below runs on a real
+MLflow store; lolpop's own components and pipelines are in ``test_lolpop_components.py`` and
+``test_lolpop_pipelines.py``.
 """
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from trackplug_mlflow import MLFlowMetricsTracker
-from trackplug_mlflow.lolpop import lolpop_resource_id
 
 from trackplug import BackendError, InvalidTypeError, ValidationError
 
@@ -30,7 +34,11 @@ class MetadataTracker:
         self.run = self.client.create_run(experiment)
 
     def get_resource_id(self, resource: Any) -> str:
-        return lolpop_resource_id(resource)
+        """lolpop 0.2.0's ``MLFlowMetadataTracker.get_resource_id``, as written there."""
+        resource_out = resource[0]
+        if "/" in resource_out:
+            resource_out = str(Path(resource_out).stem).replace(".", "_")
+        return str(resource_out)
 
 
 class CountingClient:
@@ -83,6 +91,19 @@ def test_attributes_come_from_the_metadata_tracker(
     assert tracker.client is metadata.client
     assert tracker.run is metadata.run
     assert tracker.url == metadata.url  # lolpop's: the tracking URI
+
+
+def test_built_as_lolpop_builds_its_class(metadata: MetadataTracker) -> None:
+    """lolpop passes the metadata tracker in ``dependent_integrations`` (with ``parent``,
+    ``plugin_mods``…): taken from there, no run of its own."""
+    experiment = metadata.run.info.experiment_id
+    runs_before = [run.info.run_id for run in metadata.client.search_runs([experiment])]
+    given = {"component": {"metadata_tracker": metadata, "logger": object()}}
+    with MLFlowMetricsTracker(conf={}, dependent_integrations=given, plugin_mods=[]) as t:
+        assert t.run is metadata.run
+        t.log_metric(("m", t.run), "loss", 0.5)
+    assert [run.info.run_id for run in metadata.client.search_runs([experiment])] == runs_before
+    assert metadata.client.search_runs(["0"]) == []  # nothing in the Default experiment
 
 
 @pytest.mark.parametrize("uri", ["databricks", "mlruns", "databricks://profile"])
@@ -273,3 +294,54 @@ def test_special_values_read_back_as_mlflow_keeps_them(tracker: MLFlowMetricsTra
     tracker.log_metric(model, "nan", math.nan)
     assert tracker.get_metric(model, "inf") == 1.7976931348623157e308
     assert math.isnan(tracker.get_metric(model, "nan") or 0.0)
+
+
+def test_a_bare_resource_is_the_tuple_of_it_and_the_run(tracker: MLFlowMetricsTracker) -> None:
+    """lolpop's ``get_resource_id`` reads ``resource[0]``: a bare ``"bare"`` was ``"b"``."""
+    tracker.log_metric("bare", "x", 1.0)
+    tracker.log_metrics("bare", {"valid": {"f1": 0.5}}, "f1")
+    assert metrics_of(tracker) == {"bare.x": 1.0, "bare.valid_f1": 0.5}
+    assert tags_of(tracker)["bare.performance_metric_value"] == "0.5"
+    assert tracker.get_metric("bare", "x") == tracker.get_metric(("bare", tracker.run), "x") == 1.0
+    tracker.copy_metrics("bare", "copy")
+    assert tracker.get_metric(("copy", tracker.run), "valid_f1") == 0.5
+
+
+def test_copy_onto_newer_values_keeps_tag_and_get_metric_agreeing(
+    tracker: MLFlowMetricsTracker,
+) -> None:
+    """The target's perf record is valued at its latest value of the perf metric, which is
+    what ``get_metric`` reads (docs/semantics.md, copy_metrics)."""
+    experiment, version = ("exp", tracker.run), ("model", tracker.run)
+    tracker.log_metric(version, "valid_f1", 0.9, timestamp=2_000, step=1)  # newer than exp's
+    tracker.log_metrics(experiment, {"valid": {"f1": 0.8}}, "f1")
+    tracker.copy_metrics(experiment, version)
+    assert tracker.get_metric(version, "valid_f1") == 0.9
+    assert tags_of(tracker)["model.performance_metric"] == "f1"
+    assert tags_of(tracker)["model.performance_metric_value"] == "0.9"
+    history = tracker.client.get_metric_history(tracker.run.info.run_id, "model.valid_f1")
+    assert sorted(p.value for p in history) == [0.8, 0.9]  # the copy's point is there too
+
+
+def test_without_lolpop_the_drop_in_works_and_the_components_say_what_is_missing(
+    sqlite_stores: Any,
+) -> None:
+    """A process where ``import lolpop`` fails: the drop-in needs none of it; the lolpop
+    components' module names the install."""
+    script = f"""
+import sys
+sys.modules["lolpop"] = None  # import lolpop raises ImportError
+import trackplug
+from trackplug_mlflow import MLFlowMetricsTracker
+with MLFlowMetricsTracker(url="sqlite:///{sqlite_stores.new_path()}", experiment_name="x") as t:
+    t.log_metric("m", "loss", 0.5)
+    assert t.get_metric("m", "loss") == 0.5
+import trackplug_lolpop  # lolpop's plugin module: loads the components when asked for one
+try:
+    trackplug_lolpop.TrackplugMetricsTracker
+except ImportError as error:
+    print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "needs lolpop: pip install --no-deps lolpop==0.2.0" in done.stdout

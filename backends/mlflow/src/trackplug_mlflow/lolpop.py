@@ -28,7 +28,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from trackplug import (
@@ -40,7 +39,13 @@ from trackplug import (
     hookimpl,
     redact_url,
 )
+from trackplug.integrations.lolpop_calls import (
+    lolpop_resource_id,
+    resource_id,
+    timestamp_and_step,
+)
 from trackplug.plugin import Batch, ProblemType, check_key, flatten
+from trackplug.redirect import installed as installed_redirect
 
 from .store import RunStore
 from .urls import MLflowTarget, parse_url
@@ -50,15 +55,6 @@ __all__ = ["MLFlowMetricsTracker", "SharedRunBackend", "lolpop_resource_id"]
 OWNER_TAG_PREFIX = "trackplug.resource."
 TRAINING_PARAMS = "training_params"
 _SEPARATOR = "/"  # between run id and resource id in the Resource the facade sees
-
-
-def lolpop_resource_id(resource: Any) -> str:
-    """lolpop's ``MLFlowMetadataTracker.get_resource_id``: the tuple's id, a path's stem
-    (dots made underscores) when it contains ``/``."""
-    rid = str(resource[0] if isinstance(resource, tuple) else resource)
-    if "/" in rid:
-        rid = Path(rid).stem.replace(".", "_")
-    return rid
 
 
 def _owner_tag(rid: str) -> str:
@@ -192,10 +188,13 @@ class SharedRunBackend:
 class MLFlowMetricsTracker:
     """A drop-in for lolpop's ``MLFlowMetricsTracker`` (same methods and attributes).
 
-    Built like lolpop's, from a metadata tracker (any object with ``client``, ``run`` and
-    ``url``; its ``get_resource_id`` is used when it has one)::
+    Built from a metadata tracker (any object with ``client``, ``run`` and ``url``; its
+    ``get_resource_id`` is used when it has one), given directly or as lolpop gives it::
 
-        tracker = MLFlowMetricsTracker(components={"metadata_tracker": metadata_tracker})
+        tracker = MLFlowMetricsTracker(metadata_tracker=metadata_tracker)
+        tracker = MLFlowMetricsTracker(
+            conf={}, dependent_integrations={"component": {"metadata_tracker": metadata_tracker}}
+        )
 
     or standalone, from a tracking URI (``http://…``, ``sqlite:///…``) or a trackplug MLflow
     URL and an experiment, creating the run lolpop's ``mlflow_utils.connect`` would::
@@ -219,10 +218,11 @@ class MLFlowMetricsTracker:
         conf: Mapping[str, Any] | None = None,
         problem_type: ProblemType | None = None,
         flush_interval: float = 1.0,
+        dependent_integrations: Mapping[str, Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
-        components = dict(components or {})
-        self.metadata_tracker: Any = metadata_tracker or components.get("metadata_tracker")
+        peers = {**(components or {}), **(dependent_integrations or {}).get("component", {})}
+        self.metadata_tracker: Any = metadata_tracker or peers.get("metadata_tracker")
         config = dict((conf or {}).get("config", {}))
         self.problem_type: ProblemType | None = problem_type or config.get("problem_type")
         if self.metadata_tracker is not None:
@@ -231,20 +231,44 @@ class MLFlowMetricsTracker:
             given = str(getattr(self.metadata_tracker, "url", None) or self.client.tracking_uri)
             # Whatever URI the client was built on ("databricks", a bare path…): not parsed.
             target = MLflowTarget(redact_url(given), given, None)
-            store = RunStore(target, self.client)
         else:
             uri = url or config.get("mlflow_tracking_uri")
             name = experiment_name or config.get("mlflow_experiment_name")
             target = _target(uri, name)
-            store = RunStore(target)
-            self.client = store.client
-            self.run = self._start_run(store, target)
+            self.client = self.run = None  # made when the store is opened
+        self._store: RunStore | None = None  # stays None while a test captures metrics
+        self._tracker = self._open_tracker(target, flush_interval)
+        if self.run is None:  # captured: no run in MLflow
+            self.run = _captured_run()
         #: The MLflow tracking URI, as lolpop's ``url`` (password redacted).
-        self.url: str = redact_url(target.tracking_uri or str(self.client.tracking_uri))
-        self._store = store
-        self._tracker = Tracker(
-            SharedRunBackend(store), urls=[target.url], flush_interval=flush_interval
+        self.url: str = redact_url(
+            target.tracking_uri or (str(self.client.tracking_uri) if self.client else target.url)
         )
+
+    def _open_tracker(self, target: MLflowTarget, flush_interval: float) -> Tracker:
+        """The facade on lolpop's layout in MLflow; while a test captures metrics
+        (``trackplug.testing``), on the capture instead, with resources keyed by lolpop's
+        resource ids and no MLflow client or run of this tracker's own."""
+
+        def open_store(*extra: tuple[str, object]) -> Tracker:
+            if self.metadata_tracker is not None:
+                self._store = RunStore(target, self.client)
+            else:
+                self._store = RunStore(target)
+                self.client = self._store.client
+                self.run = self._start_run(self._store, target)
+            return Tracker(
+                SharedRunBackend(self._store),
+                *(backend for _, backend in extra),
+                urls=[target.url, *(name for name, _ in extra)],
+                on_error="raise",
+                flush_interval=flush_interval,
+            )
+
+        capture = installed_redirect()
+        if capture is None:
+            return open_store()
+        return capture.connect([_as_trackplug_url(target.url)], open_store)
 
     @staticmethod
     def _start_run(store: RunStore, target: MLflowTarget) -> Any:
@@ -263,15 +287,17 @@ class MLFlowMetricsTracker:
     # -- resources --------------------------------------------------------------------------
 
     def get_resource_id(self, resource: Any) -> str:
-        """The id lolpop prefixes keys with (the metadata tracker's rule when it has one)."""
-        get = getattr(self.metadata_tracker, "get_resource_id", None)
-        return str(get(resource)) if callable(get) else lolpop_resource_id(resource)
+        """The id lolpop prefixes keys with (the metadata tracker's rule when it has one); a
+        bare resource is ``(resource, this tracker's run)``."""
+        return resource_id(resource, self.metadata_tracker, self.run)
 
     def _resource(self, resource: Any) -> tuple[Resource, str, str]:
         """``(facade resource, run id, resource id)`` of a lolpop ``(id, run)`` tuple (a bare
         id means this tracker's run)."""
         run = resource[1] if isinstance(resource, tuple) and len(resource) > 1 else self.run
         run_id, rid = str(run.info.run_id), self.get_resource_id(resource)
+        if self._store is None:  # captured: the test reads lolpop's resource ids
+            return Resource(rid), run_id, rid
         return Resource(f"{run_id}{_SEPARATOR}{rid}"), run_id, rid
 
     # -- lolpop's methods -----------------------------------------------------------------
@@ -279,7 +305,7 @@ class MLFlowMetricsTracker:
     def log_metric(self, resource: Any, id: str, value: float, *args: Any, **kwargs: Any) -> None:
         """Log metric ``id`` of ``resource``; ``timestamp`` (ms) and ``step`` as for
         ``MlflowClient.log_metric`` (also positionally, in that order)."""
-        timestamp, step = _timestamp_and_step(args, kwargs)
+        timestamp, step = timestamp_and_step(args, kwargs)
         target, _, rid = self._resource(resource)
         check_key(f"{rid}.{id}")  # the key MLflow gets: refused now, not at the flush
         self._tracker.log_metric(target, id, value, step, timestamp)
@@ -317,6 +343,8 @@ class MLFlowMetricsTracker:
         self, source_run: str, source_rid: str, target_run: str, target_rid: str
     ) -> None:
         store = self._store
+        if store is None:  # captured: tags are not captured (yet)
+            return
         params = store.get_run(source_run).data.tags.get(f"{source_rid}.{TRAINING_PARAMS}")
         if params is None:
             return  # lolpop crashed here (json.loads(None))
@@ -340,7 +368,7 @@ class MLFlowMetricsTracker:
             for key, value in summary.items()
             if key.startswith("class_distribution.")
         }
-        if shares:
+        if shares and self._store is not None:  # captured: tags are not captured (yet)
             with self._store.errors(f"tagging the class distribution in run {run_id}"):
                 self.client.set_tag(run_id, f"{rid}.class_distribution", json.dumps(shares))
         return summary
@@ -362,6 +390,22 @@ class MLFlowMetricsTracker:
         self.close()
 
 
+def _as_trackplug_url(uri: str) -> str:
+    """A metadata tracker's tracking URI (``http://…``, ``sqlite:///…``, ``databricks``)
+    as the trackplug URL naming the same store; a trackplug URL stays as it is."""
+    if uri.lower().startswith("mlflow"):
+        return uri
+    return f"mlflow+{uri}" if "://" in uri else "mlflow://"
+
+
+def _captured_run() -> Any:
+    """The run of a standalone tracker whose metrics a test captures: none in MLflow."""
+    from types import SimpleNamespace
+    from uuid import uuid4
+
+    return SimpleNamespace(info=SimpleNamespace(run_id=f"captured-{uuid4().hex}"))
+
+
 def _target(uri: str | None, experiment: str | None) -> MLflowTarget:
     """A trackplug MLflow URL, or a plain MLflow tracking URI, as a target."""
     if uri is None:
@@ -369,24 +413,6 @@ def _target(uri: str | None, experiment: str | None) -> MLflowTarget:
     if uri.lower().startswith("mlflow"):
         return parse_url(uri, experiment)
     return parse_url(f"mlflow+{uri}", experiment)
-
-
-def _timestamp_and_step(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int | None, int]:
-    """``MlflowClient.log_metric``'s ``timestamp`` and ``step``, positional or named."""
-    names = ("timestamp", "step")
-    if len(args) > len(names):
-        raise TypeError(f"log_metric takes at most {len(names)} extra arguments (timestamp, step)")
-    given = dict(zip(names, args, strict=False))
-    for name in names:
-        if name in kwargs:
-            if name in given:
-                raise TypeError(f"log_metric got {name} twice")
-            given[name] = kwargs.pop(name)
-    kwargs.pop("synchronous", None)  # every write here is batched
-    if kwargs:
-        raise TypeError(f"log_metric got unexpected arguments: {', '.join(sorted(kwargs))}")
-    step = given.get("step")
-    return given.get("timestamp"), 0 if step is None else step
 
 
 def _params(text: str) -> dict[str, str]:
