@@ -274,3 +274,11 @@ def test_a_process_id_reused_by_a_later_process_does_not_keep_a_run_running() ->
     assert run_status({**tags, "trackplug.run.pid": reused}) == "killed"
     elsewhere = {**tags, "trackplug.run.host": "another-machine", "trackplug.run.pid": reused}
     assert run_status(elsewhere) == "running"
+
+
+def test_a_run_never_ends_before_it_starts() -> None:
+    with trackplug.connect("memory://") as t:
+        for _ in range(30):  # starts pushed ahead of the clock by the runs before them
+            with t.start_run("quick"):
+                pass
+        assert all(run.end is not None and run.start <= run.end for run in t.runs())

@@ -273,7 +273,8 @@ class Run:
             return
         if status not in ("finished", "failed", "killed"):
             raise ValidationError(f"status {status!r} is invalid: finished, failed or killed")
-        self.tracker._end_run(self, status, now_ms())
+        # never before the start, which may be a little ahead of the clock (next_start_ms)
+        self.tracker._end_run(self, status, max(now_ms(), self.start))
         self.status = status
 
     def __enter__(self) -> Run:
