@@ -136,3 +136,24 @@ def test_plugins_import_only_the_public_surface(folder: str) -> None:
                 if name.split(".")[0] == "trackplug" and not public:
                     private.append(f"{path.relative_to(ROOT)}: {name}")
     assert private == []
+
+
+def test_the_cli_names_no_backend() -> None:
+    """Apart from docstrings (help text and its examples), the command asks the registry."""
+    named = []
+    for path in sorted((CORE / "cli").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) else getattr(node, "id", None)
+            backend = isinstance(text, str) and re.search(r"sqlite|mlflow", text, re.I)
+            if backend and id(node) not in docstrings:
+                named.append(f"{path.name}:{getattr(node, 'lineno', '?')}: {text!r:.60}")
+    assert named == []

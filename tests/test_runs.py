@@ -5,6 +5,8 @@ RunTests)."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +21,7 @@ from trackplug import (
     UnsupportedOperationError,
     ValidationError,
 )
+from trackplug._runs import _process_id, run_status
 from trackplug.plugin import MemoryBackend
 
 
@@ -259,3 +262,23 @@ def test_the_cli_lists_runs_with_status_and_params(tmp_path: Path) -> None:
     assert shown["params"] == {"lr": 0.01, "opt": "sgd"}
     assert shown["tags"] == {}
     assert "not KEY=VALUE" in invoke("runs", url, "-p", "lr").output
+
+
+def test_a_process_id_reused_by_a_later_process_does_not_keep_a_run_running() -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc: only a gone process id is detected")
+    parent = os.getppid()  # alive, and not this process
+    tags = {"trackplug.run.status": "running", "trackplug.run.host": socket.gethostname()}
+    assert run_status({**tags, "trackplug.run.pid": _process_id(parent)}) == "running"
+    reused = f"{parent}@1"  # the same id, but a process that started at another time
+    assert run_status({**tags, "trackplug.run.pid": reused}) == "killed"
+    elsewhere = {**tags, "trackplug.run.host": "another-machine", "trackplug.run.pid": reused}
+    assert run_status(elsewhere) == "running"
+
+
+def test_a_run_never_ends_before_it_starts() -> None:
+    with trackplug.connect("memory://") as t:
+        for _ in range(30):  # starts pushed ahead of the clock by the runs before them
+            with t.start_run("quick"):
+                pass
+        assert all(run.end is not None and run.start <= run.end for run in t.runs())

@@ -12,7 +12,8 @@ Status: ``running`` from :meth:`Tracker.start_run`; ``finished`` when it ends no
 MLflow's ``start_run`` does; ``killed`` when the process that ran it died without ending
 it (SIGKILL, power loss, ``os._exit``). A dead process writes nothing, so ``killed`` is
 decided when the run is read: a run still ``running`` whose host is this machine and whose
-process id no longer exists is reported ``killed``. A run of a process on another machine
+process no longer exists (its id is gone, or on Linux names a process started later) is
+reported ``killed``. A run of a process on another machine
 stays ``running`` until it ends (no clock or heartbeat is trusted across machines).
 
 Steps: inside a run, a metric logged without ``step=`` goes to the next step of its key
@@ -142,7 +143,7 @@ def start_tags(name: str, start_ms: int) -> dict[str, str]:
         STATUS: "running",
         START: str(start_ms),
         HOST: socket.gethostname(),
-        PID: str(os.getpid()),
+        PID: _process_id(os.getpid()),
     }
 
 
@@ -177,18 +178,36 @@ def run_status(tags: Mapping[str, str]) -> RunStatus:
     return status  # type: ignore[return-value]
 
 
-def _died(host: str | None, pid: str | None) -> bool:
-    if host != socket.gethostname() or not pid or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
+def _process_id(pid: int) -> str:
+    """``pid@start``: the process id, and where the system says when it started (Linux's
+    ``/proc``), so that a later process given the same id is not taken for it; else ``pid``."""
+    start = _start_time(pid)
+    return f"{pid}@{start}" if start else str(pid)
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return fields[19].decode() if len(fields) > 19 else None  # field 22: starttime
+
+
+def _died(host: str | None, recorded: str | None) -> bool:
+    """Whether the process ``recorded`` (``pid`` or ``pid@start``) on ``host`` is gone;
+    False whenever it cannot be told (another machine, no permission)."""
+    pid, _, start = (recorded or "").partition("@")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except (PermissionError, OverflowError, OSError):
-        return False  # exists under another user (or the check is not possible here)
-    return False
+        pass  # it exists under another user, or the check is not possible here
+    now = _start_time(int(pid))
+    return bool(start and now and now != start)  # the id now names a later process
 
 
 class Run:
@@ -254,7 +273,8 @@ class Run:
             return
         if status not in ("finished", "failed", "killed"):
             raise ValidationError(f"status {status!r} is invalid: finished, failed or killed")
-        self.tracker._end_run(self, status, now_ms())
+        # never before the start, which may be a little ahead of the clock (next_start_ms)
+        self.tracker._end_run(self, status, max(now_ms(), self.start))
         self.status = status
 
     def __enter__(self) -> Run:

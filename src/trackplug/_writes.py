@@ -9,10 +9,11 @@ tuples rather than frozen dataclasses: as immutable, and far cheaper to define a
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource, float_bits, group
+from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource, group
 from ._params import user_tags
 from ._validation import perf_keys
 
@@ -76,42 +77,46 @@ class LogMetrics(NamedTuple):
 
 
 class CopyMetrics(NamedTuple):
-    """``copy_metrics``: native where the backend has it, else composed from reads; then
-    the params and the user's tags (not a run's status: the target is no copy of the run),
-    where the backend keeps them. The target's performance record then takes the target's
-    latest value of its metric, so that ``perf`` and ``get_metric`` agree where the target
-    had newer points (docs/semantics.md)."""
+    """``copy_metrics``: native where the backend has it, else composed from reads. The
+    target's performance record then takes the target's latest value of its metric, so that
+    ``perf`` and ``get_metric`` agree where the target had newer points (docs/semantics.md).
+    The params come first (one the target holds with another value refuses the whole copy)
+    and the user's tags last (not a run's status: the target is no copy of the run), where
+    the backend keeps them."""
 
     source: Resource
     target: Resource
 
     def apply(self, backend: BackendHooks) -> None:
-        if backend.has_params:  # first: a param the target holds otherwise refuses it all
-            params = backend.get_params(self.source)
-            if params:
-                backend.log_params(self.target, params)
+        if backend.has_params:
+            self._copy_params(backend)
         perf = backend.get_perf(self.source)
         if not backend.copy_metrics(self.source, self.target):
-            self._compose(backend, perf)
+            points = [
+                p for key in backend.latest(self.source) for p in backend.history(self.source, key)
+            ]
+            if points or perf is not None:
+                backend.log_metrics(self.target, points, perf)
         if perf is not None:
             self._value_perf_at_latest(backend, perf)
         if backend.has_params:
-            tags = user_tags(backend.get_tags(self.source))
-            if tags:
-                backend.set_tags(self.target, tags)
+            self._copy_tags(backend)
 
-    def _compose(self, backend: BackendHooks, perf: PerfRecord | None) -> None:
-        points = [
-            p for key in backend.latest(self.source) for p in backend.history(self.source, key)
-        ]
-        if points or perf is not None:
-            backend.log_metrics(self.target, points, perf)
+    def _copy_params(self, backend: BackendHooks) -> None:
+        params = backend.get_params(self.source)
+        if params:
+            backend.log_params(self.target, params)
+
+    def _copy_tags(self, backend: BackendHooks) -> None:
+        tags = user_tags(backend.get_tags(self.source))
+        if tags:
+            backend.set_tags(self.target, tags)
 
     def _value_perf_at_latest(self, backend: BackendHooks, perf: PerfRecord) -> None:
         latest = backend.latest(self.target)
         key = next((k for k in perf_keys(perf.metric) if k in latest), None)
-        if key is None or float_bits(latest[key]) == float_bits(perf.value):
-            return  # to the bit: NaN is NaN, 0.0 is not -0.0
+        if key is None or _same(latest[key], perf.value):
+            return
         backend.log_metrics(self.target, [], perf._replace(value=latest[key]))
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +168,11 @@ class SetTags(NamedTuple):
 
 
 Write = LogBatch | LogMetrics | CopyMetrics | LogPredictions | LogParams | SetTags
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal to the bit (NaN equals NaN; 0.0 is not -0.0)."""
+    return struct.pack("<d", a) == struct.pack("<d", b)
 
 
 def to_json(write: Write) -> str:
