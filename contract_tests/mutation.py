@@ -1,7 +1,7 @@
 """Mutation testing of the reference: how many mutants of ``trackplug.memory`` and of the
 ordering and bit rules of ``trackplug.model`` the contract suite kills.
 
-    python -m contract_tests.mutation              # every mutant (about 15 minutes)
+    python -m contract_tests.mutation              # every mutant (10-15 minutes)
     python -m contract_tests.mutation --sample 8   # 8 mutants drawn with a fixed seed
 
 It runs cosmic-ray (``pip install cosmic-ray``) on a copy of ``src/`` and
