@@ -2,7 +2,7 @@
 ordering, ranking and bit rules of ``trackplug._model`` the contract suite kills (the
 ranking of a backend without its own ``best`` is ``_model.rank``).
 
-    python -m contract_tests.mutation              # every mutant (about 15 minutes)
+    python -m contract_tests.mutation              # every mutant (10-15 minutes)
     python -m contract_tests.mutation --sample 8   # 8 mutants drawn with a fixed seed
 
 It runs cosmic-ray (``pip install cosmic-ray``) on a copy of ``src/`` and

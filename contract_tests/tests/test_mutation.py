@@ -1,5 +1,5 @@
 """Mutation testing of the reference (``python -m contract_tests.mutation``): a sample of
-its mutants on every run, all of them with ``TRACKPLUG_MUTATION=full`` (about 15 minutes).
+its mutants on every run, all of them with ``TRACKPLUG_MUTATION=full`` (10-15 minutes).
 
 A run fails when the suite kills less than 95% of the mutants that change what the hooks
 do, or when a mutant survives that ``UNOBSERVABLE`` does not explain."""

@@ -148,3 +148,37 @@ def test_a_persistent_backend_without_reopen_says_what_to_define(
     result = pytester.runpytest("-q", "-k", "reopen_keeps_everything")
     result.stdout.fnmatch_lines(["*declares Capabilities(persistent=True)*reopen_backend*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_fast_bounds_shrinking_per_failure_and_per_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hypothesis.internal.conjecture import engine
+
+    def limit() -> float:
+        return float(engine.MAX_SHRINKING_SECONDS)
+
+    def failing_test() -> None:
+        with profiles.shrinking_limited():
+            seen.append(limit())
+            raise AssertionError("a failing test")
+
+    seen: list[float] = []
+    monkeypatch.setattr(profiles, "_chosen", ["fast"])
+    monkeypatch.setattr(profiles, "_failing_seconds", [0.0, 0.0])
+    own, fast = limit(), PROFILES["fast"]
+    budget = fast.session_shrink_seconds or 0.0
+    with profiles.shrinking_limited():
+        assert limit() == fast.shrink_seconds
+    assert limit() == own, "restored for the project's own tests"
+    profiles._failing_seconds[-1] = budget - 2.5
+    with pytest.raises(AssertionError, match="a failing test"):
+        failing_test()
+    assert seen == [2.5], "what is left of the session's budget"
+    assert profiles._failing_seconds[-1] > budget - 2.5, "a failing test spends the budget"
+    profiles._failing_seconds[-1] = budget + 5.0
+    with profiles.shrinking_limited():
+        assert limit() == 1.0, "budget spent: one second each"
+    monkeypatch.setattr(profiles, "_chosen", ["thorough"])
+    with profiles.shrinking_limited():
+        assert limit() == own, "thorough: Hypothesis's own limit"
