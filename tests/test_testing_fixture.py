@@ -157,6 +157,23 @@ def test_the_code_reads_what_it_logged_from_the_capture(trackplug_capture: Captu
         assert writer.url == "sqlite:///a.db"  # the code sees the URL it asked for
 
 
+def test_runs_params_and_tags_are_captured(trackplug_capture: Capture) -> None:
+    with trackplug.connect(trainer.TRACKING_URL) as tracker:
+        with tracker.start_run("sgd", params={"lr": 0.5}, tags={"team": "fraud"}) as run:
+            run.log_metric("loss", 0.3)
+        tracker.set_tags("sgd-1", {"stage": "tuned"})
+    (info,) = trackplug_capture.runs("sgd", status="finished", params={"lr": 0.5})
+    assert (info.id, info.params, info.tags, info.metrics) == (
+        run.id,
+        {"lr": 0.5},
+        {"team": "fraud"},
+        {"loss": 0.3},
+    )
+    assert trackplug_capture.params(run.id) == {"lr": 0.5}
+    assert trackplug_capture.tags("sgd-1") == {"stage": "tuned"}
+    assert trackplug_capture.runs("adam") == []
+
+
 def test_a_malformed_url_fails_as_without_the_capture(trackplug_capture: Capture) -> None:
     with pytest.raises(ValidationError, match="is not a tracker URL"):
         trackplug.connect("runs.db")

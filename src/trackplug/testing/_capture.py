@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Literal
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from .. import (
     ClosedError,
@@ -25,6 +25,10 @@ from .._registry import EXTRAS
 from .._urls import scheme_of
 from ..redirect import OpenURLs
 from ._assertions import MetricAssertions
+
+if TYPE_CHECKING:
+    from .._model import ParamValue
+    from .._runs import Runs, RunStatus
 
 __all__ = ["CAPTURE_URL", "Capture", "capture"]
 
@@ -113,7 +117,7 @@ class Capture(MetricAssertions):
         """A tracker on the store alone, named ``url`` (the code sees its own URL)."""
         return Tracker(self._store, urls=[url], on_error="raise", outbox=_NoOutbox())
 
-    # -- reads: the tracker's own; a read the tracker gains (params, runs) is one line more --
+    # -- reads: the tracker's own; a read the tracker gains is one line more ----------------
 
     def _tracker(self) -> Tracker:
         """The store's reader, once every captured tracker has sent what it buffers."""
@@ -154,6 +158,25 @@ class Capture(MetricAssertions):
     ) -> list[tuple[str, float]]:
         """Up to ``limit`` ``(resource id, latest value of key)``, best first."""
         return self._tracker().best(key, order, limit)
+
+    def params(self, resource: object) -> dict[str, ParamValue]:
+        """``{key: value}`` of every param logged for ``resource`` (a run's id too), sorted."""
+        return self._tracker().params(resource)
+
+    def tags(self, resource: object) -> dict[str, str]:
+        """``{key: value}`` of every tag the code set on ``resource``, sorted."""
+        return self._tracker().tags(resource)
+
+    def runs(
+        self,
+        name: str | None = None,
+        *,
+        status: RunStatus | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+    ) -> Runs:
+        """Every run the code started (of ``name``, with ``status``, whose params include
+        ``params``), oldest first, with its params, tags and latest metrics."""
+        return self._tracker().runs(name, status=status, params=params)
 
     # -- lifecycle ------------------------------------------------------------------------
 
