@@ -26,6 +26,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from trackplug import BackendError, ValidationError, redact_url
+from trackplug.plugin import timeout_of
 
 __all__ = ["ALLOW_FILE_STORE", "DEFAULT_TIMEOUT", "Kind", "MLflowTarget", "parse_url"]
 
@@ -80,7 +81,8 @@ def parse_url(url: str, experiment: str | None = None) -> MLflowTarget:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     named = [value for name, value in pairs if name == EXPERIMENT_PARAM]
     chosen = _one_experiment(url, [*named, *([experiment] if experiment is not None else [])])
-    timeout = _timeout(url, [value for name, value in pairs if name == TIMEOUT_PARAM])
+    given = [value for name, value in pairs if name == TIMEOUT_PARAM]
+    timeout = timeout_of(url, given, DEFAULT_TIMEOUT)
     ours = (EXPERIMENT_PARAM, TIMEOUT_PARAM)
     query = urlencode(
         [(n, v) for n, v in pairs if n not in ours] + _driver_bounds(store, pairs, timeout)
@@ -108,22 +110,6 @@ def _one_experiment(url: str, names: list[str]) -> str | None:
             "name it once, in ?experiment= or in experiment="
         )
     return names[0] if names else None
-
-
-def _timeout(url: str, given: list[str]) -> float:
-    """The one ``?timeout=``: a positive, finite number of seconds."""
-    if not given:
-        return DEFAULT_TIMEOUT
-    try:
-        timeout = float(given[-1]) if len(given) == 1 else math.nan
-    except ValueError:
-        timeout = math.nan
-    if not 0 < timeout < math.inf:
-        raise ValidationError(
-            f"{redact_url(url)!r}: timeout={', '.join(given)!r} is invalid: give one positive "
-            f"number of seconds (default {DEFAULT_TIMEOUT:g})"
-        )
-    return timeout
 
 
 def _driver_bounds(
