@@ -7,8 +7,9 @@ error prints no password even when a driver's own exception quotes the URL.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -24,6 +25,7 @@ __all__ = [
     "scrub",
     "scrub_chain",
     "secrets_of",
+    "timeout_of",
 ]
 
 REDACTED = "***"
@@ -52,6 +54,24 @@ def scheme_of(url: str) -> str:
     except ValueError as exc:
         raise ValidationError(f"{redact_url(url)!r} is not a valid URL: {exc}") from None
     return scheme.lower()
+
+
+def timeout_of(url: str, given: Sequence[str], default: float) -> float:
+    """The seconds of a backend's ``?timeout=`` parameter, given as ``given`` (its values in
+    ``url``; ``default`` when there are none): one positive, finite number, else a
+    :class:`~trackplug.ValidationError`."""
+    if not given:
+        return default
+    try:
+        timeout = float(given[0]) if len(given) == 1 else math.nan
+    except ValueError:
+        timeout = math.nan
+    if not 0 < timeout < math.inf:
+        raise ValidationError(
+            f"{redact_url(url)!r}: timeout={', '.join(given)!r} is invalid: give one positive "
+            f"number of seconds (default {default:g})"
+        )
+    return timeout
 
 
 def redact_url(url: str) -> str:

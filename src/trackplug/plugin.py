@@ -53,7 +53,7 @@ from ._model import (
 )
 from ._params import RUN_END_TAG, RUN_STATUS_TAG, param_text, raise_on_conflict, user_tags
 from ._predictions import ProblemType
-from ._urls import redact_chain, redact_url, scheme_of
+from ._urls import redact_chain, redact_url, scheme_of, timeout_of
 from ._validation import check_key, check_step, check_value, flatten, now_ms, perf_value
 from .spec import BackendFactory, LocalStore, Register, UrlForm, hookimpl
 
@@ -97,6 +97,7 @@ __all__ = [
     "redact_chain",
     "redact_url",
     "scheme_of",
+    "timeout_of",
     "user_tags",
     "value_order",
 ]

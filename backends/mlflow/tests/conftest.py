@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -120,11 +121,22 @@ def free_port() -> int:
 class Server:
     """A running ``mlflow server``: its address, and trackplug URLs on new experiments."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, pid: int) -> None:
         self.address = address
+        self.pid = pid  # leads the server's own process group (its workers too)
 
-    def new_url(self) -> str:
-        return f"mlflow+{self.address}?experiment=test-{uuid.uuid4().hex}"
+    def new_url(self, query: str = "") -> str:
+        return f"mlflow+{self.address}?experiment=test-{uuid.uuid4().hex}{query}"
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server and its workers stopped (SIGSTOP) inside the block: connections are
+        accepted by the kernel, and nothing answers."""
+        os.killpg(self.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(self.pid, signal.SIGCONT)
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], address: str, log: Path) -> str | None:
@@ -168,7 +180,7 @@ def mlflow_server(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -
         problem = _wait_until_up(process, address, log)
         if problem is not None:
             pytest.skip(f"no MLflow server for the server tests: {problem}")
-        yield Server(address)
+        yield Server(address, process.pid)
     finally:
         _stop(process)
 

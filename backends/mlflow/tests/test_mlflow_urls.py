@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from trackplug_mlflow import SCHEMES, MLflowFactory
 from trackplug_mlflow.urls import parse_url, store_kind
 
@@ -26,15 +28,47 @@ from trackplug import BackendError, Registry, ValidationError
         ("mlflow+sqlite:///rel.db", "sqlite:///rel.db", None),
         (
             "mlflow+postgresql://u:pw@db/mlflow?sslmode=require&experiment=e",
-            "postgresql://u:pw@db/mlflow?sslmode=require",
+            "postgresql://u:pw@db/mlflow?sslmode=require&connect_timeout=30&tcp_user_timeout=30000",
             "e",
         ),
-        ("mlflow+postgresql+psycopg2://db/m", "postgresql+psycopg2://db/m", None),
+        (
+            "mlflow+postgresql+psycopg2://db/m?timeout=2.5&connect_timeout=9",
+            "postgresql+psycopg2://db/m?connect_timeout=9&tcp_user_timeout=2500",
+            None,
+        ),
+        (
+            "mlflow+mysql+pymysql://db/m?timeout=0.2",
+            "mysql+pymysql://db/m?connect_timeout=1&read_timeout=1&write_timeout=1",
+            None,
+        ),
+        ("mlflow+http://h:5000?timeout=3&experiment=e", "http://h:5000", "e"),
     ],
 )
 def test_url_forms(url: str, tracking_uri: str | None, experiment: str | None) -> None:
     target = parse_url(url)
     assert (target.tracking_uri, target.experiment) == (tracking_uri, experiment)
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout"),
+    [("mlflow://", 30.0), ("mlflow://?timeout=0.5", 0.5), ("mlflow+sqlite:///x.db?timeout=7", 7.0)],
+)
+def test_the_timeout_is_trackplugs_own_parameter(url: str, timeout: float) -> None:
+    target = parse_url(url)
+    assert target.timeout == timeout
+    assert "timeout" not in (target.tracking_uri or "")
+
+
+@given(st.floats(min_value=1e-3, max_value=1e9))
+def test_any_positive_number_of_seconds_is_a_timeout(seconds: float) -> None:
+    assert parse_url(f"mlflow+http://h?timeout={seconds!r}").timeout == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "inf", "nan", "", "1&timeout=2"])
+def test_an_invalid_timeout_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match=r"timeout=.*give one positive") as e:
+        parse_url(f"mlflow+http://u:hunter2@h:5000?timeout={value}")
+    assert "hunter2" not in str(e.value)
 
 
 def test_the_experiment_option_equals_the_query() -> None:

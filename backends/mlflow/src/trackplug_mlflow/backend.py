@@ -66,7 +66,8 @@ class MLflowBackend:
 
     :param experiment: the experiment's name (same as ``?experiment=``); created if missing.
     :param client: an existing ``MlflowClient`` to use instead of building one.
-    :param probe_timeout: seconds to wait for a tracking server to answer at open.
+    :param probe_timeout: seconds to wait for a tracking server or database server to
+        answer at open (default: the URL's ``?timeout=``, 30 s unless given).
     """
 
     def __init__(
@@ -75,7 +76,7 @@ class MLflowBackend:
         *,
         experiment: str | None = None,
         client: Any = None,
-        probe_timeout: float = 10.0,
+        probe_timeout: float | None = None,
     ) -> None:
         self.target: MLflowTarget = parse_url(url, experiment)
         self.url = self.target.url

@@ -8,7 +8,7 @@ scrubs the whole chain, so even a full traceback shows no password.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from trackplug import BackendError, TrackplugError
@@ -18,27 +18,54 @@ __all__ = ["translate_errors"]
 
 
 @contextmanager
-def translate_errors(url: str, action: str, tracking_uri: str | None = None) -> Iterator[None]:
+def translate_errors(
+    url: str, action: str, secrets: Sequence[str] = (), timeout: float | None = None
+) -> Iterator[None]:
     """Re-raise what MLflow (or the network, or the file system) raises while doing
     ``action`` as :class:`~trackplug.BackendError`; trackplug's own errors pass through.
-    ``tracking_uri`` is the URI MLflow was given: its password is scrubbed everywhere."""
+    ``secrets`` are the URIs MLflow was given: their passwords are scrubbed everywhere.
+    ``timeout`` is the URL's bound, named when a request ran out of it."""
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
     failures: tuple[type[Exception], ...] = (RequestException, OSError, *_database_errors())
-    secret = [tracking_uri] if tracking_uri else []
     try:
         yield
     except TrackplugError as exc:
-        redact_chain(exc, *secret)
+        redact_chain(exc, *secrets)
         raise
     except MlflowException as exc:
         code = getattr(exc, "error_code", None)
-        detail = redact_chain(exc, *secret).message
+        detail = redact_chain(exc, *secrets).message
+        if timeout is not None and _timed_out(exc):
+            raise BackendError(
+                f"MLflow at {url}: {action}: no answer within {timeout:g} s (the server is "
+                "stopped, overloaded or unreachable; set the bound with ?timeout=<seconds>)"
+            ) from exc
         raise BackendError(f"MLflow at {url}: {action} failed ({code}): {detail}") from exc
     except failures as exc:
-        detail = f"{type(exc).__name__}: {redact_chain(exc, *secret)}"
+        detail = f"{type(exc).__name__}: {redact_chain(exc, *secrets)}"
         raise BackendError(f"MLflow at {url}: {action} failed: {detail}") from exc
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a request timeout caused ``error``: requests' own, or urllib3's inside the
+    ``MaxRetryError`` that requests reports as a connection error once retries run out."""
+    from requests.exceptions import Timeout
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    seen: set[int] = set()
+    todo: list[object] = [error]
+    while todo:
+        cause = todo.pop()
+        if not isinstance(cause, BaseException) or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, (Timeout, Urllib3Timeout)):
+            return True
+        todo.extend((cause.__cause__, cause.__context__, getattr(cause, "reason", None)))
+        todo.extend(cause.args)
+    return False
 
 
 def _database_errors() -> tuple[type[Exception], ...]:

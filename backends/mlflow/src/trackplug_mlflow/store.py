@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from trackplug import BackendError, Capabilities, MetricPoint, redact_url
 from trackplug.plugin import point_order, redact_chain
 
+from . import bounds
 from .capabilities import CAPABILITIES_BY_KIND
 from .errors import translate_errors
 from .urls import MLflowTarget, store_kind
@@ -46,14 +47,18 @@ class RunStore:
     """An :class:`~mlflow.tracking.MlflowClient` on one tracking URI, as trackplug needs it."""
 
     def __init__(
-        self, target: MLflowTarget, client: Any = None, *, probe_timeout: float = 10.0
+        self, target: MLflowTarget, client: Any = None, *, probe_timeout: float | None = None
     ) -> None:
+        bounds.install()
         self.target = target
         self.url = target.url
         # A given client is already on its store: the one it names, not MLflow's default.
         uri = target.tracking_uri or (str(client.tracking_uri) if client else target.resolved_uri)
         self._uri = uri  # with its password: scrubbed from every error (translate_errors)
+        given = [str(client.tracking_uri)] if client is not None else []
+        self._secrets = (uri, *given)
         kind, scheme = store_kind(uri), urlsplit(uri).scheme.lower()
+        probe_timeout = target.timeout if probe_timeout is None else probe_timeout
         if client is None and scheme in ("http", "https"):
             self._probe(uri, probe_timeout)
         elif client is None and kind == "database" and not scheme.startswith("sqlite"):
@@ -63,9 +68,13 @@ class RunStore:
         #: What this store keeps; :meth:`log` sends each value as it will read back.
         self.capabilities: Capabilities = CAPABILITIES_BY_KIND[kind]
 
-    def errors(self, action: str) -> AbstractContextManager[None]:
-        """MLflow's exceptions as :class:`~trackplug.BackendError`, password scrubbed."""
-        return translate_errors(self.url, action, self._uri)
+    @contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """MLflow's exceptions as :class:`~trackplug.BackendError`, password scrubbed, and
+        each request to a tracking server bounded by the URL's ``?timeout=``."""
+        timeout = self.target.timeout
+        with translate_errors(self.url, action, self._secrets, timeout), bounds.bounded(timeout):
+            yield
 
     def _probe(self, tracking_uri: str, timeout: float) -> None:
         """Fail fast, naming the URL, when a tracking server cannot be reached at all.

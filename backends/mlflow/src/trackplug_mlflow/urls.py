@@ -10,12 +10,15 @@
                                    ``MLFLOW_ALLOW_FILE_STORE=true`` with MLflow 3
 =================================  ========================================================
 
-Every form takes ``?experiment=<name>`` (created when missing); other query parameters are
-passed on to MLflow (e.g. ``?sslmode=require`` for PostgreSQL).
+Every form takes ``?experiment=<name>`` (created when missing) and ``?timeout=<seconds>``
+(default :data:`DEFAULT_TIMEOUT`, the longest wait for the store to answer one request: see
+:mod:`.bounds`); other query parameters are passed on to MLflow (e.g. ``?sslmode=require``
+for PostgreSQL).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -23,11 +26,15 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from trackplug import BackendError, ValidationError, redact_url
+from trackplug.plugin import timeout_of
 
-__all__ = ["ALLOW_FILE_STORE", "Kind", "MLflowTarget", "parse_url"]
+__all__ = ["ALLOW_FILE_STORE", "DEFAULT_TIMEOUT", "Kind", "MLflowTarget", "parse_url"]
 
 PREFIX = "mlflow"
 EXPERIMENT_PARAM = "experiment"
+TIMEOUT_PARAM = "timeout"
+#: Seconds to wait for the store to answer, unless the URL says ``?timeout=``.
+DEFAULT_TIMEOUT = 30.0
 ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
 _TRUE = {"1", "true", "yes", "y", "on"}
 
@@ -47,6 +54,7 @@ class MLflowTarget:
     url: str  # the trackplug URL, password redacted
     tracking_uri: str | None
     experiment: str | None
+    timeout: float = DEFAULT_TIMEOUT  # seconds, from ?timeout=
 
     @property
     def resolved_uri(self) -> str:
@@ -73,19 +81,24 @@ def parse_url(url: str, experiment: str | None = None) -> MLflowTarget:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     named = [value for name, value in pairs if name == EXPERIMENT_PARAM]
     chosen = _one_experiment(url, [*named, *([experiment] if experiment is not None else [])])
-    query = urlencode([(n, v) for n, v in pairs if n != EXPERIMENT_PARAM])
+    given = [value for name, value in pairs if name == TIMEOUT_PARAM]
+    timeout = timeout_of(url, given, DEFAULT_TIMEOUT)
+    ours = (EXPERIMENT_PARAM, TIMEOUT_PARAM)
+    query = urlencode(
+        [(n, v) for n, v in pairs if n not in ours] + _driver_bounds(store, pairs, timeout)
+    )
     if not store:
         if parts.netloc or parts.path.strip("/"):
             raise ValidationError(
                 f"{redact_url(url)!r}: mlflow:// takes no host or path (it uses "
                 "MLFLOW_TRACKING_URI); write mlflow+http://host:port or mlflow+sqlite:///path"
             )
-        return MLflowTarget(redact_url(url), None, chosen)
+        return MLflowTarget(redact_url(url), None, chosen, timeout)
     base = rest.partition("?")[0].partition("#")[0]  # urlunsplit would drop sqlite:////'s //
     tracking_uri = f"{store}://{base}" + (f"?{query}" if query else "")
     if store == "file":
         _check_file_store_allowed(url)
-    return MLflowTarget(redact_url(url), tracking_uri, chosen)
+    return MLflowTarget(redact_url(url), tracking_uri, chosen, timeout)
 
 
 def _one_experiment(url: str, names: list[str]) -> str | None:
@@ -97,6 +110,22 @@ def _one_experiment(url: str, names: list[str]) -> str | None:
             "name it once, in ?experiment= or in experiment="
         )
     return names[0] if names else None
+
+
+def _driver_bounds(
+    store: str, pairs: list[tuple[str, str]], timeout: float
+) -> list[tuple[str, str]]:
+    """The database driver's own bounds, from ``timeout``, unless the URL sets them: how long
+    opening a connection may take, and (PostgreSQL) how long sent data may go unacknowledged
+    or (MySQL) how long a read or write may wait."""
+    dialect = store.partition("+")[0]
+    seconds, millis = str(max(1, math.ceil(timeout))), str(math.ceil(timeout * 1000))
+    bounds = {
+        "postgresql": {"connect_timeout": seconds, "tcp_user_timeout": millis},
+        "mysql": {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds},
+    }.get(dialect, {})
+    named = {name for name, _ in pairs}
+    return [(name, value) for name, value in bounds.items() if name not in named]
 
 
 def _check_file_store_allowed(url: str) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import URL, Connection, TextClause, create_engine, make_url, tex
 from sqlalchemy.exc import SQLAlchemyError
 
 from trackplug import BackendError, ValidationError, redact_url
+from trackplug.plugin import timeout_of
 
 from . import schema
 from .schema import Migration, PointColumns
@@ -74,16 +75,8 @@ def bounded_url(url: str) -> tuple[URL, float]:
     them: ``connect_timeout`` (whole seconds) for opening a connection, ``tcp_user_timeout``
     (ms) for a peer that stops acknowledging what is sent."""
     parsed = make_url(engine_url(url))
-    given = parsed.query.get(TIMEOUT_PARAM, str(DEFAULT_TIMEOUT))
-    try:
-        timeout = float(given if isinstance(given, str) else given[-1])
-    except ValueError:
-        timeout = math.nan
-    if not 0 < timeout < math.inf:
-        raise ValidationError(
-            f"{redact_url(url)!r}: timeout={given!r} is invalid: give a positive number of "
-            f"seconds (default {DEFAULT_TIMEOUT:g})"
-        )
+    given = parsed.query.get(TIMEOUT_PARAM, ())
+    timeout = timeout_of(url, [given] if isinstance(given, str) else given, DEFAULT_TIMEOUT)
     defaults = {
         "connect_timeout": str(max(1, math.ceil(timeout))),
         "tcp_user_timeout": str(math.ceil(timeout * 1000)),
