@@ -71,6 +71,11 @@ UNOBSERVABLE: dict[tuple[str, str, str], str] = {
         'sign = -1.0 if order <= "max" else 1.0',
     ): "order is 'max' or 'min' (the facade refuses any other), and 'min' <= 'max' is False",
     (
+        "src/trackplug/_model.py",
+        'sign = -1.0 if order == "max" else 1.0',
+        'sign = -1.0 if order is "max" else 1.0',
+    ): "the facade's check_order hands rank its own literal 'max' or 'min': is and == agree",
+    (
         "src/trackplug/_memory.py",
         "@hookimpl",
         "",
