@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -73,12 +73,19 @@ class Cluster:
     def frozen(self) -> Iterator[None]:
         pids = self.pids()
         for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
         try:
             yield
         finally:
             for pid in pids:
-                os.kill(pid, signal.SIGCONT)
+                _signal(pid, signal.SIGCONT)
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    """Send ``signum`` to ``pid`` unless it has exited since it was listed (a short-lived
+    worker of the server, such as an autovacuum or connection process that just ended)."""
+    with suppress(ProcessLookupError):
+        os.kill(pid, signum)
 
 
 @pytest.fixture(scope="module")
