@@ -11,13 +11,24 @@ import math
 import struct
 import unicodedata
 import urllib.parse
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from trackplug_contract import BackendContract
 
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
-from trackplug.plugin import FLOAT_MAX, Batch, MemoryBackend, float_bits, value_order
+from trackplug.plugin import (
+    FLOAT_MAX,
+    Batch,
+    HistoryPage,
+    MemoryBackend,
+    cursor_order,
+    float_bits,
+    order_cursor,
+    point_order,
+    value_order,
+)
 
 Op = tuple[str, tuple[Any, ...]]
 
@@ -704,6 +715,38 @@ class PerfIgnoringCase(MemoryBackend):
         return found or (folded[0] if folded else None)
 
 
+class PagesSkipBoundary(MemoryBackend):
+    """``history_page`` hands back the cursor of the point after a page's last: the first
+    point of every page after the first is lost (an off-by-one keyset)."""
+
+    @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        page = MemoryBackend.history_page(self, resource, key, cursor, limit)
+        if page.cursor is None:
+            return page
+        rest = MemoryBackend.history_page(self, resource, key, page.cursor, 1)
+        return HistoryPage(page.points, rest.cursor)
+
+
+class PagesRepeatBoundary(MemoryBackend):
+    """``history_page`` starts a page at its cursor's point, not after it (``>=`` for
+    ``>``): the last point of a page comes again at the head of the next."""
+
+    @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        points = MemoryBackend.history(self, resource, key)
+        start = (
+            0 if cursor is None else bisect_left(points, cursor_order(cursor)[0], key=point_order)
+        )
+        page = points[start : start + limit]
+        more = start + limit < len(points)
+        return HistoryPage(page, order_cursor(page, cursor) if more else None)
+
+
 # -- the test classes ----------------------------------------------------------------------
 
 Factory = Callable[[], object]
@@ -760,6 +803,8 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         BestMinReversesMax,
         CopySkipsHeldSteps,
         PerfIgnoringCase,
+        PagesSkipBoundary,
+        PagesRepeatBoundary,
     )
 }
 #: Hooks whose breakage shows only through other hooks, and the backends that show it:

@@ -9,14 +9,24 @@ out are composed here from the required ones (or have nothing to do).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import pluggy
 
 from . import spec
 from ._errors import BackendError, PluginError, UnsupportedOperationError
-from ._model import Batch, Capabilities, MetricPoint, ParamValue, PerfRecord, Resource, rank
+from ._model import (
+    Batch,
+    Capabilities,
+    HistoryPage,
+    MetricPoint,
+    ParamValue,
+    PerfRecord,
+    Resource,
+    point_order,
+    rank,
+)
 
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 
@@ -117,6 +127,35 @@ class BackendHooks:
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
         return self._call("history", list, resource=resource, key=key)
 
+    def history_pages(self, resource: Resource, key: str, size: int) -> Iterator[list[MetricPoint]]:
+        """The history in pages of at most ``size`` points: the backend's own pages
+        (checked: the facade loops on cursors it cannot read), else ``history()`` cut up."""
+        if "history_page" not in self._implemented:
+            points = self.history(resource, key)
+            for start in range(0, len(points), size):
+                yield points[start : start + size]
+            return
+        cursor: str | None = None
+        last: MetricPoint | None = None
+        while True:
+            page = self._call(
+                "history_page", HistoryPage, resource=resource, key=key, cursor=cursor, limit=size
+            )
+            self._check_page(page, cursor, size, last)
+            if page.points:
+                yield page.points
+                last = page.points[-1]
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def _check_page(
+        self, page: HistoryPage, cursor: str | None, size: int, last: MetricPoint | None
+    ) -> None:
+        """Refuse a page that would make the facade loop forever, lose or reorder points."""
+        if error := _page_error(page, cursor, size, last):
+            raise BackendError(f"backend {self.name}: hook history_page returned {error}")
+
     def latest(self, resource: Resource) -> dict[str, float]:
         return self._call("latest", dict, resource=resource)
 
@@ -175,3 +214,20 @@ class BackendHooks:
     def close(self) -> None:
         if "close" in self._implemented:
             self._callers["close"]()
+
+
+def _page_error(
+    page: HistoryPage, cursor: str | None, size: int, last: MetricPoint | None
+) -> str | None:
+    points = page.points
+    if not isinstance(points, list) or not isinstance(page.cursor, str | None):
+        return "a page that is not (list of points, cursor or None)"
+    if len(points) > size:
+        return f"{len(points)} points, more than the {size} asked for"
+    if page.cursor is not None and (not points or page.cursor == cursor):
+        return "a cursor to go on without a point to move it on"
+    # Order within a page is the contract suite's to check; across pages, a cursor's here
+    # (one comparison a page: paging stays as fast as the backend).
+    if last is not None and points and point_order(last) > point_order(points[0]):
+        return "a page starting before the previous one ended (a cursor that went back)"
+    return None

@@ -7,17 +7,21 @@ Each ``connect("memory://")`` gets a new, empty store that lives as long as the 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._model import (
     Batch,
     Capabilities,
+    HistoryPage,
     MetricPoint,
     ParamValue,
     PerfRecord,
     Resource,
+    cursor_order,
     float_bits,
+    order_cursor,
     point_order,
 )
 from ._params import raise_on_conflict
@@ -84,6 +88,19 @@ class MemoryBackend:
         with self._lock:
             points = list(self._points.get(resource, {}).get(key, {}).values())
         return sorted(points, key=point_order)
+
+    @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        points = self.history(resource, key)
+        start = 0
+        if cursor is not None:
+            order, seen = cursor_order(cursor)
+            start = bisect_left(points, order, key=point_order) + seen
+        page = points[start : start + limit]
+        more = start + limit < len(points)
+        return HistoryPage(page, order_cursor(page, cursor) if more else None)
 
     @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:

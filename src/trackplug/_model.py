@@ -15,11 +15,14 @@ from typing import Literal, NamedTuple
 __all__ = [
     "Batch",
     "Capabilities",
+    "HistoryPage",
     "MetricPoint",
     "ParamValue",
     "PerfRecord",
     "Resource",
+    "cursor_order",
     "float_bits",
+    "order_cursor",
     "point_order",
     "rank",
     "value_order",
@@ -60,6 +63,14 @@ class PerfRecord(NamedTuple):
     value: float
 
 
+class HistoryPage(NamedTuple):
+    """One page of a history (the ``history_page`` hook): points in ``point_order`` and
+    where the next page starts, or None when no point follows them."""
+
+    points: list[MetricPoint]
+    cursor: str | None
+
+
 #: A param's value: a JSON scalar (``docs/semantics.md``, Params and tags).
 ParamValue = str | int | float | bool | None
 
@@ -93,6 +104,31 @@ def point_order(point: MetricPoint) -> tuple[int, int, int]:
     History is ordered by it, and the latest value is the point with the greatest key.
     """
     return (point.step, point.timestamp, value_order(point.value))
+
+
+def order_cursor(page: Sequence[MetricPoint], previous: str | None = None) -> str:
+    """A keyset cursor after ``page`` (not empty), the page read from ``previous``: the
+    ``point_order`` of its last point, and how many points of that order were read so far
+    (a store keeping duplicates or clamped values may hold several). A store whose points
+    are unique by their order starts the next page right after it
+    (``WHERE (step, timestamp, value_order) > (?, ?, ?)``) and never needs the count."""
+    last = point_order(page[-1])
+    seen = 0
+    for point in reversed(page):
+        if point_order(point) != last:
+            break
+        seen += 1
+    if seen == len(page) and previous is not None and cursor_order(previous)[0] == last:
+        seen += cursor_order(previous)[1]
+    step, timestamp, value = last
+    return f"{step}:{timestamp}:{value}:{seen}"
+
+
+def cursor_order(cursor: str) -> tuple[tuple[int, int, int], int]:
+    """The ``point_order`` an :func:`order_cursor` holds, and how many points of that
+    order were read."""
+    step, timestamp, value, seen = map(int, cursor.split(":"))
+    return (step, timestamp, value), seen
 
 
 def rank(

@@ -19,7 +19,7 @@ import atexit
 import enum
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import _validation as check
@@ -429,6 +429,23 @@ class Tracker:
         """Every point of ``key``, ordered by ``(step, timestamp, value)``."""
         resource = self._read(resource)
         return self._primary.history(resource, check.check_key(key))
+
+    def iter_history(
+        self, resource: object, key: str, *, page_size: int = 10_000
+    ) -> Iterator[MetricPoint]:
+        """The points of :meth:`history`, in its order, read ``page_size`` at a time: a
+        history of millions of points in bounded memory, on backends that page natively
+        (the ``history_page`` hook; others read it whole). Arguments are checked at the
+        call; a point logged while iterating appears if it sorts after the current page."""
+        resource = self._read(resource)
+        key = check.check_key(key)
+        size = check.check_limit(page_size, "page_size")
+        return self._iter_pages(resource, key, size)
+
+    def _iter_pages(self, resource: Resource, key: str, size: int) -> Iterator[MetricPoint]:
+        for page in self._primary.history_pages(resource, key, size):
+            yield from page
+            self._buffer.drain()  # read-your-writes holds page by page
 
     def latest(self, resource: object) -> dict[str, float]:
         """``{key: latest value}`` for every key of ``resource``, sorted by key."""

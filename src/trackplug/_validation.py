@@ -243,17 +243,17 @@ def to_resource_ids(resources: object) -> list[str]:
     return sorted({to_resource(resource).id for resource in items})
 
 
-def check_limit(limit: object) -> int:
-    """How many results a ranking returns: an integer (numpy's too, not bool) from 1 to
-    2**63 - 1, the largest any store takes."""
+def check_limit(limit: object, name: str = "limit") -> int:
+    """How many results a ranking (or a page) holds: an integer (numpy's too, not bool)
+    from 1 to 2**63 - 1, the largest any store takes."""
     if isinstance(limit, bool) or not isinstance(limit, numbers.Integral):
         raise InvalidTypeError(
-            f"limit {short_repr(limit)} of type {type(limit).__name__} is invalid: "
+            f"{name} {short_repr(limit)} of type {type(limit).__name__} is invalid: "
             "use a positive integer"
         )
     limit = operator.index(limit)
     if not 1 <= limit <= INT64_MAX:
-        raise ValidationError(f"limit {short_repr(limit)} is invalid: use 1 to {INT64_MAX}")
+        raise ValidationError(f"{name} {short_repr(limit)} is invalid: use 1 to {INT64_MAX}")
     return limit
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
 
-    from ._model import Batch, MetricPoint, ParamValue, PerfRecord, Resource
+    from ._model import Batch, HistoryPage, MetricPoint, ParamValue, PerfRecord, Resource
 
 __all__ = [
     "OPTIONAL_HOOKS",
@@ -58,6 +58,7 @@ __all__ = [
     "get_perf",
     "get_tags",
     "history",
+    "history_page",
     "hookimpl",
     "hookspec",
     "latest",
@@ -254,6 +255,18 @@ def history(resource: Resource, key: str) -> list[MetricPoint]:
 
 
 @hookspec(firstresult=True)
+def history_page(resource: Resource, key: str, cursor: str | None, limit: int) -> HistoryPage:
+    """*Optional.* One page of ``history(resource, key)``: up to ``limit`` (at least 1)
+    points that follow ``cursor`` in ``point_order`` (from the first point when None), and
+    the cursor where the next page starts, None when no point follows. A page holds at
+    least one point while any follow. ``cursor`` is only ever one this backend returned;
+    the facade never reads it. Paging an unchanged history gives ``history()`` exactly, a
+    page at a time, so a long history is read in bounded memory. Without it the facade
+    reads ``history()`` once and pages it. A keyset cursor
+    (:func:`trackplug.plugin.order_cursor`) keeps each page one range of an index."""
+
+
+@hookspec(firstresult=True)
 def latest(resource: Resource) -> dict[str, float]:
     """``{key: latest value}`` for every key of ``resource``; {} if none."""
 
@@ -348,4 +361,12 @@ REQUIRED_HOOKS = (
 )
 #: Params and tags: a backend implements all of them or none.
 PARAM_HOOKS = ("log_params", "get_params", "set_tags", "get_tags", "tagged")
-OPTIONAL_HOOKS = ("copy_metrics", "log_prediction_metrics", "best", "flush", "close", *PARAM_HOOKS)
+OPTIONAL_HOOKS = (
+    "copy_metrics",
+    "log_prediction_metrics",
+    "best",
+    "history_page",
+    "flush",
+    "close",
+    *PARAM_HOOKS,
+)

@@ -115,6 +115,11 @@ class Pair:
             assert exact_history(got) == exact_history(self.model.history(rid, key)), (
                 f"history({rid!r}, {key!r})"
             )
+            size = max(1, len(got) // 3)  # several pages, a boundary between each
+            paged = list(self.tracker.iter_history(rid, key, page_size=size))
+            assert exact_history(paged) == exact_history(got), (
+                f"iter_history({rid!r}, {key!r}, page_size={size}) is not history()"
+            )
             expected = exact(self.model.get_metric(rid, key))
             assert exact(self.tracker.get_metric(rid, key)) == expected, (
                 f"get_metric({rid!r}, {key!r})"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trackplug import (
@@ -270,6 +270,23 @@ class HistoryTests(ContractBase):
                 history = pair.tracker.history(rid, "m")
                 assert history == sorted(history, key=point_order), "history out of order"
                 pair.check_resource(rid, ["m"])
+
+            check()
+
+    def test_history_pages_of_every_size(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @example(points=list(ORDERED_POINTS))
+            @given(points=st.lists(tps.points(st.just("m")), min_size=1, max_size=20))
+            def check(points: list[MetricPoint]) -> None:
+                rid = pair.fresh()
+                pair.log_points(rid, points)
+                history = exact_history(pair.tracker.history(rid, "m"))
+                for size in range(1, len(history) + 2):
+                    paged = pair.tracker.iter_history(rid, "m", page_size=size)
+                    assert exact_history(list(paged)) == history, f"pages of {size}"
+                assert list(pair.tracker.iter_history(rid, "never", page_size=1)) == []
 
             check()
 

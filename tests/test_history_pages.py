@@ -1,0 +1,110 @@
+"""``Tracker.iter_history``: pages from the backend's ``history_page`` hook, checked so that a
+broken backend cannot loop forever or reorder a history; composed from ``history()`` for a
+backend without the hook. (The contract suite checks the pages of every backend we ship.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from trackplug import BackendError, Resource, Tracker, ValidationError, hookimpl
+from trackplug.plugin import HistoryPage, MemoryBackend
+
+
+class NoPages(MemoryBackend):
+    """A backend written before the hook: the facade pages ``history()``."""
+
+    history_page = None  # type: ignore[assignment]
+
+
+class CountingPages(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str | None, int]] = []
+
+    @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        self.calls.append((cursor, limit))
+        return super().history_page(resource, key, cursor, limit)
+
+
+def logged(backend: object, n: int) -> Tracker:
+    tracker = Tracker(backend)
+    for step in range(n):
+        tracker.log_metric("r", "loss", 1.0 / (step + 1), step=step, timestamp=step)
+    return tracker
+
+
+def test_pages_come_from_the_hook_a_page_at_a_time() -> None:
+    backend = CountingPages()
+    with logged(backend, 10) as tracker:
+        assert list(tracker.iter_history("r", "loss", page_size=4)) == tracker.history("r", "loss")
+    assert [limit for _, limit in backend.calls] == [4, 4, 4]
+    assert backend.calls[0][0] is None
+
+
+def test_a_backend_without_the_hook_is_paged_by_the_facade() -> None:
+    with logged(NoPages(), 7) as tracker:
+        assert list(tracker.iter_history("r", "loss", page_size=3)) == tracker.history("r", "loss")
+
+
+def test_a_write_between_pages_is_read_if_it_sorts_after() -> None:
+    with logged(MemoryBackend(), 4) as tracker:
+        points = tracker.iter_history("r", "loss", page_size=2)
+        seen = [next(points), next(points)]
+        tracker.log_metric("r", "loss", 9.0, step=99, timestamp=99)  # buffered: drained
+        seen += list(points)
+        assert [p.step for p in seen] == [0, 1, 2, 3, 99]
+
+
+@pytest.mark.parametrize("size", [0, -1, 2**63, 1.5, True, "3"])
+def test_a_bad_page_size_is_refused_at_the_call(size: object) -> None:
+    with logged(MemoryBackend(), 1) as tracker, pytest.raises(ValidationError, match="page_size"):
+        tracker.iter_history("r", "loss", page_size=size)  # type: ignore[arg-type]
+
+
+class TooMany(MemoryBackend):
+    @hookimpl
+    def history_page(self, resource: Resource, key: str, cursor: str | None, limit: int) -> object:
+        return HistoryPage(self.history(resource, key), None)
+
+
+class StuckCursor(MemoryBackend):
+    @hookimpl
+    def history_page(self, resource: Resource, key: str, cursor: str | None, limit: int) -> object:
+        return HistoryPage(self.history(resource, key)[:limit], "same")
+
+
+class EmptyButMore(MemoryBackend):
+    @hookimpl
+    def history_page(self, resource: Resource, key: str, cursor: str | None, limit: int) -> object:
+        return HistoryPage([], "more")
+
+
+class GoesBack(MemoryBackend):
+    @hookimpl
+    def history_page(self, resource: Resource, key: str, cursor: str | None, limit: int) -> object:
+        page = super().history_page(resource, key, None, limit)  # always from the start
+        return HistoryPage(page.points, f"{cursor}+" if page.cursor else None)
+
+
+class NotAPage(MemoryBackend):
+    @hookimpl
+    def history_page(self, resource: Resource, key: str, cursor: str | None, limit: int) -> object:
+        return self.history(resource, key)
+
+
+@pytest.mark.parametrize(
+    ("backend", "error"),
+    [
+        (TooMany, "more than the 2 asked for"),
+        (StuckCursor, "cursor to go on without a point"),
+        (EmptyButMore, "cursor to go on without a point"),
+        (GoesBack, "started before the previous one ended|starting before the previous"),
+        (NotAPage, "returned list, expected HistoryPage"),
+    ],
+)
+def test_a_broken_page_is_a_backend_error_not_a_loop(backend: type, error: str) -> None:
+    with logged(backend(), 5) as tracker, pytest.raises(BackendError, match=error):
+        list(tracker.iter_history("r", "loss", page_size=2))
