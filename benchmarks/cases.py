@@ -19,7 +19,7 @@ from .fixtures import BEST, HISTORY, TEMPLATE
 #: The environment variable that gives the PostgreSQL URL (the tests use it too).
 POSTGRESQL_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
 
-Tool = Literal["trackplug", "mlflow", "limit"]
+Tool = Literal["trackplug", "mlflow", "limit", "peer"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ _TP = "benchmarks.bodies.trackplug:"
 _ML = "benchmarks.bodies.mlflow_client:"
 _LIMIT = "benchmarks.bodies.limits:"
 _START = "benchmarks.bodies.startup:"
+_PEER = "benchmarks.bodies.peers:"
 _SQLITE = {"backend": "sqlite"}
 _PG = {"backend": "postgresql"}
 _MEMORY = {"backend": "memory"}
@@ -88,6 +89,8 @@ CASES: tuple[Case, ...] = (
     Case("tp-mlflow-batch-loop", "trackplug, MLflow backend, log_metric per point",
          "trackplug", _TP + "batch_loop", "batch", _MLFLOW, _MLB_NEEDS, TEMPLATE,
          versus="mlflow-log-batch"),
+    Case("trackio-batch-dict", "trackio log(dict) per step, local", "peer",
+         _PEER + "trackio_log_dict", "batch", {}, ("trackio",)),
     Case("mlflow-log-batch", "MlflowClient.log_batch, 1,000 per call", "mlflow",
          _ML + "log_batch", "batch", {}, ("mlflow",), TEMPLATE),
     # reads

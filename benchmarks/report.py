@@ -1,4 +1,4 @@
-"""The markdown: one table per group of cases, the targets of issues 4 and 5, versions."""
+"""The markdown: one table per group of cases, the targets of issues 4, 5 and 19, versions."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ GROUPS = (
     ),
     Group(
         "Batch logging of {s.batch:,} points ({s.batch_keys} keys per step)",
-        _rows(["tp-sqlite-batch-loop", "tp-sqlite-batch-dict", "tp-mlflow-batch-loop",
-               "mlflow-log-batch"], "points_per_s")
+        _rows(["tp-sqlite-batch-loop", "tp-sqlite-batch-dict", "trackio-batch-dict",
+               "tp-mlflow-batch-loop", "mlflow-log-batch"], "points_per_s")
         + _rows(["tp-mlflow-batch-loop"], "own_share")
         + _rows(["tp-sqlite-batch-loop", "tp-mlflow-batch-loop", "mlflow-log-batch"],
                 "peak_rss_mib"),
@@ -168,6 +168,12 @@ TARGETS = (
     Target(4, "peak memory logging 1,000,000 points, above after-import", "≤ 80 MiB",
            lambda s: median(s, "tp-sqlite-rss", "peak_rss_mib"),
            lambda v: v <= 80, lambda v: fmt_value("peak_rss_mib", v)),
+    Target(19, "log_metrics per step (100 keys) vs the log_metric loop, SQLite", f"≥ 0.9{TIMES}",
+           lambda s: advantage(s, "tp-sqlite-batch-dict", "tp-sqlite-batch-loop", "points_per_s"),
+           lambda v: v >= 0.9, fmt_ratio),
+    Target(19, "log_metrics per step (100 keys), SQLite, vs trackio log(dict)", f"≥ 1.5{TIMES}",
+           lambda s: advantage(s, "tp-sqlite-batch-dict", "trackio-batch-dict", "points_per_s"),
+           lambda v: v >= 1.5, fmt_ratio),
     Target(5, "MLflow backend vs lolpop-style log_metric per point", f"≥ 20{TIMES}",
            lambda s: advantage(s, "tp-mlflow-log-metric", "lolpop-log-metric", "points_per_s"),
            lambda v: v >= 20, fmt_ratio),
@@ -206,7 +212,7 @@ def header(run: Mapping[str, Any]) -> list[str]:
 
 
 def render(run: Mapping[str, Any], sizes: Sizes, summaries: Summaries, chart: str) -> str:
-    lines = [*header(run), "#### Targets (issues 4 and 5)", "", *targets_table(summaries)]
+    lines = [*header(run), "#### Targets (issues 4, 5 and 19)", "", *targets_table(summaries)]
     lines += [f"![trackplug vs MLflow: headline ratios]({chart})", ""]
     for group in GROUPS:
         lines += group_table(group, sizes, summaries)

@@ -219,8 +219,9 @@ def test_the_primary_raises_even_when_a_secondary_has_the_same_url(
     url = "flaky://same"
     with trackplug.connect(url, url, registry=flaky, outbox=tmp_path / "o.db") as t:
         FlakyBackend.down = True
+        t.log_metrics("r", {"x": 1.0})  # buffered: written by the flush
         with pytest.raises(ConnectionError), pytest.warns(trackplug.BackendWarning):
-            t.log_metrics("r", {"x": 1.0})
+            t.flush()
         FlakyBackend.down = False
 
 

@@ -15,6 +15,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import trackplug
 from trackplug import (
@@ -84,6 +86,69 @@ def test_every_read_sees_every_earlier_write(read: object) -> None:
         tracker.log_metric("r", "loss", 0.5)
         read(tracker)  # type: ignore[operator]
         assert spy.batches == [1]
+
+
+def test_log_metrics_without_a_perf_metric_is_buffered_with_log_metric() -> None:
+    """Its points join log_metric's batch (one transaction for both, not one per call)."""
+    spy = SpyBackend()
+    with Tracker(spy, **QUIET) as tracker:
+        tracker.log_metric("r", "loss", 0.5)
+        tracker.log_metrics("r", {"a": 1.0, "b": 2.0}, step=1)
+        tracker.log_metrics("r", {"valid": {"f1": 0.5}}, step=2)  # the long way, also buffered
+        assert spy.batches == []
+        assert tracker.latest("r") == {"a": 1.0, "b": 2.0, "loss": 0.5, "valid_f1": 0.5}
+        assert spy.batches == [4]
+
+
+def test_log_metrics_with_a_perf_metric_is_written_before_it_returns() -> None:
+    spy = SpyBackend()
+    with Tracker(spy, **QUIET) as tracker:
+        tracker.log_metrics("r", {"f1": 0.5}, perf_metric="f1")
+        assert spy.get_perf(trackplug.Resource("r")) == trackplug.PerfRecord("f1", 0.5)
+        assert spy.batches == []  # the log_metrics hook, not a batch
+
+
+def test_a_drain_takes_all_of_a_log_metrics_call_or_none() -> None:
+    """A flusher that runs while another thread logs never writes part of a call."""
+    seen: list[int] = []
+
+    class Recording(SpyBackend):
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            super().log_metric(batch)
+            seen.extend(len(points) for points in batch.values())
+
+    metrics = {f"k{index}": float(index) for index in range(50)}
+    with Tracker(Recording(), flush_interval=0.001, buffer_size=60, max_buffer=10_000) as t:
+        for step in range(200):
+            t.log_metrics("r", metrics, step=step)
+        t.flush()
+        assert sum(seen) == 200 * 50
+        assert all(size % 50 == 0 for size in seen)
+
+
+@given(
+    metrics=st.dictionaries(
+        st.sampled_from(["a", "b", "x/y", "0"]),
+        st.floats() | st.integers(-(2**53), 2**53),
+    ),
+    step=st.integers(0, 5),
+)
+def test_the_short_way_of_log_metrics_stores_what_the_long_way_does(
+    metrics: dict[str, object], step: int
+) -> None:
+    from trackplug import _validation as check
+
+    for key in metrics:
+        check.check_key(key)  # known valid: the short way may take them
+    long_way = [check.check_point(k, v, step, 7) for k, v in check.flatten(metrics).items()]
+    if check.plain_metrics(metrics):
+        assert check.points_at(metrics, step, 7) == long_way  # type: ignore[arg-type]
+        assert [type(p.value) for p in long_way] == [float] * len(long_way)
+    with trackplug.connect("memory://") as tracker:
+        tracker.log_metrics("r", metrics, step=step, timestamp=7)  # type: ignore[arg-type]
+        stored = [p for key in sorted(metrics) for p in tracker.history("r", key)]
+        assert stored == sorted(long_way, key=lambda p: p.key)
 
 
 def test_a_full_buffer_wakes_the_background_flush() -> None:

@@ -1,6 +1,7 @@
 """Points logged but not written yet, and the thread that writes them in the background.
 
-``log_metric`` only appends to the buffer (microseconds). The buffer goes to the backends,
+``log_metric`` only appends to the buffer (microseconds); so does ``log_metrics`` without a
+performance record, all its points as one unit. The buffer goes to the backends,
 as one batch, when it holds ``size`` points (the flusher thread wakes), every ``interval``
 seconds, and whenever the tracker flushes, reads, writes anything else or closes. Memory is
 bounded: at ``max_size`` points the logging thread waits until the flusher has taken the
@@ -55,6 +56,20 @@ class Buffer:
         with self._lock:
             self._points.setdefault(resource, []).append(point)
             self._count += 1
+            count = self._count
+        if count >= self._size:
+            self._wake_flusher(count)
+        elif self._flusher is None:
+            self._start_flusher()
+
+    def add_all(self, resource: Resource, points: list[MetricPoint]) -> None:
+        """Buffer the points of one ``log_metrics`` call as one unit: taken under one lock,
+        so a drain takes all of them or none, and they go in the same batch."""
+        if not points:
+            return
+        with self._lock:
+            self._points.setdefault(resource, []).extend(points)
+            self._count += len(points)
             count = self._count
         if count >= self._size:
             self._wake_flusher(count)

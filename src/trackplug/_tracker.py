@@ -227,16 +227,25 @@ class Tracker:
         """Log a flat ``{name: value}`` or lolpop's ``{split: {name: value}}`` (stored as
         ``<split>_<name>``) at one step and timestamp. With ``perf_metric``, its value
         (valid split, else train) becomes the resource's performance record. All or
-        nothing: a bad value or a missing perf metric writes nothing."""
+        nothing: a bad value or a missing perf metric writes nothing. Without
+        ``perf_metric`` the points are buffered as ``log_metric``'s are (durable after
+        ``flush()``); with it, they and the record are written before the call returns."""
         self._ensure_open()
         resource = check.to_resource(resource)
-        flat = flatten(metrics)
+        plain = not self._limited and check.plain_metrics(metrics)  # the common case
+        flat = metrics if plain else flatten(metrics)
         step = check.check_step("log_metrics", step)  # checked even when there is no point
         timestamp = check.check_timestamp("log_metrics", timestamp)
-        points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
-        perf = None
-        if perf_metric is not None:
-            perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
+        if plain:
+            points = check.points_at(flat, step, timestamp)  # type: ignore[arg-type]
+        else:
+            points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
+        if perf_metric is None:
+            # Buffered like log_metric (one unit: a batch holds all of the points or none);
+            # writing each call as its own transaction cost 6x per point (docs/performance.md).
+            self._buffer.add_all(resource, points)
+            return
+        perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
         self._write(LogMetrics(resource, points, perf))
 
     def log_points(

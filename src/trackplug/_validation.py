@@ -37,6 +37,8 @@ __all__ = [
     "now_ms",
     "perf_keys",
     "perf_value",
+    "plain_metrics",
+    "points_at",
     "short_repr",
     "to_resource",
     "to_resource_ids",
@@ -193,6 +195,24 @@ def check_point(key: object, value: object, step: object, timestamp: object) -> 
     elif type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
         timestamp = check_timestamp(key, timestamp)
     return _new_point(MetricPoint, (key, value, step, timestamp))
+
+
+def plain_metrics(metrics: object) -> bool:
+    """Whether ``metrics`` is a flat ``{key: float}`` whose every key is known valid and
+    no value is NaN: ``log_metrics``' common case, which :func:`flatten` and
+    :func:`check_point` would pass unchanged (:func:`points_at` builds its points)."""
+    if type(metrics) is not dict:
+        return False
+    valid = _valid_keys
+    for key, value in metrics.items():
+        if type(key) is not str or key not in valid or type(value) is not float or value != value:
+            return False
+    return True
+
+
+def points_at(metrics: dict[str, float], step: int, timestamp: int) -> list[MetricPoint]:
+    """The points of :func:`plain_metrics` at a checked ``step`` and ``timestamp``."""
+    return [_new_point(MetricPoint, (k, v, step, timestamp)) for k, v in metrics.items()]
 
 
 def to_resource(resource: object) -> Resource:

