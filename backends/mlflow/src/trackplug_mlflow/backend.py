@@ -345,8 +345,11 @@ class MLflowBackend:
     def close(self) -> None:
         """Mark the runs this backend created FINISHED, as a finished script leaves them."""
         created, self._created = self._created, []
-        for run_id in created:
-            self._finish(run_id)
+        try:
+            for run_id in created:
+                self._finish(run_id)
+        finally:
+            self._store.close()
 
     def _finish(self, run_id: str) -> None:
         """FINISHED, unless someone deleted the run meanwhile (then there is nothing to do)."""
