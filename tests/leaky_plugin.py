@@ -72,6 +72,7 @@ FORMS: dict[str, Callable[[str], BaseException]] = {
     "message": lambda text: LeakError(f"cannot reach {text}"),
     "args": lambda text: LeakError("failed", text, 5),
     "nested args": lambda text: LeakError("failed", {"url": text, "tries": [text, 3]}),
+    "bytes": lambda text: LeakError("failed", text.encode()),
     "cause": _caused,
     "context": _in_context,
     "notes": _noted,

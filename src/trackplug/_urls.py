@@ -178,10 +178,15 @@ def _scrub_one(exc: BaseException, secrets: Mapping[str, str]) -> list[BaseExcep
 def _scrub_value(
     value: object, secrets: Mapping[str, str], linked: list[BaseException], depth: int = 0
 ) -> object:
-    """``value`` with its secrets scrubbed: a string, or strings inside lists, tuples, sets
-    and dicts (a copy, nested a few levels); exceptions found are added to ``linked``."""
+    """``value`` with its secrets scrubbed: a string or bytes (a driver's raw message), or
+    those inside lists, tuples, sets and dicts (a copy, nested a few levels); exceptions
+    found are added to ``linked``."""
     if isinstance(value, str):
         return scrub(value, secrets)
+    if type(value) is bytes:
+        for secret, shown in secrets.items():
+            value = value.replace(secret.encode(), shown.encode())
+        return value
     if isinstance(value, BaseException):
         linked.append(value)
         return value
