@@ -49,6 +49,8 @@ CALLS_PER_EXAMPLE = 25
 EXAMPLES = {"fast": 16, "thorough": 10_000 // CALLS_PER_EXAMPLE + 20}
 MLFLOW_EXAMPLES = {"fast": 4, "thorough": 10_000 // CALLS_PER_EXAMPLE + 20}
 PG_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
+#: A running ``mlflow server`` (``http://host:port``) to fuzz as well; none by default.
+SERVER_ENV = "TRACKPLUG_FUZZ_MLFLOW_SERVER"
 #: Stands for a new name per example: an MLflow store that starts empty each time.
 FRESH = "fuzz-example"
 
@@ -302,7 +304,7 @@ def run_calls(fuzzed: Fuzzed, calls: list[Call]) -> int:
     return made
 
 
-BACKENDS = ["memory", "sqlite", "sqlite-memory", "postgresql", "mlflow", "fan-out"]
+BACKENDS = ["memory", "sqlite", "sqlite-memory", "postgresql", "mlflow", "mlflow-server", "fan-out"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -322,6 +324,12 @@ def store_urls(
         yield ("sqlite://",)
     elif kind == "postgresql":
         yield from _postgresql_schema()
+    elif kind == "mlflow-server":
+        pytest.importorskip("trackplug_mlflow")
+        server = os.environ.get(SERVER_ENV)
+        if not server:
+            pytest.skip(f"{SERVER_ENV} is not set (no running mlflow server to fuzz)")
+        yield (f"mlflow+{server}?experiment={FRESH}",)
     else:
         pytest.importorskip("trackplug_mlflow")
         pytest.importorskip("sqlalchemy")
