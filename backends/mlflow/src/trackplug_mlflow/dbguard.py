@@ -55,19 +55,20 @@ class DatabaseGuard:
         """The block's waits on the database end within the timeout; one that did not is
         a :class:`~trackplug.BackendError` naming ``what`` and the bound."""
         me = threading.get_ident()
-        with self._watchdog.watch(lambda: self._cut(me)) as watch:
-            try:
-                yield
-            except Exception as exc:
-                if not watch.fired:
-                    raise
-                raise BackendError(
-                    f"{what}: the database server did not answer within {self.timeout:g} s "
-                    "(it is stopped, overloaded or unreachable; set the bound with "
-                    "?timeout=<seconds>)"
-                ) from exc
-            finally:
-                self._connections.expired.discard(me)
+        try:
+            with self._watchdog.watch(lambda: self._cut(me)) as watch:
+                try:
+                    yield
+                except Exception as exc:
+                    if not watch.fired:
+                        raise
+                    raise BackendError(
+                        f"{what}: the database server did not answer within {self.timeout:g} s "
+                        "(it is stopped, overloaded or unreachable; set the bound with "
+                        "?timeout=<seconds>)"
+                    ) from exc
+        finally:  # after the watch: its cut can no longer mark this thread
+            self._connections.expired.discard(me)
 
     def _cut(self, thread: int) -> None:
         """Shut down every socket ``thread`` may be waiting on (runs in the watchdog)."""
