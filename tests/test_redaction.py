@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from leaky_plugin import Quoting, Target
 
 from trackplug import BackendError
 from trackplug._urls import redact_chain
@@ -45,24 +46,8 @@ def test_every_exception_of_the_chain_is_scrubbed_and_keeps_its_type() -> None:
     assert isinstance(error.__cause__.__cause__, ConnectionRefusedError)
 
 
-class Quoting(Exception):
-    """An exception whose text comes from an attribute, not its arguments."""
-
-    def __init__(self, target: object) -> None:
-        super().__init__()
-        self._target = target
-
-    def __str__(self) -> str:
-        return f"cannot reach {self._target}"
-
-
-class Target:
-    def __str__(self) -> str:
-        return URL
-
-
 def test_an_exception_whose_text_is_computed_is_scrubbed_and_still_catchable() -> None:
-    error = Quoting(Target())
+    error = Quoting(Target(URL))
     redact_chain(error, URL)
     assert SECRET not in printed(error)
     assert isinstance(error, Quoting)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, get_args
 
 from ._errors import BackendWarning, ValidationError
-from ._urls import redact_chain
 
 if TYPE_CHECKING:
     from ._hooks import BackendHooks
@@ -107,7 +106,7 @@ class Destination:
         try:
             write.apply(self.backend())
         except Exception as exc:  # the policy decides; nothing is swallowed silently
-            return self._failed(write, redact_chain(exc, self.url))
+            return self._failed(write, exc)
         self._recovered()
         return None
 
@@ -126,9 +125,8 @@ class Destination:
                 write.apply(self.backend())
                 self._outbox.remove(entry_id)
                 sent += 1
-        except Exception as exc:
+        except Exception:
             self._retry_at = time.monotonic() + self._retry_interval
-            redact_chain(exc, self.url)
             raise
         finally:
             self._waiting = self._outbox.pending(self.url)
@@ -142,7 +140,6 @@ class Destination:
         try:
             self.hooks.flush()
         except Exception as exc:
-            redact_chain(exc, self.url)
             if self.policy == "raise":
                 return exc
             self._warn(f"flush failed: {type(exc).__name__}: {exc}")

@@ -5,11 +5,16 @@ plugin, so the tracker never calls ``pm.hook.<name>`` across backends. Each back
 :class:`BackendHooks` built from ``subset_hook_caller``: calls reach that backend alone,
 results are checked against the spec's types, and the optional hooks a backend leaves
 out are composed here from the required ones (or have nothing to do).
+
+Every call is also where a backend's exceptions are scrubbed: whatever a hook raises, ours
+or a third party's, leaves with no password of any URL the tracker was opened with in its
+message, arguments, attributes, notes, causes or contexts (:func:`~trackplug._urls.scrubbing`),
+its type unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import pluggy
@@ -27,6 +32,7 @@ from ._model import (
     point_order,
     rank,
 )
+from ._urls import scrubbing
 
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 
@@ -53,14 +59,22 @@ def check_hooks(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
 
 
 class BackendHooks:
-    """One backend's hooks, typed. ``name`` identifies it in errors."""
+    """One backend's hooks, typed. ``name`` identifies it in errors; ``secrets`` are the
+    URLs (passwords and all) that no exception leaving a hook may show."""
 
-    def __init__(self, pm: pluggy.PluginManager, backend: object, name: str) -> None:
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        backend: object,
+        name: str,
+        secrets: Sequence[str] = (),
+    ) -> None:
         self.backend = backend
         self.name = name
         self._pm = pm
+        self._secrets = tuple(secrets)
         self.refresh()
-        implemented = {hook for hook, caller in self._callers.items() if caller.get_hookimpls()}
+        implemented = {hook for hook, caller in self._raw.items() if caller.get_hookimpls()}
         missing = [hook for hook in spec.REQUIRED_HOOKS if hook not in implemented]
         if missing:
             raise PluginError(
@@ -82,7 +96,18 @@ class BackendHooks:
     def refresh(self) -> None:
         """Rebuild the callers after another backend joined the plugin manager."""
         others = [plugin for plugin in self._pm.get_plugins() if plugin is not self.backend]
-        self._callers = {hook: self._pm.subset_hook_caller(hook, others) for hook in _HOOKS}
+        self._raw = {hook: self._pm.subset_hook_caller(hook, others) for hook in _HOOKS}
+        self._callers = {hook: self._scrubbing(caller) for hook, caller in self._raw.items()}
+
+    def _scrubbing(self, caller: Callable[..., Any]) -> Callable[..., Any]:
+        """``caller``, whose exceptions leave with the tracker's passwords scrubbed."""
+        secrets = self._secrets
+
+        def call(**kwargs: Any) -> Any:
+            with scrubbing(*secrets):
+                return caller(**kwargs)
+
+        return call
 
     def _call(self, hook: str, expected: type[T] | tuple[type, ...], **kwargs: Any) -> T:
         result = self._callers[hook](**kwargs)

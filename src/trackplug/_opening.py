@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from ._errors import BackendWarning, ValidationError
 from ._fanout import Policy, resolve_policies
 from ._registry import BackendEntry, Registry
-from ._urls import redact_chain, redact_url
+from ._urls import redact_url, scrubbing
 
 __all__ = ["Slot", "close_slots", "open_slots"]
 
@@ -47,7 +47,7 @@ def open_slots(
         for index, (url, entry, policy) in enumerate(
             zip(urls, entries, resolve_policies(list(urls), on_error), strict=True)
         ):
-            slots.append(_open(url, entry, policy, index == 0, chosen[index]))
+            slots.append(_open(url, entry, policy, index == 0, chosen[index], urls))
     except BaseException:
         close_slots(slots)
         raise
@@ -56,10 +56,12 @@ def open_slots(
 
 def close_slots(slots: Sequence[Slot]) -> None:
     """Close what was opened, when the tracker cannot be."""
+    secrets = [slot.url for slot in slots]
     for slot in slots:
         close = getattr(slot.backend, "close", None)
         if callable(close):
-            close()
+            with scrubbing(*secrets):
+                close()
 
 
 def _options_by_backend(
@@ -90,18 +92,25 @@ def _unknown_option(name: str, urls: Sequence[str], entries: list[BackendEntry])
 
 
 def _open(
-    url: str, entry: BackendEntry, policy: Policy, primary: bool, options: dict[str, Any]
+    url: str,
+    entry: BackendEntry,
+    policy: Policy,
+    primary: bool,
+    options: dict[str, Any],
+    secrets: Sequence[str],
 ) -> Slot:
     """The backend for ``url``; for a secondary that may fail, a slot without one if it
-    cannot be opened now (an unknown scheme is still an error: no retry will fix it)."""
+    cannot be opened now (an unknown scheme is still an error: no retry will fix it).
+    Whatever the factory raises, now or when it is tried again, shows no password of
+    ``secrets`` (every URL of the tracker)."""
 
     def build() -> object:
-        return entry.factory.open(url, **options)
+        with scrubbing(*secrets):
+            return entry.factory.open(url, **options)
 
     try:
         return Slot(url, policy, build(), build)
     except Exception as exc:
-        redact_chain(exc, url)  # whatever the backend raised, no password in its chain
         if primary or policy == "raise":
             raise
         warnings.warn(

@@ -129,6 +129,8 @@ class Tracker:
         self._destinations: list[Destination] = []
         # Backends that refuse some values or steps; usually none, so the check is free.
         self._limited: list[tuple[str, Capabilities]] = []
+        # What no exception leaving a backend may show: every URL, passwords and all.
+        self._secrets = tuple(slot.url for slot in slots)
         for slot in slots:
             self._destinations.append(self._destination(slot, retry_interval))
         self._primary = self._destinations[0].backend()  # opened: checked above
@@ -177,7 +179,7 @@ class Tracker:
         for destination in self._destinations:
             if destination.hooks is not None:
                 destination.hooks.refresh()  # keep each caller to its own backend
-        hooks = BackendHooks(self._pm, backend, name)
+        hooks = BackendHooks(self._pm, backend, name, self._secrets)
         if hooks.caps.limited:
             self._limited.append((name, hooks.caps))
         return hooks

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -24,6 +24,7 @@ __all__ = [
     "scheme_of",
     "scrub",
     "scrub_chain",
+    "scrubbing",
     "secrets_of",
     "timeout_of",
 ]
@@ -134,6 +135,17 @@ def redact_chain(error: E, *urls: str) -> E:
     return error
 
 
+@contextmanager
+def scrubbing(*urls: str) -> Iterator[None]:
+    """Whatever the block raises leaves it scrubbed of the passwords of ``urls``
+    (:func:`redact_chain`): around every call into a backend's code."""
+    try:
+        yield
+    except BaseException as exc:
+        redact_chain(exc, *urls)
+        raise
+
+
 def scrub_chain(error: E, secrets: Mapping[str, str]) -> E:
     """:func:`redact_chain` for secrets already found (longest first); returns ``error``."""
     seen: set[int] = set()
@@ -163,14 +175,31 @@ def _scrub_one(exc: BaseException, secrets: Mapping[str, str]) -> list[BaseExcep
     return [e for e in linked if isinstance(e, BaseException)]
 
 
-def _scrub_value(value: object, secrets: Mapping[str, str], linked: list[BaseException]) -> object:
+def _scrub_value(
+    value: object, secrets: Mapping[str, str], linked: list[BaseException], depth: int = 0
+) -> object:
+    """``value`` with its secrets scrubbed: a string or bytes (a driver's raw message), or
+    those inside lists, tuples, sets and dicts (a copy, nested a few levels); exceptions
+    found are added to ``linked``."""
     if isinstance(value, str):
         return scrub(value, secrets)
+    if type(value) is bytes:
+        for secret, shown in secrets.items():
+            value = value.replace(secret.encode(), shown.encode())
+        return value
     if isinstance(value, BaseException):
         linked.append(value)
-    elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
-        return type(value)(scrub(v, secrets) if isinstance(v, str) else v for v in value)
-    return value
+        return value
+    if depth >= 4 or type(value) not in (list, tuple, set, frozenset, dict):
+        return value  # a subclass may not rebuild from items: left as it is
+
+    def again(item: object) -> object:
+        return _scrub_value(item, secrets, linked, depth + 1)
+
+    if isinstance(value, dict):
+        return {again(k): again(v) for k, v in value.items()}
+    assert isinstance(value, list | tuple | set | frozenset)
+    return type(value)(again(v) for v in value)
 
 
 def _set(exc: BaseException, name: str, value: object) -> None:

@@ -58,6 +58,7 @@ from ._params import RUN_END_TAG, RUN_STATUS_TAG, param_text, raise_on_conflict,
 from ._predictions import ProblemType
 from ._urls import redact_chain, redact_url, scheme_of, timeout_of
 from ._validation import check_key, check_step, check_value, flatten, now_ms, perf_value
+from ._watchdog import Watch, Watchdog, cut_socket
 from .spec import BackendFactory, LocalStore, Register, UrlForm, hookimpl
 
 __all__ = [
@@ -86,10 +87,13 @@ __all__ = [
     "UnsupportedValueError",
     "UrlForm",
     "ValidationError",
+    "Watch",
+    "Watchdog",
     "check_key",
     "check_step",
     "check_value",
     "cursor_order",
+    "cut_socket",
     "flatten",
     "float_bits",
     "hookimpl",

@@ -159,6 +159,15 @@ def test_best_keeps_ties_in_id_order(tracker: Tracker) -> None:
     assert tracker.best("f1", "min", 2) == [("v", 0.25), ("w", 0.5)]
 
 
+@pytest.mark.parametrize("limit", [1001, 50_001, 2**31, 2**63 - 1])
+def test_best_takes_any_valid_limit(tracker: Tracker, limit: int) -> None:
+    """A limit past MLflow's page size (a server once failed on 2**63 - 1, found by the
+    fuzz on a real server) pages instead."""
+    tracker.log_metric("a", "f1", 0.5)
+    tracker.log_metric("b", "f1", 0.25)
+    assert tracker.best("f1", "max", limit) == [("a", 0.5), ("b", 0.25)]
+
+
 # -- run mapping --------------------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from trackplug.plugin import (
     rank,
 )
 
-from .store import RunStore
+from .store import SEARCH_PAGE, RunStore
 from .urls import MLflowTarget, parse_url
 
 __all__ = ["MLflowBackend"]
@@ -244,7 +244,9 @@ class MLflowBackend:
         unsure: list[Any] = []
         direction = "DESC" if order == "max" else "ASC"
         order_by = [f"metrics.`{key}` {direction}", "attributes.run_name ASC"]
-        for run in self._resource_runs(order_by, page=limit + 1):
+        # A page as large as the limit, within MLflow's bounds (a server refuses a page size
+        # past 64 bits with a raw ValueError; a database store refuses it past 50,000).
+        for run in self._resource_runs(order_by, page=min(limit + 1, SEARCH_PAGE)):
             value = run.data.metrics.get(key)
             if value is None:
                 break  # MLflow puts runs without the metric last
@@ -345,8 +347,11 @@ class MLflowBackend:
     def close(self) -> None:
         """Mark the runs this backend created FINISHED, as a finished script leaves them."""
         created, self._created = self._created, []
-        for run_id in created:
-            self._finish(run_id)
+        try:
+            for run_id in created:
+                self._finish(run_id)
+        finally:
+            self._store.close()
 
     def _finish(self, run_id: str) -> None:
         """FINISHED, unless someone deleted the run meanwhile (then there is nothing to do)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from operator import attrgetter
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from trackplug.plugin import point_order, redact_chain
 
 from . import bounds
 from .capabilities import CAPABILITIES_BY_KIND
+from .dbguard import DatabaseGuard, engine_of
 from .errors import translate_errors
 from .urls import MLflowTarget, store_kind
 
@@ -63,18 +64,35 @@ class RunStore:
             self._probe(uri, probe_timeout)
         elif client is None and kind == "database" and not scheme.startswith("sqlite"):
             self._probe_database(uri, probe_timeout)
+        self._guard: DatabaseGuard | None = None
         with self.errors("opening the tracking store"):
             self.client: Any = client or MlflowClient(tracking_uri=target.tracking_uri)
+        if kind == "database" and scheme.partition("+")[0] == "postgresql":
+            engine = engine_of(self.client)
+            if engine is not None:  # MLflow's SQLAlchemy store, as every MLflow 1 to 3 has
+                self._guard = DatabaseGuard(engine, self.target.timeout)
         #: What this store keeps; :meth:`log` sends each value as it will read back.
         self.capabilities: Capabilities = CAPABILITIES_BY_KIND[kind]
 
     @contextmanager
     def errors(self, action: str) -> Iterator[None]:
         """MLflow's exceptions as :class:`~trackplug.BackendError`, password scrubbed, and
-        each request to a tracking server bounded by the URL's ``?timeout=``."""
+        every wait for the store bounded by the URL's ``?timeout=``: each request to a
+        tracking server (:mod:`.bounds`), each call into a PostgreSQL database store
+        (:mod:`.dbguard`)."""
         timeout = self.target.timeout
-        with translate_errors(self.url, action, self._secrets, timeout), bounds.bounded(timeout):
+        guarded = self._guard.bounded(f"MLflow at {self.url}: {action}") if self._guard else None
+        with (
+            translate_errors(self.url, action, self._secrets, timeout),
+            bounds.bounded(timeout),
+            guarded or nullcontext(),
+        ):
             yield
+
+    def close(self) -> None:
+        """Stop watching the database store (the engine is MLflow's, shared: left open)."""
+        if self._guard is not None:
+            self._guard.stop()
 
     def _probe(self, tracking_uri: str, timeout: float) -> None:
         """Fail fast, naming the URL, when a tracking server cannot be reached at all.

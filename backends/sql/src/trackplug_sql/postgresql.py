@@ -22,12 +22,11 @@ from sqlalchemy import URL, Connection, TextClause, create_engine, make_url, tex
 from sqlalchemy.exc import SQLAlchemyError
 
 from trackplug import BackendError, ValidationError, redact_url
-from trackplug.plugin import timeout_of
+from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import schema
 from .schema import Migration, PointColumns
 from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
-from .watchdog import Watchdog
 
 __all__ = ["DEFAULT_TIMEOUT", "PostgreSQLStore", "engine_url"]
 
@@ -135,7 +134,7 @@ class PostgreSQLStore:
         self._given_url = url  # its password is scrubbed from every error
         with backend_errors(f"cannot open PostgreSQL store {self.url}", _FAILURES, url):
             target, timeout = bounded_url(url)
-            self._watchdog = Watchdog(timeout)
+            self._watchdog = Watchdog(timeout, "trackplug-sql watchdog")
             self._engine = create_engine(target, pool_pre_ping=False)
             try:
                 self._open_schema()
@@ -182,7 +181,10 @@ class PostgreSQLStore:
     def _bounded_transaction(self) -> Iterator[_Transaction]:
         """A transaction on a pooled connection, from its first statement to its commit
         bounded by the watchdog (opening the connection is bounded by ``connect_timeout``)."""
-        with self._connect() as conn, self._watchdog.watch(_driver(conn).fileno()) as watch:
+        with (
+            self._connect() as conn,
+            self._watchdog.watch(functools.partial(cut_socket, _driver(conn).fileno())) as watch,
+        ):
             try:
                 with conn.begin():
                     yield _Transaction(conn)

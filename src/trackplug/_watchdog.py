@@ -1,13 +1,16 @@
-"""A bound on how long any operation waits for a PostgreSQL server that does not answer.
+"""A bound on how long any operation waits for a database server that does not answer.
 
 libpq's ``connect_timeout`` bounds opening a connection, and ``tcp_user_timeout`` a peer
 that stops acknowledging packets; neither helps when the server's machine acknowledges
 everything but the server itself answers nothing (a stopped, swapping or deadlocked
 postmaster: its kernel keeps the TCP connection alive). psycopg then waits for an answer
 forever. The watchdog bounds the whole operation instead: one thread per store keeps the
-deadline of every operation in flight and, past it, shuts the connection's socket down, so
-the waiting call returns at once with psycopg's "server closed the connection" error, which
-the store reports as a timeout. The connection is then discarded, never reused.
+deadline of every operation in flight and, past it, cuts it (``cut``: usually
+:func:`cut_socket` on the connection's socket), so the waiting call returns at once with
+the driver's "server closed the connection" error, which the store reports as a timeout.
+The connection is then discarded, never reused. Used by the SQL backend (one connection per
+operation, known up front) and the MLflow backend (MLflow's own pool picks the connection:
+the cut finds it), through :mod:`trackplug.plugin`.
 """
 
 from __future__ import annotations
@@ -17,35 +20,36 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["Watchdog"]
+__all__ = ["Watch", "Watchdog", "cut_socket"]
 
 
 class Watchdog:
-    """Cuts the socket of an operation still running ``timeout`` seconds after it began."""
+    """Cuts an operation still running ``timeout`` seconds after it began."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, name: str = "trackplug watchdog") -> None:
         self.timeout = timeout
+        self._name = name
         self._cond = threading.Condition()
-        self._deadlines: dict[int, tuple[float, int]] = {}  # token -> (deadline, socket fd)
+        # token -> (deadline, what cuts the operation)
+        self._deadlines: dict[int, tuple[float, Callable[[], None]]] = {}
         self._fired: set[int] = set()
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopped = False
 
     @contextmanager
-    def watch(self, fd: int) -> Iterator[Watch]:
-        """Bound the ``with`` block, which talks over socket ``fd``; the yielded
-        :class:`Watch` says afterwards whether the deadline cut it."""
+    def watch(self, cut: Callable[[], None]) -> Iterator[Watch]:
+        """Bound the ``with`` block: past the deadline the watchdog's thread calls ``cut``
+        (which must not raise), which makes the block's wait end; the yielded
+        :class:`Watch` says afterwards whether it did."""
         watch = Watch(self, next(self._tokens))
         with self._cond:
-            self._deadlines[watch.token] = (time.monotonic() + self.timeout, fd)
+            self._deadlines[watch.token] = (time.monotonic() + self.timeout, cut)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="trackplug-sql watchdog", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             if len(self._deadlines) == 1:  # it slept with nothing to watch; every other
                 self._cond.notify()  # deadline in flight is earlier than this one
@@ -65,11 +69,11 @@ class Watchdog:
         with self._cond:
             while not self._stopped:
                 now = time.monotonic()
-                for token, (deadline, fd) in list(self._deadlines.items()):
+                for token, (deadline, cut) in list(self._deadlines.items()):
                     if deadline <= now:
                         del self._deadlines[token]
                         self._fired.add(token)
-                        _cut(fd)
+                        cut()
                 upcoming = [deadline for deadline, _ in self._deadlines.values()]
                 self._cond.wait(min(upcoming) - now if upcoming else None)
 
@@ -87,7 +91,7 @@ class Watch:
         return self.token in self._watchdog._fired
 
 
-def _cut(fd: int) -> None:
+def cut_socket(fd: int) -> None:
     """Shut the socket down for both directions: a read waiting on it returns at once.
     Through a duplicate descriptor, so the connection's own stays valid until it closes."""
     try:
