@@ -36,10 +36,11 @@ def _stored(value: float) -> float:
     return 0.0 if value == 0.0 else value
 
 
-def fill_native_store(tracking_uri: str) -> dict[str, str]:
+def fill_native_store(tracking_uri: str, suffix: str = "") -> dict[str, str]:
     """What a user of MLflow alone leaves behind: two experiments, nested runs, two runs
     of one name, metrics with steps and without, NaN and ±inf, ``log_batch``, a run of
-    ``mlflow.sklearn.autolog()`` and a deleted run. Returns {role: run id}."""
+    ``mlflow.sklearn.autolog()`` and a deleted run, in the experiments ``alpha`` and
+    ``beta`` (+ ``suffix``). Returns {role: run id}."""
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
@@ -47,7 +48,7 @@ def fill_native_store(tracking_uri: str) -> dict[str, str]:
     mlflow.set_tracking_uri(tracking_uri)
     runs: dict[str, str] = {}
     try:
-        mlflow.set_experiment("alpha")
+        mlflow.set_experiment(f"alpha{suffix}")
         with mlflow.start_run(run_name="train") as parent:
             runs["train"] = parent.info.run_id
             mlflow.log_param("lr", 0.1)
@@ -67,7 +68,7 @@ def fill_native_store(tracking_uri: str) -> dict[str, str]:
             runs["gone"] = gone.info.run_id
             mlflow.log_metric("x", 1.0)
         MlflowClient().delete_run(runs["gone"])
-        mlflow.set_experiment("beta")
+        mlflow.set_experiment(f"beta{suffix}")
         with mlflow.start_run(run_name="batch") as batch:
             runs["batch"] = batch.info.run_id
             metrics = [Metric("odd", v, 1_700_000_000_000, i) for i, v in enumerate(BATCH_VALUES)]
@@ -314,3 +315,22 @@ def test_cli_copy_into_a_server_keeps_stdout_for_data(
     assert "Copied 5 resources" in done.stdout
     backend = MLflowBackend(f"mlflow+{mlflow_server.address}?experiment={experiment}")
     assert len(backend.history(Resource("train"), "loss")) == 5
+
+
+def test_copy_off_a_server_mlflow_filled(mlflow_server: Any, tmp_path: Path) -> None:
+    """The same runs logged by MLflow's fluent API to a real ``mlflow server``, read over
+    HTTP (MLflow's pages of 25,000 points) and copied into SQLite whole."""
+    suffix = f"-{uuid.uuid4().hex[:8]}"
+    runs = fill_native_store(mlflow_server.address, suffix)
+    client = MlflowClient(mlflow_server.address)
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    for experiment, roles in (("alpha", ["train", "fold-1", "fold-2"]), ("beta", ["batch"])):
+        source = f"mlflow+{mlflow_server.address}?runs=all&experiment={experiment}{suffix}"
+        trackplug.copy(source, url)
+        with trackplug.connect(url) as dst:
+            for role in roles:
+                for key, points in mlflow_points(client, runs[role]).items():
+                    assert same(dst.history(role, key), points), (role, key)
+                assert dst.params(role) == dict(
+                    sorted(client.get_run(runs[role]).data.params.items())
+                )
