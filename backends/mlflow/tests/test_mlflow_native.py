@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -334,3 +335,31 @@ def test_copy_off_a_server_mlflow_filled(mlflow_server: Any, tmp_path: Path) -> 
                 assert dst.params(role) == dict(
                     sorted(client.get_run(runs[role]).data.params.items())
                 )
+
+
+GUIDE = Path(__file__).parents[3] / "docs" / "backends" / "mlflow.md"
+
+
+def guide_commands() -> list[str]:
+    """The ``trackplug copy`` commands of "Moving off MLflow, or onto it"."""
+    section = GUIDE.read_text().partition("## Moving off MLflow, or onto it")[2]
+    block = section.partition("```console\n")[2].partition("```")[0]
+    return [line for line in block.splitlines() if line.startswith("trackplug copy")]
+
+
+def test_the_guide_commands_run(tmp_path: Path, template_db: Path) -> None:
+    """Every command of the guide that needs no server, in order, in a folder holding an
+    ``mlflow.db`` MLflow filled: each copies what it says."""
+    (tmp_path / "mlflow.db").write_bytes(template_db.read_bytes())
+    fill_native_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    commands = [c for c in guide_commands() if "http" not in c]
+    assert len(commands) >= 3
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKPLUG_", "MLFLOW_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+        assert re.match(r"Copied [1-9]\d* resources, [1-9]\d* points", done.stdout), command
