@@ -233,15 +233,34 @@ def test_a_new_resource_reading_every_experiment_needs_one(
 # -- moving off MLflow and back onto it -------------------------------------------------------
 
 
+@pytest.fixture
+def fresh_postgresql() -> Iterator[str]:
+    """A trackplug store in a new schema of the test database, dropped afterwards (the
+    database outlives the test run: a schema of our own keeps earlier runs' points out)."""
+    base = os.environ.get("TRACKPLUG_TEST_POSTGRESQL_URL")
+    if not base:
+        pytest.skip("TRACKPLUG_TEST_POSTGRESQL_URL is not set")
+    psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install psycopg")
+    schema = f"native_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            separator = "&" if "?" in base else "?"
+            yield f"{base}{separator}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.mark.parametrize("target", ["sqlite", "memory", "postgresql"])
 def test_copy_off_mlflow_keeps_every_point_and_param(
-    native_db: tuple[str, dict[str, str]], tmp_path: Path, target: str
+    native_db: tuple[str, dict[str, str]],
+    tmp_path: Path,
+    target: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     uri, runs = native_db
     if target == "postgresql":
-        url = os.environ.get("TRACKPLUG_TEST_POSTGRESQL_URL")
-        if not url:
-            pytest.skip("TRACKPLUG_TEST_POSTGRESQL_URL is not set")
+        url = request.getfixturevalue("fresh_postgresql")
     else:
         url = {"sqlite": f"sqlite:///{tmp_path / 'out.db'}", "memory": "memory://"}[target]
     ids = expected_ids(runs)

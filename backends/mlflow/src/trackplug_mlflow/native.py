@@ -102,15 +102,6 @@ class RunIndex:
         with self._lock:
             self._ids[resource_id] = run_id
 
-    def resource_id(self, run: Any) -> str | None:
-        """The resource id of ``run`` as the index last read it (None: not one of them)."""
-        run_id = str(run.info.run_id)
-        with self._lock:
-            for rid, known in self._ids.items():
-                if known == run_id:
-                    return rid
-        return None
-
     def _resource_ids(self, runs: list[Any]) -> list[str]:
         """Each run's id by the module's rule; a name taken twice in one experiment names
         neither run."""
