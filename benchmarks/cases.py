@@ -106,6 +106,15 @@ CASES: tuple[Case, ...] = (
          "resources", _PG, _PG_NEEDS, versus="mlflow-best"),
     Case("mlflow-best", "MlflowClient.search_runs(order_by=…)", "mlflow", _ML + "best",
          "resources", {}, ("mlflow",), BEST),
+    # moving a run MLflow logged off MLflow, or to another experiment (peak memory too)
+    Case("tp-migrate-mlflow-sqlite", "trackplug copy, MLflow (?runs=all) -> SQLite",
+         "trackplug", _TP + "migrate_mlflow", "history", _SQLITE,
+         (*_SQL_NEEDS, *_MLB_NEEDS), HISTORY, versus="mlflow-migrate"),
+    Case("tp-migrate-mlflow-mlflow", "trackplug copy, MLflow (?runs=all) -> MLflow",
+         "trackplug", _TP + "migrate_mlflow", "history", _MLFLOW,
+         (*_SQL_NEEDS, *_MLB_NEEDS), HISTORY, versus="mlflow-migrate"),
+    Case("mlflow-migrate", "MlflowClient.get_metric_history + log_batch", "mlflow",
+         _ML + "migrate", "history", {}, ("mlflow",), HISTORY),
     # a fresh process to the first durable point
     Case("tp-sqlite-startup", "trackplug, new SQLite file", "trackplug",
          _START + "trackplug_first_point", "first_point", _SQLITE, _SQL_NEEDS,

@@ -57,6 +57,12 @@ GROUPS = (
         _rows(["tp-sqlite-history", "tp-postgresql-history", "mlflow-history"], "seconds"),
     ),
     Group(
+        "Moving a run MLflow logged ({s.history:,}-point metric) off MLflow or to another "
+        "experiment (peak RSS above the opened process)",
+        _rows(["tp-migrate-mlflow-sqlite", "tp-migrate-mlflow-mlflow", "mlflow-migrate"],
+              "points_per_s", "peak_rss_mib"),
+    ),
+    Group(
         "Best of {s.resources:,} resources by a metric (top 1)",
         _rows(["tp-sqlite-best", "tp-postgresql-best", "mlflow-best"], "seconds"),
     ),

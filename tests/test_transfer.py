@@ -220,3 +220,26 @@ def test_progress_is_called_after_each_resource_in_order() -> None:
     calls.clear()
     trackplug.copy(src, dst, resources=["run-c", "run-a"], progress=lambda *c: calls.append(c))
     assert calls == [(1, 2, "run-a"), (2, 2, "run-c")]
+
+
+def test_points_progress_advances_a_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The source is read (and written) a page of ``BATCH`` points at a time, never as one
+    whole history, and ``points`` is told the running total after each page."""
+    from trackplug import _transfer
+
+    monkeypatch.setattr(_transfer, "BATCH", 4)
+    src = trackplug.connect("memory://")
+    src.log_points("long", [MetricPoint("m", float(i), i, 1) for i in range(10)])
+    src.log_points("short", [MetricPoint("m", 1.0, 0, 1)])
+    whole = []
+    monkeypatch.setattr(src, "history", lambda *args: whole.append(args) or [])
+    counts: list[int] = []
+    dst = trackplug.connect("memory://")
+    summary = trackplug.copy(src, dst, points=counts.append)
+    assert counts == [4, 8, 10, 11]
+    assert not whole  # the source's history is never read whole
+    assert summary.points == 11
+    assert [p.value for p in dst.history("long", "m")] == [float(i) for i in range(10)]
+    counts.clear()
+    assert trackplug.copy(src, dst, points=counts.append).skipped == 11  # a resumed copy
+    assert counts == [4, 8, 10, 11]

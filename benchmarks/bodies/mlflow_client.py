@@ -98,3 +98,27 @@ def best(context: Context) -> Result:
     mismatch = None if name == expected_best else f"best is {name}, not {expected_best}"
     found = mlflow_metric_rows(context.mlflow_db) // 2  # two metrics per run
     return Result(seconds, 0, context.size, found, mismatch=mismatch)
+
+
+def migrate(context: Context) -> Result:
+    """What an MLflow user writes to move a run: ``get_metric_history`` of each key, then
+    ``log_batch`` of 1,000 at a time into a new run (here in a new experiment of the same
+    store, as trackplug's copy into MLflow does). Peak memory above the process after
+    import is a figure: the history is held whole, as ``get_metric_history`` returns it."""
+    from mlflow.entities import Metric
+
+    client = _client(context)
+    (run,) = client.search_runs([EXPERIMENT])  # outside the timer; opens the store
+    memory = PeakMemory()
+    start = time.perf_counter()
+    target = client.create_run(client.create_experiment("copy"), run_name=run.info.run_name)
+    for key in run.data.metrics:
+        history = client.get_metric_history(run.info.run_id, key)
+        metrics = [Metric(m.key, m.value, m.timestamp, m.step) for m in history]
+        for begin in range(0, len(metrics), BATCH_LIMIT):
+            client.log_batch(target.info.run_id, metrics=metrics[begin : begin + BATCH_LIMIT])
+    client.set_terminated(target.info.run_id)
+    seconds = time.perf_counter() - start
+    figures = {"peak_rss_mib": memory.mib()}
+    found = len(client.get_metric_history(target.info.run_id, data.KEY))
+    return Result(seconds, found, context.size, found, figures)

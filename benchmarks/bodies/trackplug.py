@@ -180,3 +180,34 @@ def peak_memory(context: Context) -> Result:
         found = _count(context, tracker, resource, [key])
         tracker.close()
     return Result(seconds, context.size, context.size, found, figures)
+
+
+def migrate_mlflow(context: Context) -> Result:
+    """``trackplug.copy`` of every run of the fixture's MLflow store (``?runs=all``: one run,
+    one metric of ``size`` points, logged by MLflow) into ``params["backend"]``: into a
+    new trackplug SQLite store, or into a new experiment of the same MLflow store (the
+    work of MLflow's own loop). Peak memory above the process after import is a figure:
+    the source is read a page at a time."""
+    import trackplug_mlflow.store  # noqa: F401  # mlflow's import, in the baseline
+    import trackplug_sql.sqlite  # noqa: F401
+
+    import trackplug
+
+    source = f"mlflow+{context.mlflow_uri}?runs=all&experiment=Default"
+    target = (
+        f"mlflow+{context.mlflow_uri}?experiment=copy"
+        if context.backend == "mlflow"
+        else context.trackplug_url()
+    )
+    with trackplug.connect(source) as src, trackplug.connect(target) as dst:
+        src.resources()  # opens both stores outside the timer, as MLflow's side does
+        dst.resources()
+        memory = PeakMemory()
+        start = time.perf_counter()
+        summary = trackplug.copy(src, dst)
+        seconds = time.perf_counter() - start
+        figures = {"peak_rss_mib": memory.mib()}
+    with _connect(target) as tracker:
+        (resource,) = tracker.resources()
+        found = len(tracker.history(resource, data.KEY))
+    return Result(seconds, summary.points, context.size, found, figures)

@@ -7,7 +7,6 @@ Each ``connect("memory://")`` gets a new, empty store that lives as long as the 
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,9 +18,8 @@ from ._model import (
     ParamValue,
     PerfRecord,
     Resource,
-    cursor_order,
     float_bits,
-    order_cursor,
+    page_of,
     point_order,
 )
 from ._params import raise_on_conflict
@@ -93,14 +91,7 @@ class MemoryBackend:
     def history_page(
         self, resource: Resource, key: str, cursor: str | None, limit: int
     ) -> HistoryPage:
-        points = self.history(resource, key)
-        start = 0
-        if cursor is not None:
-            order, seen = cursor_order(cursor)
-            start = bisect_left(points, order, key=point_order) + seen
-        page = points[start : start + limit]
-        more = start + limit < len(points)
-        return HistoryPage(page, order_cursor(page, cursor) if more else None)
+        return page_of(self.history(resource, key), cursor, limit)
 
     @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -129,6 +130,18 @@ def cursor_order(cursor: str) -> tuple[tuple[int, int, int], int]:
     order were read."""
     step, timestamp, value, seen = map(int, cursor.split(":"))
     return (step, timestamp, value), seen
+
+
+def page_of(points: Sequence[MetricPoint], cursor: str | None, limit: int) -> HistoryPage:
+    """The ``history_page`` of a whole history ``points`` (in ``point_order``): the page
+    after ``cursor`` (an :func:`order_cursor`), for a store that cannot page itself."""
+    start = 0
+    if cursor is not None:
+        order, seen = cursor_order(cursor)
+        start = bisect_left(points, order, key=point_order) + seen
+    page = list(points[start : start + limit])
+    more = start + limit < len(points)
+    return HistoryPage(page, order_cursor(page, cursor) if more else None)
 
 
 def rank(

@@ -454,8 +454,14 @@ class Tracker:
         return self._iter_pages(resource, key, size)
 
     def _iter_pages(self, resource: Resource, key: str, size: int) -> Iterator[MetricPoint]:
-        for page in self._primary.history_pages(resource, key, size):
+        for page in self._pages(resource, key, size):
             yield from page
+
+    def _pages(self, resource: object, key: str, size: int) -> Iterator[list[MetricPoint]]:
+        """:meth:`iter_history` a page at a time (``copy`` writes each before the next)."""
+        resource = self._read(resource)
+        for page in self._primary.history_pages(resource, check.check_key(key), size):
+            yield page
             self._buffer.drain()  # read-your-writes holds page by page
 
     def latest(self, resource: object) -> dict[str, float]:

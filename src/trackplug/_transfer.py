@@ -8,10 +8,12 @@ nothing the second time — even into a backend that keeps duplicates, and even 
 stores some values differently (MLflow: ±inf clamped, -0.0 as 0.0): a point counts as held
 when the target holds what it would store for it (:meth:`Capabilities.stored_key`).
 
-Memory: the hooks read a key's history whole (there is no paged read in the spec), so a copy
-holds one key's history at a time: the source's points and the target's point identities,
-up to ~450 bytes per point of the largest key (measured SQLite to SQLite: ~450 MB for a key
-of a million points). Keys and resources are copied one after another.
+Memory: the source is read a page at a time (:meth:`Tracker.iter_history`: the backend's
+``history_page`` hook where it has one, else its whole history cut up), each page written
+before the next is read, so a key the target does not hold yet (a migration) goes across in
+memory bounded by one page, however long its history. A key the target already holds (a
+copy resumed) also keeps the target's point identities of that key, to skip them. Keys and
+resources are copied one after another.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ __all__ = ["CopySummary", "copy", "sync"]
 
 #: ``progress(done, total, resource_id)``, called after each resource.
 Progress = Callable[[int, int, str], None]
+#: ``points(read)``: the source points read so far (written or skipped), after each page.
+PointsProgress = Callable[[int], None]
+#: Points per page read from the source, and so per write to the target.
 BATCH = 10_000
 
 
@@ -46,9 +51,11 @@ def copy(
     target: str | Tracker,
     resources: Iterable[str] | None = None,
     progress: Progress | None = None,
+    points: PointsProgress | None = None,
 ) -> CopySummary:
     """Copy the full history and performance record of ``resources`` (default: all) from
-    ``source`` to ``target``, URLs or open trackers. Idempotent and resumable."""
+    ``source`` to ``target``, URLs or open trackers. Idempotent and resumable.
+    ``progress`` is told after each resource, ``points`` after each page of points."""
     given = to_resource_ids(resources) if resources is not None else None  # before opening
     with ExitStack() as stack:
         src = _open(source, stack)
@@ -56,7 +63,7 @@ def copy(
         chosen = given if given is not None else _every_resource(src)
         written = skipped = 0
         for done, resource in enumerate(chosen, start=1):
-            new, old = _copy_resource(src, dst, resource)
+            new, old = _copy_resource(src, dst, resource, _counter(points, written + skipped))
             written, skipped = written + new, skipped + old
             if progress is not None:
                 progress(done, len(chosen), resource)
@@ -85,19 +92,34 @@ def _same_perf(caps: Capabilities, held: PerfRecord | None, wanted: PerfRecord) 
     return caps.stored_key(held.value) == caps.stored_key(wanted.value)
 
 
-def _copy_resource(src: Tracker, dst: Tracker, resource: str) -> tuple[int, int]:
-    """Copy one resource; returns (points written, points the target already had)."""
+def _counter(points: PointsProgress | None, before: int) -> PointsProgress:
+    """``points`` told the total read so far, given the points read in one resource."""
+    if points is None:
+        return lambda read: None
+    return lambda read: points(before + read)
+
+
+def _copy_resource(
+    src: Tracker, dst: Tracker, resource: str, read: PointsProgress
+) -> tuple[int, int]:
+    """Copy one resource, page by page; returns (points written, points the target
+    already had). ``read`` is told the points of the resource read so far."""
     caps = dst.capabilities  # the primary's: reads, so "already there", come from it
     written = skipped = 0
+    held_keys = dst.latest(resource)
     for key in src.latest(resource):
-        present = {_identity(caps, p) for p in dst.history(resource, key)}
-        history = src.history(resource, key)
-        points = [p for p in history if _identity(caps, p) not in present]
-        del present  # freed before the writes: one key's history in memory at a time
-        skipped += len(history) - len(points)
-        for start in range(0, len(points), BATCH):
-            dst.log_points(resource, points[start : start + BATCH])
-        written += len(points)
+        # Only a key the target holds needs its identities (a migration holds none).
+        present = (
+            {_identity(caps, p) for p in dst.iter_history(resource, key, page_size=BATCH)}
+            if key in held_keys
+            else set()
+        )
+        for page in src._pages(resource, key, BATCH):
+            points = [p for p in page if _identity(caps, p) not in present]
+            if points:
+                dst.log_points(resource, points)
+            written, skipped = written + len(points), skipped + len(page) - len(points)
+            read(written + skipped)
     perf = src.perf(resource)
     if perf is not None and not _same_perf(caps, dst.perf(resource), perf):
         dst.log_points(resource, [], perf)

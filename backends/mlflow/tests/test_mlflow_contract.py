@@ -84,3 +84,21 @@ class TestMLflowPostgreSQL(MLflowPace, contract.BackendContract):  # type: ignor
 
     def reopen_backend(self, backend: MLflowBackend) -> MLflowBackend:
         return MLflowBackend(backend.target.url)  # no password in the test URL
+
+
+class TestMLflowSQLiteEveryRun(MLflowPace, contract.BackendContract):  # type: ignore[name-defined,misc]
+    """``?runs=all`` on one experiment: every run of it is a resource, found through the
+    run index (:mod:`trackplug_mlflow.native`) instead of trackplug's tag; the runs this
+    backend creates keep the contract."""
+
+    pace = (4, 2, 10)
+
+    @pytest.fixture(autouse=True)
+    def _stores(self, sqlite_stores: Any) -> None:  # conftest.SQLiteStores
+        self.stores = sqlite_stores
+
+    def make_backend(self) -> MLflowBackend:
+        return MLflowBackend(self.stores.new_url("?runs=all&experiment=every"))
+
+    def reopen_backend(self, backend: MLflowBackend) -> MLflowBackend:
+        return MLflowBackend(backend.target.url)

@@ -608,15 +608,21 @@ def _copy_with_progress(src: Tracker, dst: Tracker, resources: list[str] | None)
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[resource]}"),
+        TextColumn("{task.fields[resources]} {task.fields[resource]}"),
     )
     with Progress(*columns, console=Console(stderr=True, markup=False, emoji=False)) as bar:
-        task = bar.add_task("copying", total=None, resource="")
+        # The bar counts points (a resource may hold millions); the text, resources.
+        task = bar.add_task("copying points", total=None, resources="", resource="")
 
         def progress(done: int, total: int, resource: str) -> None:
-            bar.update(task, completed=done, total=total, resource=resource)
+            bar.update(task, resources=f"{done}/{total} resources", resource=resource)
 
-        return copy_store(src, dst, resources=resources, progress=progress)
+        def points(read: int) -> None:
+            bar.update(task, completed=read)
+
+        summary = copy_store(src, dst, resources=resources, progress=progress, points=points)
+        bar.update(task, total=summary.points + summary.skipped)
+        return summary
 
 
 # -- sync -----------------------------------------------------------------------------------

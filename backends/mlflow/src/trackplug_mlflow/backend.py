@@ -8,6 +8,9 @@ first write and marked FINISHED when the backend closes. Params are MLflow param
 tags MLflow tags; a trackplug run's status and end (the tags ``trackplug.run.status`` and
 ``.end``) also become the MLflow run's own status and end time, so MLflow's UI shows them.
 
+With ``?runs=all`` every run of the store is a resource, trackplug's and MLflow's own
+alike, by the rule of :mod:`.native`.
+
 Two writers that create the same resource at once both find every run carrying its tag
 right after creating theirs; both then use the earliest (start time, run id) and the other
 writer deletes its own, so they converge on one run.
@@ -28,6 +31,7 @@ from trackplug.plugin import (
     BackendError,
     Batch,
     Capabilities,
+    HistoryPage,
     MetricPoint,
     ParamValue,
     PerfRecord,
@@ -38,12 +42,13 @@ from trackplug.plugin import (
     rank,
 )
 
+from .native import RunIndex
 from .store import SEARCH_PAGE, RunStore
 from .urls import MLflowTarget, parse_url
 
 __all__ = ["MLflowBackend"]
 
-RESOURCE_TAG = "trackplug.resource"
+RESOURCE_TAG = "trackplug.resource"  # also native.RESOURCE_TAG
 RESOURCE_KEY_TAG = "trackplug.resource_key"
 ENV_EXPERIMENT_NAME = "MLFLOW_EXPERIMENT_NAME"
 ENV_EXPERIMENT_ID = "MLFLOW_EXPERIMENT_ID"
@@ -54,6 +59,8 @@ PERF_VALUE_TAG = "performance_metric_value"
 _OWN_TAGS = frozenset({RESOURCE_TAG, RESOURCE_KEY_TAG, PERF_METRIC_TAG, PERF_VALUE_TAG})
 #: Runs of trackplug resources (the tag is never empty: it is a hex digest).
 TRACKPLUG_RUNS = f"tags.`{RESOURCE_KEY_TAG}` LIKE '%'"
+#: MLflow's tags that ``?runs=all`` does not report: the run name is the resource's id.
+_NAME_TAG = "mlflow.runName"
 
 
 def resource_key(resource_id: str) -> str:
@@ -81,7 +88,15 @@ class MLflowBackend:
         self.target: MLflowTarget = parse_url(url, experiment)
         self.url = self.target.url
         self._store = RunStore(self.target, client, probe_timeout=probe_timeout)
-        self.experiment_id = self._experiment_id()
+        every = self.target.every_experiment
+        #: The experiment written to and read ("" with ``?runs=all`` and no experiment).
+        self.experiment_id = "" if every else self._experiment_id()
+        #: Every run of the store as a resource (``?runs=all``), else None: trackplug's runs.
+        self._index = (
+            RunIndex(self._store, None if every else self.experiment_id, self.target.deleted)
+            if self.target.runs == "all"
+            else None
+        )
         self._runs: dict[Resource, str] = {}
         self._created: list[str] = []
         self._lock = threading.Lock()
@@ -122,9 +137,11 @@ class MLflowBackend:
 
     def _run_id(self, resource: Resource) -> str | None:
         """The run of ``resource``: cached, else found by its tag; None if it has none."""
+        if self._index is not None:
+            return self._index.run_id(resource.id)
         run_id = self._runs.get(resource)
         if run_id is None:
-            run_id = self._find(resource)
+            run_id = self._find(self.experiment_id, resource.id)
             if run_id is not None:
                 with self._lock:
                     self._runs[resource] = run_id
@@ -139,25 +156,35 @@ class MLflowBackend:
                 self._runs[resource] = run_id
         return run_id
 
-    def _find(self, resource: Resource) -> str | None:
-        runs = list(self._store.search(self.experiment_id, _filter_of(resource), page_size=50))
+    def _find(self, experiment_id: str, local_id: str) -> str | None:
+        """The run tagged with ``local_id`` in the experiment (the earliest of several)."""
+        runs = list(self._store.search(experiment_id, _filter_of(local_id), page_size=50))
         if not runs:
             return None
         first = min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
         return str(first.info.run_id)
 
     def _create(self, resource: Resource) -> str:
-        tags = {RESOURCE_TAG: resource.id, RESOURCE_KEY_TAG: resource_key(resource.id)}
+        experiment_id, local_id = self._place(resource)
+        tags = {RESOURCE_TAG: local_id, RESOURCE_KEY_TAG: resource_key(local_id)}
         with self._store.errors(f"creating the run of resource {resource.id!r}"):
-            run = self.client.create_run(self.experiment_id, run_name=resource.id, tags=tags)
+            run = self.client.create_run(experiment_id, run_name=local_id, tags=tags)
         run_id = str(run.info.run_id)
-        chosen = self._find(resource) or run_id
+        chosen = self._find(experiment_id, local_id) or run_id
+        if self._index is not None:
+            self._index.remember(resource.id, chosen)
         with self._store.errors(f"finishing the run of resource {resource.id!r}"):
             if chosen != run_id:  # another writer created it first: use theirs
                 self.client.delete_run(run_id)
             else:
                 self._created.append(run_id)
         return chosen
+
+    def _place(self, resource: Resource) -> tuple[str, str]:
+        """The experiment of a new resource's run, and the resource's id within it."""
+        if self._index is None:
+            return self.experiment_id, resource.id
+        return self._index.place(resource.id)
 
     def _resource_runs(self, order_by: Sequence[str] = (), page: int = 1000) -> Iterator[Any]:
         """Every trackplug run of the experiment (one per resource), in ``order_by``."""
@@ -196,6 +223,18 @@ class MLflowBackend:
         return [] if run_id is None else self._store.history(run_id, key)
 
     @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        """A database store's page is one keyset query in the contract's order; a server's
+        or file store's is cut from the whole history (MLflow's own pages follow
+        ``(timestamp, step, value)``, not ``(step, timestamp, value)``: see :mod:`.store`)."""
+        run_id = self._run_id(resource)
+        if run_id is None:
+            return HistoryPage([], None)
+        return self._store.history_page(run_id, key, cursor, limit)
+
+    @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:
         run_id = self._run_id(resource)
         if run_id is None:
@@ -209,6 +248,8 @@ class MLflowBackend:
 
     @hookimpl
     def resources(self) -> list[str]:
+        if self._index is not None:
+            return sorted(rid for rid, run in self._index.runs() if run.data.metrics)
         return sorted(
             run.data.tags[RESOURCE_TAG] for run in self._resource_runs() if run.data.metrics
         )
@@ -240,6 +281,8 @@ class MLflowBackend:
         number could still rank, i.e. unless ``order`` is ``max`` and the ``limit``-th
         value is positive.
         """
+        if self._index is not None:
+            return self._best_of_every_run(key, order, limit)
         ranked: list[tuple[str, float]] = []
         unsure: list[Any] = []
         direction = "DESC" if order == "max" else "ASC"
@@ -262,6 +305,18 @@ class MLflowBackend:
             if value is not None and not math.isnan(value):
                 ranked.append((run.data.tags[RESOURCE_TAG], value))
         return rank(ranked, order, limit)
+
+    def _best_of_every_run(
+        self, key: str, order: Literal["max", "min"], limit: int
+    ) -> list[tuple[str, float]]:
+        """``?runs=all``: the contract's ranking of every run's latest value (one search)."""
+        assert self._index is not None
+        latest = []
+        for rid, run in self._index.runs():
+            value = run.data.metrics.get(key)
+            if value is not None:
+                latest.append((rid, self._store.latest_value(run.info.run_id, key, value)))
+        return rank([(rid, v) for rid, v in latest if v is not None], order, limit)
 
     # -- params and tags ------------------------------------------------------------------
 
@@ -304,7 +359,7 @@ class MLflowBackend:
                 self.client.update_run(run_id, status="RUNNING")
                 return
             end_time = int(end) if end and end.isdigit() else None
-            self.client.set_terminated(run_id, status=status.upper(), end_time=end_time)
+            self._store.terminate(run_id, status.upper(), end_time)
         with self._lock:  # ended: close() must not mark it FINISHED over its status
             if run_id in self._created:
                 self._created.remove(run_id)
@@ -315,15 +370,26 @@ class MLflowBackend:
         if run_id is None:
             return {}
         tags: dict[str, str] = self._store.get_run(run_id).data.tags
-        return {
-            key: value
-            for key, value in sorted(tags.items())
-            if key not in _OWN_TAGS and not key.startswith("mlflow.")
-        }
+        return {key: value for key, value in sorted(tags.items()) if self._reported(key)}
+
+    def _reported(self, tag: str) -> bool:
+        """Whether a run's tag is the resource's: not trackplug's bookkeeping, and of
+        MLflow's own (``mlflow.*``) only with ``?runs=all``, the run name aside."""
+        if tag in _OWN_TAGS:
+            return False
+        if tag.startswith("mlflow."):
+            return self._index is not None and tag != _NAME_TAG
+        return True
 
     @hookimpl
     def tagged(self, key: str, value: str | None) -> list[str]:
         """``search_runs`` by the tag; a value a filter string cannot quote is matched here."""
+        if self._index is not None:
+            return sorted(
+                rid
+                for rid, run in self._index.runs()
+                if key in run.data.tags and value in (None, run.data.tags[key])
+            )
         quotable = value is not None and not ({"'", "\\"} & set(value))
         condition = f"= '{value}'" if quotable else "LIKE '%'"
         found = set()
@@ -359,11 +425,11 @@ class MLflowBackend:
 
         with self._store.errors(f"finishing run {run_id}"):
             try:
-                self.client.set_terminated(run_id)
+                self._store.terminate(run_id)
             except MlflowException:
                 if self.client.get_run(run_id).info.lifecycle_stage != "deleted":
                     raise
 
 
-def _filter_of(resource: Resource) -> str:
-    return f"tags.`{RESOURCE_KEY_TAG}` = '{resource_key(resource.id)}'"
+def _filter_of(local_id: str) -> str:
+    return f"tags.`{RESOURCE_KEY_TAG}` = '{resource_key(local_id)}'"

@@ -14,6 +14,7 @@ reports NaN the latest value is recomputed from the history.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from operator import attrgetter
@@ -24,7 +25,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from trackplug import BackendError, Capabilities, MetricPoint, redact_url
-from trackplug.plugin import point_order, redact_chain
+from trackplug.plugin import HistoryPage, page_of, point_order, redact_chain
 
 from . import bounds
 from .capabilities import CAPABILITIES_BY_KIND
@@ -182,6 +183,24 @@ class RunStore:
                     run_id, params=run_params[i : i + size], tags=run_tags[i : i + size]
                 )
 
+    def terminate(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+        """``MlflowClient.set_terminated`` without its "🏃 View run … / 🧪 View experiment …"
+        lines, which it writes to stdout for every run on a tracking server (trackplug's
+        CLI keeps stdout for data) after one more ``get_run`` request to build them. Raw:
+        the caller translates errors."""
+        from mlflow.entities import RunStatus
+
+        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if store is None:  # a client of another kind than MLflow's own: its own way
+            self.client.set_terminated(run_id, status=status, end_time=end_time)
+            return
+        store.update_run_info(
+            run_id,
+            run_status=RunStatus.from_string(status),
+            end_time=end_time or int(time.time() * 1000),
+            run_name=None,
+        )
+
     # -- reads ----------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> Any:
@@ -197,6 +216,20 @@ class RunStore:
             for m in metrics
         ]
         return sorted(points, key=point_order)
+
+    def history_page(self, run_id: str, key: str, cursor: str | None, limit: int) -> HistoryPage:
+        """Up to ``limit`` points of ``key`` after ``cursor``, in the contract's order.
+
+        MLflow's own paged ``get_metric_history`` (``max_results`` / ``page_token``) orders
+        by ``(timestamp, step, value)`` and pages by OFFSET: not the contract's
+        ``(step, timestamp, value)``, so its pages cannot be handed on. A database store is
+        read with one keyset query a page instead; a server's or file store's page is cut
+        from the whole history (MLflow's pages of 25,000, sorted here)."""
+        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if _is_database(store):
+            with self.errors(f"reading a page of {key!r} in run {run_id}"):
+                return _keyset_page(store, run_id, key, cursor, limit)
+        return page_of(self.history(run_id, key), cursor, limit)
 
     def latest_value(self, run_id: str, key: str, reported: float) -> float | None:
         """The contract's latest value of ``key``, given the one MLflow reported."""
@@ -218,18 +251,28 @@ class RunStore:
 
     def search(
         self,
-        experiment_id: str,
+        experiments: str | Sequence[str],
         filter_string: str,
         order_by: Sequence[str] = (),
         page_size: int = SEARCH_PAGE,
+        *,
+        view_all: bool = False,
     ) -> Iterator[Run]:
-        """Every run matching, page by page, in ``order_by`` order."""
+        """Every run matching in ``experiments`` (an id or several), page by page, in
+        ``order_by`` order; deleted runs too when ``view_all``."""
+        from mlflow.entities import ViewType
+
+        ids = [experiments] if isinstance(experiments, str) else list(experiments)
+        if not ids:
+            return
+        view = ViewType.ALL if view_all else ViewType.ACTIVE_ONLY
         token = None
         while True:
             with self.errors("searching runs"):
                 page = self.client.search_runs(
-                    [experiment_id],
+                    ids,
                     filter_string=filter_string,
+                    run_view_type=view,
                     order_by=list(order_by),
                     max_results=page_size,
                     page_token=token,
@@ -266,3 +309,51 @@ def _chunks(metrics: list[Any], tags: list[Any]) -> list[tuple[list[Any], list[A
 def _canonical(value: float) -> float:
     """One NaN, as the facade stores it."""
     return math.nan if math.isnan(value) else value
+
+
+def _is_database(store: Any) -> bool:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    return isinstance(store, SqlAlchemyStore)
+
+
+def _keyset_page(store: Any, run_id: str, key: str, cursor: str | None, limit: int) -> HistoryPage:
+    """One page of MLflow's ``metrics`` table in the contract's order: ``step``,
+    ``timestamp``, then the value with NaN (stored as ``value=0, is_nan=1``) first. MLflow
+    keeps one row per (step, timestamp, value, is_nan) of a key (its primary key), so the
+    last row read is the whole cursor: ``step:timestamp:is_nan:value``."""
+    from mlflow.store.tracking.dbmodels.models import SqlMetric
+    from sqlalchemy import and_, or_, true
+
+    metric: Any = SqlMetric  # SQLAlchemy's column operators, untyped in MLflow's models
+    columns = (SqlMetric.step, SqlMetric.timestamp, SqlMetric.is_nan, SqlMetric.value)
+    with store.ManagedSessionMaker() as session:
+        query = session.query(*columns).filter(SqlMetric.run_uuid == run_id, SqlMetric.key == key)
+        if cursor is not None:
+            step_s, time_s, nan_s, value_s = cursor.split(":", 3)
+            step, stamp, nan, value = int(step_s), int(time_s), bool(int(nan_s)), float(value_s)
+            query = query.filter(
+                or_(
+                    metric.step > step,
+                    and_(metric.step == step, metric.timestamp > stamp),
+                    and_(
+                        metric.step == step,
+                        metric.timestamp == stamp,
+                        # NaN ranks first, and is one row at most (stored as value 0)
+                        metric.is_nan.is_(False),
+                        true() if nan else metric.value > value,
+                    ),
+                )
+            )
+        order = (SqlMetric.step, SqlMetric.timestamp, SqlMetric.is_nan.desc(), SqlMetric.value)
+        rows = query.order_by(*order).limit(limit + 1).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    points = [
+        MetricPoint(key, math.nan if nan else float(value), int(step), int(stamp))
+        for step, stamp, nan, value in rows
+    ]
+    if not more:
+        return HistoryPage(points, None)
+    step, stamp, nan, value = rows[-1]
+    return HistoryPage(points, f"{step}:{stamp}:{int(bool(nan))}:{float(value)!r}")

@@ -14,6 +14,11 @@ Every form takes ``?experiment=<name>`` (created when missing) and ``?timeout=<s
 (default :data:`DEFAULT_TIMEOUT`, the longest wait for the store to answer one request: see
 :mod:`.bounds`); other query parameters are passed on to MLflow (e.g. ``?sslmode=require``
 for PostgreSQL).
+
+``?runs=all`` reads every run of the store, not only the ones trackplug wrote (see
+:mod:`.native`): of the experiment ``?experiment=`` names, or of every experiment when it
+names none (MLflow's environment variables are not consulted then); ``?deleted=true`` adds
+the runs MLflow marks deleted. The default, ``?runs=trackplug``, is trackplug's own runs.
 """
 
 from __future__ import annotations
@@ -33,10 +38,16 @@ __all__ = ["ALLOW_FILE_STORE", "DEFAULT_TIMEOUT", "Kind", "MLflowTarget", "parse
 PREFIX = "mlflow"
 EXPERIMENT_PARAM = "experiment"
 TIMEOUT_PARAM = "timeout"
+RUNS_PARAM = "runs"
+DELETED_PARAM = "deleted"
+#: Which runs are resources: trackplug's own (tagged) ones, or every run of the store.
+Runs = Literal["trackplug", "all"]
+RUNS_VALUES: tuple[Runs, ...] = ("trackplug", "all")
 #: Seconds to wait for the store to answer, unless the URL says ``?timeout=``.
 DEFAULT_TIMEOUT = 30.0
 ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
 _TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
 
 #: What kind of store the data lands in: it decides what MLflow keeps (capabilities).
 Kind = Literal["server", "database", "file"]
@@ -55,6 +66,13 @@ class MLflowTarget:
     tracking_uri: str | None
     experiment: str | None
     timeout: float = DEFAULT_TIMEOUT  # seconds, from ?timeout=
+    runs: Runs = "trackplug"  # from ?runs=
+    deleted: bool = False  # from ?deleted=: with runs="all", deleted runs are resources too
+
+    @property
+    def every_experiment(self) -> bool:
+        """``?runs=all`` without an experiment: every experiment of the store."""
+        return self.runs == "all" and self.experiment is None
 
     @property
     def resolved_uri(self) -> str:
@@ -83,7 +101,8 @@ def parse_url(url: str, experiment: str | None = None) -> MLflowTarget:
     chosen = _one_experiment(url, [*named, *([experiment] if experiment is not None else [])])
     given = [value for name, value in pairs if name == TIMEOUT_PARAM]
     timeout = timeout_of(url, given, DEFAULT_TIMEOUT)
-    ours = (EXPERIMENT_PARAM, TIMEOUT_PARAM)
+    runs, deleted = _runs_of(url, pairs)
+    ours = (EXPERIMENT_PARAM, TIMEOUT_PARAM, RUNS_PARAM, DELETED_PARAM)
     query = urlencode(
         [(n, v) for n, v in pairs if n not in ours] + _driver_bounds(store, pairs, timeout)
     )
@@ -93,12 +112,35 @@ def parse_url(url: str, experiment: str | None = None) -> MLflowTarget:
                 f"{redact_url(url)!r}: mlflow:// takes no host or path (it uses "
                 "MLFLOW_TRACKING_URI); write mlflow+http://host:port or mlflow+sqlite:///path"
             )
-        return MLflowTarget(redact_url(url), None, chosen, timeout)
+        return MLflowTarget(redact_url(url), None, chosen, timeout, runs, deleted)
     base = rest.partition("?")[0].partition("#")[0]  # urlunsplit would drop sqlite:////'s //
     tracking_uri = f"{store}://{base}" + (f"?{query}" if query else "")
     if store == "file":
         _check_file_store_allowed(url)
-    return MLflowTarget(redact_url(url), tracking_uri, chosen, timeout)
+    return MLflowTarget(redact_url(url), tracking_uri, chosen, timeout, runs, deleted)
+
+
+def _runs_of(url: str, pairs: list[tuple[str, str]]) -> tuple[Runs, bool]:
+    """``?runs=`` (which runs are resources) and ``?deleted=`` (deleted runs too)."""
+    runs = [value.strip().lower() for name, value in pairs if name == RUNS_PARAM]
+    deleted = [value.strip().lower() for name, value in pairs if name == DELETED_PARAM]
+    if len(runs) > 1 or len(deleted) > 1:
+        raise ValidationError(f"{redact_url(url)!r}: give ?runs= and ?deleted= at most once")
+    chosen = runs[0] if runs else "trackplug"
+    if chosen not in RUNS_VALUES:
+        raise ValidationError(
+            f"{redact_url(url)!r}: ?runs={runs[0]!r} is not one of {', '.join(RUNS_VALUES)} "
+            "(all: every run of the store, trackplug: the runs trackplug wrote)"
+        )
+    if deleted and deleted[0] not in (*_TRUE, *_FALSE):
+        raise ValidationError(f"{redact_url(url)!r}: ?deleted= takes true or false")
+    with_deleted = bool(deleted) and deleted[0] in _TRUE
+    if with_deleted and chosen != "all":
+        raise ValidationError(
+            f"{redact_url(url)!r}: ?deleted=true reads deleted runs of the store, so it needs "
+            "?runs=all too"
+        )
+    return ("all" if chosen == "all" else "trackplug"), with_deleted
 
 
 def _one_experiment(url: str, names: list[str]) -> str | None:
