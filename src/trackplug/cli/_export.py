@@ -70,23 +70,26 @@ def _text_cells(table: TableName) -> Callable[[Sequence[Any]], list[Any]]:
 
 
 def _write_csv(table: TableName, rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
+    """csv writes a float as its ``repr`` (exact: ``nan``, ``inf``, ``-0.0``) and None as
+    an empty cell."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns_of(table))
-    cells = _text_cells(table)
-    count = 0
-    for row in rows:
-        writer.writerow(
-            ["" if c is None else repr(c) if type(c) is float else c for c in cells(row)]
-        )
-        count += 1
-    return count
+    counted = _Counted(map(_text_cells(table), rows))
+    writer.writerows(counted)
+    return counted.count
 
 
-def _csv_cell(cell: object) -> object:
-    """Floats exactly (``repr``: ``nan``, ``inf``, ``-0.0``), None as an empty cell."""
-    if cell is None:
-        return ""
-    return repr(cell) if type(cell) is float else cell
+class _Counted(Iterator[Any]):
+    """An iterator that counts what it yields."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self.count = 0
+
+    def __next__(self) -> Any:
+        item = next(self._items)
+        self.count += 1
+        return item
 
 
 def _write_json_lines(table: TableName, rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
