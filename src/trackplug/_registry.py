@@ -114,14 +114,14 @@ class Registry:
         return message
 
     def _close_schemes(self, scheme: str) -> list[str]:
-        """Installed schemes that ``scheme`` may be a typo of, closest first: by the whole
-        scheme, else by its base (``postgress+psycopg`` is close to ``postgresql``)."""
+        """The installed scheme that ``scheme`` may be a typo of: by the whole scheme,
+        else by its base (``postgress+psycopg`` is close to ``postgres``)."""
         import difflib
 
-        close = difflib.get_close_matches(scheme, self.backends, n=2)
+        close = difflib.get_close_matches(scheme, self.backends, n=1)
         base = scheme.partition("+")[0]
         if not close and base != scheme:
-            close = difflib.get_close_matches(base, self.backends, n=2)
+            close = difflib.get_close_matches(base, self.backends, n=1)
         return close
 
     def _form_of(self, scheme: str) -> str:
