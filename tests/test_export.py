@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import trackplug
 from trackplug import Registry, ValidationError
 from trackplug._export import MetricRow, metric_rows
+from trackplug._params import check_params
 from trackplug._validation import check_key
 from trackplug.cli import cli
 from trackplug.cli._export import Format, write
@@ -326,3 +327,57 @@ def test_frame_imports_pandas_only_when_called() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "True"]
+
+
+def valid_params(params: dict[str, Any]) -> bool:
+    try:
+        check_params(params)
+    except ValidationError:
+        return False
+    return True
+
+
+param_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(*INT64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    params=st.dictionaries(names, param_values, min_size=1, max_size=4).filter(valid_params),
+    resource=names,
+)
+def test_params_read_back_with_their_type_in_every_format(
+    tmp_path: Path, params: dict[str, Any], resource: str
+) -> None:
+    """A param's value is JSON text in CSV and Parquet and a JSON value in JSON Lines: each
+    reads back as the value the store holds, type included (1, 1.0 and True differ)."""
+    db = tmp_path / f"p{len(list(tmp_path.iterdir()))}.db"
+    url = f"sqlite:///{db}"
+    with trackplug.connect(url) as t:
+        t.log_params(resource, params)
+        t.log_metric(resource, "k", 1.0)
+    with trackplug.connect(url) as t:
+        held = t.params(resource)
+
+    def typed(value: Any) -> tuple[str, str]:
+        return type(value).__name__, json.dumps(value)
+
+    expected = {key: typed(value) for key, value in held.items()}
+    text = export(url, "-t", "params").stdout
+    from_csv = {r["key"]: typed(json.loads(r["value"])) for r in csv.DictReader(io.StringIO(text))}
+    lines = export(url, "-t", "params", "-f", "json").stdout.splitlines()
+    from_json = {r["key"]: typed(r["value"]) for r in map(json.loads, lines)}
+    assert from_csv == from_json == expected
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet is read back with pyarrow")
+    parquet = db.with_suffix(".parquet")
+    export(url, "-t", "params", "-o", str(parquet))
+    rows = pq.read_table(parquet).to_pylist()
+    assert {r["key"]: typed(json.loads(r["value"])) for r in rows} == expected
+    assert {r["resource"] for r in rows} == {resource}
