@@ -94,9 +94,9 @@ class StoreCommand(click.Command):
         return bounded and given + len(extra) >= len(arguments)
 
 
-def _store_command(name: str | None = None) -> Callable[[Callable[..., None]], click.Command]:
+def _store_command() -> Callable[[Callable[..., None]], click.Command]:
     """``@click.command`` for a reading command whose URL is optional (:class:`StoreCommand`)."""
-    return click.command(name=name, cls=StoreCommand)
+    return click.command(cls=StoreCommand)
 
 
 def _store_argument() -> Callable[[Callable[..., None]], Callable[..., None]]:
