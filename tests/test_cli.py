@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import importlib.util
 import io
 import json
@@ -466,6 +467,124 @@ def test_plot_defaults_to_key_png_in_the_working_directory(
 
 
 @needs_sql
+def test_plot_by_time_draws_dates_on_x(demo_url: str, tmp_path: Path) -> None:
+    from matplotlib.dates import date2num
+
+    from trackplug.cli._plot import draw
+
+    output = tmp_path / "time.png"
+    out = ok("plot", demo_url, "valid_loss", "demo/cnn", "--x", "time", "-o", str(output)).stdout
+    assert out == f"Wrote {output} (800x500 px): valid_loss by time of 1 resources (demo/cnn).\n"
+    assert png_size(output) == (800, 500)
+    import trackplug
+
+    with trackplug.connect(demo_url) as t:
+        points = t.history("demo/cnn", "valid_loss")
+    axes = draw({"demo/cnn": points}, "valid_loss", (800, 500), x_axis="time").axes[0]
+    assert axes.get_xlabel() == "time (UTC)"
+    xs = list(axes.lines[0].get_xdata())
+    assert xs[0] == datetime.datetime(2025, 1, 1, 2, 1)  # the demo's first cnn epoch, UTC
+    assert date2num(xs[-1]) - date2num(xs[0]) == pytest.approx(9 / (24 * 60))  # 9 minutes
+    by_step = draw({"demo/cnn": points}, "valid_loss", (800, 500)).axes[0]
+    assert by_step.get_xlabel() == "step"
+    assert list(by_step.lines[0].get_xdata()) == list(range(1, 11))
+
+
+# -- the URL is optional, schemes are suggested --------------------------------------------
+
+
+@needs_sql
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["best", "valid_f1"],
+        ["best", "valid_f1", "--limit", "2"],
+        ["best", "--limit", "2", "valid_f1"],
+        ["history", "demo/cnn", "valid_loss", "--csv"],
+        ["runs", "--json"],
+        ["params", "demo/cnn", "--json"],
+        ["plot", "valid_loss", "demo/cnn", "-o", "x.png"],
+        ["export", "-k", "valid_f1"],
+    ],
+)
+def test_reading_commands_default_their_url_like_ls(
+    demo_url: str, args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a URL, $TRACKPLUG_URL (else the embedded default) is read: the same output
+    as with the URL given first."""
+    monkeypatch.chdir(tmp_path)
+    name, *rest = args
+    given = ok(name, demo_url, *rest).stdout
+    assert ok(*args, env={"TRACKPLUG_URL": demo_url}).stdout == given
+    if name != "plot":
+        assert given  # something was read
+
+
+@needs_sql
+def test_without_trackplug_url_the_embedded_default_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRACKPLUG_URL", raising=False)
+    ok("demo")
+    assert "demo/cnn" in ok("best", "valid_f1").stdout
+    assert "demo/cnn" in CliRunner().invoke(cli, ["best", "valid_f1"]).stdout
+
+
+def test_an_option_s_value_is_not_taken_for_the_url(tmp_path: Path) -> None:
+    """``-n 3`` is an option's value; the first positional argument decides."""
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    result = run("best", "-n", "3", missing, "valid_f1")
+    assert_one_line_error(result, f"{missing} does not exist")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["history", "runs.db", "r", "k"], ["runs", "runs.db", "sgd"], ["best", "-n", "2", "x", "f1"]],
+)
+def test_with_every_argument_given_the_first_is_the_url(args: list[str]) -> None:
+    assert_one_line_error(run(*args), "is not a tracker URL: expected scheme://")
+
+
+def test_a_missing_argument_is_still_named_with_the_url_optional(tmp_path: Path) -> None:
+    result = run("history", f"sqlite:///{tmp_path / 'x.db'}")
+    assert_one_line_error(
+        result,
+        "Missing argument 'RESOURCE'",
+        "usage: trackplug history [OPTIONS] [URL] RESOURCE KEY",
+    )
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "guess"),
+    [
+        ("memroy://", "did you mean memory://?"),
+        ("sqlit:///x.db", "did you mean sqlite://"),
+        ("postgress://u@h/db", "did you mean postgres"),
+        ("memroy+extra://", "did you mean memory://?"),
+    ],
+)
+def test_a_mistyped_scheme_suggests_an_installed_one(url: str, guess: str) -> None:
+    if guess.split()[-1].rstrip("?:/").split(":")[0] not in Registry().backends:
+        pytest.skip(f"{guess}: that backend is not installed")
+    assert_one_line_error(run("ls", url), guess)
+
+
+@needs_sql
+def test_postgres_is_postgresql_as_in_libpq() -> None:
+    """Registered by the SQL backend (the core names no backend); opening it reaches
+    PostgreSQL (here a closed port: the error is PostgreSQL's, not an unknown scheme)."""
+    entries = Registry().backends
+    assert entries["postgres"].factory is entries["postgresql"].factory
+    result = run("ls", "postgres://me:pw-pw-pw-pw@127.0.0.1:1/metrics?timeout=2")
+    line = assert_one_line_error(
+        result, "cannot open PostgreSQL store postgres://me:***@127.0.0.1:1"
+    )
+    assert "pw-pw-pw-pw" not in line
+
+
+@needs_sql
 def test_plot_errors(demo_url: str, tmp_path: Path) -> None:
     assert_one_line_error(
         run("plot", demo_url, "valid_loss", "-o", str(tmp_path / "x.docx")),
@@ -784,6 +903,7 @@ VOLATILE = [
     (r"-\d{8}-\d{6}\.\d{3}-[0-9a-f]{4}", "-…"),  # a run's id
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "…"),  # a start or an end
     (r"\b\d\.\d s\b", "… s"),  # a run's duration
+    (r'"start": \d+, "end": \d+', '"start": …, "end": …'),  # a run's, in ms (export)
 ]
 needs_full_install = pytest.mark.skipif(
     not {"sqlite", "mlflow"} <= set(Registry().backends)

@@ -45,6 +45,7 @@ CORE_PLUGINS = frozenset({"memory"})
 EXTRAS = {
     "sqlite": "sql",
     "postgresql": "sql",
+    "postgres": "sql",
     "mlflow": "mlflow",
 }
 
@@ -96,15 +97,11 @@ class Registry:
         return entry
 
     def _unknown_message(self, url: str, scheme: str) -> str:
-        import difflib
-
         known = ", ".join(sorted(self.backends)) or "none"
         message = f"no installed backend serves {redact_url(url)!r}; installed schemes: {known}"
-        close = difflib.get_close_matches(scheme, self.backends, n=1)
-        if close:
-            forms = self.backends[close[0]].factory.forms()
-            mine = [str(form) for form in forms if form.scheme == close[0]]
-            message += f"; did you mean {' or '.join(mine or [close[0] + '://'])}?"
+        guesses = [self._form_of(name) for name in self._close_schemes(scheme)]
+        if guesses:
+            message += f"; did you mean {' or '.join(guesses)}?"
         base = scheme.partition("+")[0]
         extra = EXTRAS.get(scheme) or EXTRAS.get(base)
         if extra:
@@ -115,6 +112,23 @@ class Registry:
         if url == DEFAULT_URL:
             message += f"; or choose another store: pass its URL, or set ${ENV_URL}"
         return message
+
+    def _close_schemes(self, scheme: str) -> list[str]:
+        """The installed scheme that ``scheme`` may be a typo of: by the whole scheme,
+        else by its base (``postgress+psycopg`` is close to ``postgres``)."""
+        import difflib
+
+        close = difflib.get_close_matches(scheme, self.backends, n=1)
+        base = scheme.partition("+")[0]
+        if not close and base != scheme:
+            close = difflib.get_close_matches(base, self.backends, n=1)
+        return close
+
+    def _form_of(self, scheme: str) -> str:
+        """How ``scheme``'s URLs look, as its factory declares them (``shelf:///FILE``)."""
+        forms = self.backends[scheme].factory.forms()
+        mine = [str(form) for form in forms if form.scheme == scheme]
+        return " or ".join(mine or [scheme + "://"])
 
     def _discover(self) -> dict[str, BackendEntry]:
         pm = new_plugin_manager()

@@ -464,6 +464,46 @@ class Tracker:
             yield page
             self._buffer.drain()  # read-your-writes holds page by page
 
+    def frame(
+        self,
+        resources: object | Iterable[object] | None = None,
+        keys: str | Iterable[str] | None = None,
+    ) -> Any:
+        """The metrics as a long ("tidy") pandas DataFrame, one row per point, with the
+        columns ``resource``, ``run`` (the run's name for a run's resource, else None),
+        ``key``, ``step`` (int64), ``timestamp`` (int64 ms since the epoch, exact; see
+        ``pd.to_datetime(df.timestamp, unit="ms")``) and ``value`` (float64): the rows of
+        ``trackplug export``. ``resources`` is one resource or several (default: all),
+        ``keys`` one key or several (default: all). Rows are sorted by resource and key,
+        then in history order. Wide, one column per key:
+        ``df.pivot_table(index=["resource", "step"], columns="key", values="value")``.
+        Needs pandas (imported here); histories are read a page at a time."""
+        from ._export import METRIC_COLUMNS, metric_rows
+
+        try:
+            import pandas as pd  # type: ignore[import-untyped]  # an optional dependency
+        except ImportError:
+            raise ImportError("Tracker.frame() needs pandas: pip install pandas") from None
+        chosen = None if resources is None else [r.id for r in self._resources_of(resources)]
+        wanted = None if keys is None else {check.check_key(k) for k in _several(keys)}
+        test = None if wanted is None else wanted.__contains__
+        columns: list[list[Any]] = [[] for _ in METRIC_COLUMNS]
+        for row in metric_rows(self, chosen, test):
+            for column, cell in zip(columns, row, strict=True):
+                column.append(cell)
+        types = ("object", "object", "object", "int64", "int64", "float64")
+        data = {
+            name: pd.Series(column, dtype=kind)
+            for name, column, kind in zip(METRIC_COLUMNS, columns, types, strict=True)
+        }
+        return pd.DataFrame(data)
+
+    def _resources_of(self, resources: object) -> list[Resource]:
+        """One resource, or an iterable of them, normalized."""
+        single = isinstance(resources, str | tuple) or hasattr(resources, "id")
+        items = [resources] if single or not isinstance(resources, Iterable) else resources
+        return [self._read(resource) for resource in items]
+
     def latest(self, resource: object) -> dict[str, float]:
         """``{key: latest value}`` for every key of ``resource``, sorted by key."""
         return self._primary.latest(self._read(resource))
@@ -683,3 +723,8 @@ def _close_open_trackers() -> None:
     reported and the others are still closed."""
     for tracker in list(_open_trackers):
         _close_or_warn(tracker, "at exit")
+
+
+def _several(names: str | Iterable[str]) -> list[str]:
+    """One name, or an iterable of them."""
+    return [names] if isinstance(names, str) else list(names)

@@ -1,13 +1,14 @@
 """The ``trackplug`` command: ``demo``, ``ls``, ``runs``, ``params``, ``history``, ``best``,
-``plot``, ``copy``, ``sync``, ``backends``.
+``plot``, ``export``, ``copy``, ``sync``, ``backends``.
 
 ::
 
     trackplug demo                      # a simulated training run into the default store
     trackplug ls                        # resources and their latest metrics
     trackplug runs sqlite:///trackplug.db sgd -m loss   # runs side by side, with params
-    trackplug best sqlite:///trackplug.db valid_f1 --limit 3
+    trackplug best valid_f1 --limit 3   # the URL may be left out: $TRACKPLUG_URL, else the default
     trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
+    trackplug export -t runs -o runs.parquet
 
 Importing :mod:`trackplug` never imports this package (nor click, rich or matplotlib):
 only running the command does. Every error is one line on stderr and a non-zero exit code;

@@ -168,8 +168,9 @@ def cli(ctx: click.Context) -> None:
     """trackplug: log metrics from ML code to any backend, then look at them.
 
     A store is a URL: memory://, sqlite:///runs.db, postgresql://user:pw@host/db,
-    mlflow+http://host:5000 … (see 'trackplug backends'). Where a URL is optional it
-    defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
+    mlflow+http://host:5000 … (see 'trackplug backends'). Every reading command may leave
+    its URL out (one is recognised by its scheme://): it defaults to $TRACKPLUG_URL, else
+    sqlite:///trackplug.db.
 
     \b
     Example:

@@ -3,6 +3,7 @@ what it prints names stores by their redacted URL."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import fnmatch
@@ -11,8 +12,9 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import IO, Any, Literal
 
 import click
 from rich.console import Console
@@ -20,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .._errors import TrackplugError, UnsupportedOperationError
+from .._export import TableName, metric_rows, param_rows, run_rows
 from .._model import Capabilities, MetricPoint, ParamValue, PerfRecord
 from .._outbox import Outbox
 from .._registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
@@ -31,6 +34,8 @@ from .._transfer import sync as sync_outbox
 from .._urls import redact_url
 from ..spec import BackendFactory, UrlForm
 from . import _demo
+from ._export import FORMATS, Format
+from ._export import write as write_table
 from ._output import (
     counted,
     echo_json,
@@ -44,13 +49,59 @@ from ._output import (
     stdout,
     suggest,
 )
-from ._plot import render
+from ._plot import XAxis, render
 
 __all__ = ["COMMANDS"]
 
 
 def _resolve(url: str | None) -> str:
     return url or default_url()
+
+
+#: What starts a store's URL on the command line: ``scheme://``.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class StoreCommand(click.Command):
+    """A reading command whose first argument, URL, may be left out, as ``ls``'s may:
+    it is the first positional argument when that looks like a URL (``scheme://…``), or
+    when every argument is given; otherwise ``$TRACKPLUG_URL``, else the embedded default,
+    goes before the arguments given. So ``trackplug best valid_f1`` and ``trackplug best
+    sqlite:///x.db valid_f1`` both work. (A resource id that itself looks like a URL needs
+    the store's URL before it.)
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not self._names_store(ctx, args):
+            args = [default_url(), *args]  # first, so it is the first positional argument
+        return super().parse_args(ctx, args)
+
+    def _names_store(self, ctx: click.Context, args: list[str]) -> bool:
+        """Whether the first positional argument of ``args`` is a URL. The options are
+        parsed by click's own parser, so an option's value is never taken for it."""
+        try:
+            values, extra, _ = self.make_parser(ctx).parse_args(list(args))
+        except click.UsageError:
+            return True  # click's own parse reports it, with the arguments as given
+        first = values.get("url")  # what click would take for URL: the first positional
+        if isinstance(first, str) and _URL_START.match(first):
+            return True
+        # Every argument given (none takes many): the first is meant as the URL, and a
+        # malformed one is reported as such rather than as an extra argument.
+        arguments = [p for p in self.params if isinstance(p, click.Argument)]
+        given = sum(1 for p in arguments if isinstance(values.get(p.name or ""), str))
+        bounded = all(p.nargs == 1 for p in arguments)
+        return bounded and given + len(extra) >= len(arguments)
+
+
+def _store_command() -> Callable[[Callable[..., None]], click.Command]:
+    """``@click.command`` for a reading command whose URL is optional (:class:`StoreCommand`)."""
+    return click.command(cls=StoreCommand)
+
+
+def _store_argument() -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The URL argument of a :class:`StoreCommand`: shown as optional in its usage."""
+    return click.argument("url", metavar="[URL]")
 
 
 def _factory(url: str) -> BackendFactory:
@@ -258,8 +309,8 @@ def _run_text(run: RunInfo | None) -> str:
 # -- runs and params ------------------------------------------------------------------------
 
 
-@click.command()
-@click.argument("url")
+@_store_command()
+@_store_argument()
 @click.argument("name", required=False)
 @click.option(
     "-m", "--metric", "metrics", multiple=True, help="Show this metric (repeat; default: all)."
@@ -286,6 +337,8 @@ def runs(
 ) -> None:
     """List the runs in URL (of NAME), oldest first, side by side: status, start,
     duration, params and latest metrics.
+
+    URL may be left out: it defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
 
     \b
     Example:
@@ -343,12 +396,14 @@ def _runs_table(found: Runs, metrics: tuple[str, ...]) -> Table:
     return table
 
 
-@click.command()
-@click.argument("url")
+@_store_command()
+@_store_argument()
 @click.argument("resource")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def params(url: str, resource: str, as_json: bool) -> None:
     """Show the params and tags of RESOURCE (a run's id, or any resource) in URL.
+
+    URL may be left out: it defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
 
     \b
     Example:
@@ -374,8 +429,8 @@ def params(url: str, resource: str, as_json: bool) -> None:
 # -- history --------------------------------------------------------------------------------
 
 
-@click.command()
-@click.argument("url")
+@_store_command()
+@_store_argument()
 @click.argument("resource")
 @click.argument("key")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: step,timestamp,value.")
@@ -385,6 +440,8 @@ def history(url: str, resource: str, key: str, as_csv: bool, as_json: bool) -> N
 
     Timestamps are milliseconds since the epoch in CSV and JSON, UTC in the table.
     CSV and JSON keep values exactly (JSON writes NaN and infinities as strings).
+
+    URL may be left out: it defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
 
     \b
     Example:
@@ -437,8 +494,8 @@ def _history_table(key: str, points: list[MetricPoint]) -> Table:
 # -- best -----------------------------------------------------------------------------------
 
 
-@click.command()
-@click.argument("url")
+@_store_command()
+@_store_argument()
 @click.argument("metric")
 @click.option(
     "--max/--min",
@@ -459,6 +516,8 @@ def best(url: str, metric: str, maximize: bool, limit: int, as_json: bool) -> No
     """Rank resources by the latest value of METRIC (a leaderboard).
 
     Resources without METRIC, or whose latest value is NaN, are not ranked.
+
+    URL may be left out: it defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
 
     \b
     Example:
@@ -488,8 +547,8 @@ def best(url: str, metric: str, maximize: bool, limit: int, as_json: bool) -> No
 # -- plot -----------------------------------------------------------------------------------
 
 
-@click.command()
-@click.argument("url")
+@_store_command()
+@_store_argument()
 @click.argument("key")
 @click.argument("resources", nargs=-1, metavar="[RESOURCE]...")
 @click.option(
@@ -513,6 +572,14 @@ def best(url: str, metric: str, maximize: bool, limit: int, as_json: bool) -> No
 )
 @click.option("--title", help="Plot title  [default: KEY]")
 @click.option("--log-y", is_flag=True, help="Logarithmic y axis.")
+@click.option(
+    "--x",
+    "x_axis",
+    type=click.Choice(["step", "time"]),
+    default="step",
+    show_default=True,
+    help="What the x axis shows: the step, or the time each point was logged (UTC).",
+)
 def plot(
     url: str,
     key: str,
@@ -523,11 +590,14 @@ def plot(
     dpi: int,
     title: str | None,
     log_y: bool,
+    x_axis: XAxis,
 ) -> None:
-    """Plot the history of KEY (step on x), one line per RESOURCE.
+    """Plot the history of KEY (step on x, or time with --x time), one line per RESOURCE.
 
     Without RESOURCE, every resource that has KEY is drawn. Needs matplotlib
     (pip install 'trackplug[plot]').
+
+    URL may be left out: it defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
 
     \b
     Example:
@@ -537,11 +607,12 @@ def plot(
     output = output or Path(re.sub(r"[^\w.-]", "_", key) + ".png")
     with _open_existing(url) as tracker:
         series = _series(tracker, key, list(resources))
-    render(series, key, output, (width, height), dpi, title, log_y)
+    render(series, key, output, (width, height), dpi, title, log_y, x_axis)
     names = ", ".join(series)
+    by = "" if x_axis == "step" else f" by {x_axis}"
     say(
         stdout(),
-        f"Wrote {output} ({width}x{height} px): {key} of {len(series)} resources ({names}).",
+        f"Wrote {output} ({width}x{height} px): {key}{by} of {len(series)} resources ({names}).",
     )
 
 
@@ -558,6 +629,126 @@ def _series(tracker: Tracker, key: str, resources: list[str]) -> dict[str, list[
         if not points:
             raise click.ClickException(_no_history(tracker, resource, key))
     return series
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+@_store_command()
+@_store_argument()
+@click.option(
+    "-t",
+    "--table",
+    type=click.Choice(["metrics", "runs", "params"]),
+    default="metrics",
+    show_default=True,
+    help="What to export: every point, the runs, or the params and tags.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "file_format",
+    type=click.Choice(FORMATS),
+    help="csv, json (JSON Lines) or parquet  [default: from -o's suffix, else csv]",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write  [default: stdout]",
+)
+@click.option(
+    "-r", "--resource", "resources", multiple=True, help="Only this resource (repeatable)."
+)
+@click.option(
+    "-k", "--key", "patterns", multiple=True, help="Only keys matching this glob (repeatable)."
+)
+def export(
+    url: str,
+    table: TableName,
+    file_format: Format | None,
+    output: Path | None,
+    resources: tuple[str, ...],
+    patterns: tuple[str, ...],
+) -> None:
+    """Export a table of URL as CSV, JSON Lines or Parquet, to stdout or a file.
+
+    \b
+    Tables (they join on the resource; a run's resource is its run id):
+      metrics  resource, run, key, step, timestamp, value: one row per point
+      runs     run_id, name, status, start, end, params, tags
+      params   resource, kind (param or tag), key, value
+    Timestamps, starts and ends are ms since the epoch. Values are exact (CSV: nan,
+    inf, -inf; JSON: "NaN", "Infinity", "-Infinity"). Histories are read a page at a
+    time, so a table of millions of points is never held in memory.
+
+    URL may be left out: it defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db.
+
+    \b
+    Example:
+      trackplug export -o metrics.csv
+      trackplug export sqlite:///runs.db -t runs --format json
+      trackplug export sqlite:///runs.db -k 'valid_*' -o valid.parquet
+    """
+    chosen_format = file_format or _format_of(output)
+    if resources and table == "runs":
+        raise click.UsageError("-r/--resource chooses resources of the metrics or params table")
+    if patterns and table != "metrics":
+        raise click.UsageError("-k/--key chooses keys of the metrics table")
+    with _open_existing(url) as tracker, contextlib.ExitStack() as files:
+        chosen = list(resources) or None
+        if chosen is not None:
+            _check_resources(tracker, chosen)
+        rows = _export_rows(tracker, table, chosen, patterns)
+
+        def open_output(binary: bool) -> IO[Any]:
+            if output is None:
+                return _stdout_stream(binary)
+            if binary:
+                return files.enter_context(output.open("wb"))
+            return files.enter_context(output.open("w", encoding="utf-8", newline=""))
+
+        count = write_table(table, rows, chosen_format, open_output)
+    if output is not None:
+        _note(f"Wrote {counted(count, 'row')} of {table} to {output} ({chosen_format}).")
+
+
+def _stdout_stream(binary: bool) -> IO[Any]:
+    """stdout, as bytes (Parquet) or text; click's runner swaps both."""
+    return sys.stdout.buffer if binary else sys.stdout
+
+
+def _export_rows(
+    tracker: Tracker, table: TableName, chosen: list[str] | None, patterns: tuple[str, ...]
+) -> Iterator[Sequence[object]]:
+    """The rows of ``table``, as they are read."""
+    if table == "runs":
+        return run_rows(tracker)
+    if table == "params":
+        return param_rows(tracker, chosen)
+
+    def wanted(key: str) -> bool:
+        return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
+    return metric_rows(tracker, chosen, wanted if patterns else None)
+
+
+def _format_of(output: Path | None) -> Format:
+    """The format a file's suffix names; CSV for stdout or another suffix."""
+    suffix = "" if output is None else output.suffix.lower()
+    if suffix == ".parquet":
+        return "parquet"
+    return "json" if suffix in (".json", ".jsonl") else "csv"
+
+
+def _check_resources(tracker: Tracker, chosen: list[str]) -> None:
+    known = set(tracker.resources()) | set(tracker._run_ids())
+    missing = [r for r in chosen if r not in known]
+    if missing:
+        hint = suggest(missing[0], known, "resource")
+        raise click.ClickException(
+            f"{tracker.url} has no resource {', '.join(map(repr, missing))}; {hint}"
+        )
 
 
 # -- copy -----------------------------------------------------------------------------------
@@ -781,4 +972,4 @@ def _default_text(registry: Registry) -> str:
     return f"Default store ({source}): {redact_url(url)}"
 
 
-COMMANDS = (demo, ls, runs, params, history, best, plot, copy_command, sync, backends)
+COMMANDS = (demo, ls, runs, params, history, best, plot, export, copy_command, sync, backends)

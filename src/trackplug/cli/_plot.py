@@ -7,13 +7,21 @@ matplotlib is imported here, when a plot is drawn, and only its object API is us
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from .._model import MetricPoint
 
-__all__ = ["INSTALL_HINT", "MissingExtraError", "render"]
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
+    from matplotlib.figure import Figure
+
+__all__ = ["INSTALL_HINT", "MissingExtraError", "XAxis", "draw", "render"]
+
+#: What the x axis of a plot shows.
+XAxis = Literal["step", "time"]
 
 INSTALL_HINT = "plotting needs matplotlib: pip install 'trackplug[plot]'"
 #: Above this many points a line has no markers.
@@ -32,13 +40,13 @@ def render(
     dpi: int = 100,
     title: str | None = None,
     log_y: bool = False,
+    x_axis: XAxis = "step",
 ) -> None:
-    """Draw one line per resource (step on x, ``key`` on y) into ``output``, an image of
-    ``size`` pixels (width, height) whose format follows the file's suffix (PNG without one)."""
+    """Draw one line per resource (``x_axis`` on x, ``key`` on y) into ``output``, an image
+    of ``size`` pixels (width, height) whose format follows the file's suffix (PNG without
+    one)."""
     try:
         from matplotlib.backend_bases import FigureCanvasBase
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise MissingExtraError(INSTALL_HINT) from exc
     file_format = output.suffix.lstrip(".").lower() or "png"
@@ -49,20 +57,57 @@ def render(
             + ", ".join(f".{suffix}" for suffix in sorted(supported)),
             param_hint="'-o' / '--output'",
         )
+    figure = draw(series, key, size, dpi, title, log_y, x_axis)
+    figure.savefig(output, format=file_format, dpi=dpi)
+
+
+def draw(
+    series: Mapping[str, Sequence[MetricPoint]],
+    key: str,
+    size: tuple[int, int],
+    dpi: int = 100,
+    title: str | None = None,
+    log_y: bool = False,
+    x_axis: XAxis = "step",
+) -> Figure:
+    """The figure :func:`render` saves."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     width, height = size
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
     axes = figure.add_subplot()
     for resource, points in series.items():
         marker = "o" if len(points) <= MARKER_LIMIT else None
-        steps = [p.step for p in points]
+        xs: list[Any] = [_x_of(p, x_axis) for p in points]
         values = [p.value for p in points]
-        axes.plot(steps, values, marker=marker, markersize=3, linewidth=1.5, label=resource)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are integers
-    axes.set_xlabel("step")
+        axes.plot(xs, values, marker=marker, markersize=3, linewidth=1.5, label=resource)
+    if x_axis == "time":
+        locator = AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib's own
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        axes.set_xlabel("time (UTC)")
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are integers
+        axes.set_xlabel("step")
     axes.set_ylabel(key)
     axes.set_title(title if title is not None else key)
     if log_y:
         axes.set_yscale("log")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    figure.savefig(output, format=file_format, dpi=dpi)
+    return figure
+
+
+def _x_of(point: MetricPoint, x_axis: XAxis) -> int | datetime:
+    """The step, or the point's time as a UTC datetime (which matplotlib draws as dates)."""
+    if x_axis == "step":
+        return point.step
+    try:
+        return datetime.fromtimestamp(point.timestamp / 1000, UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError, OSError):
+        raise click.ClickException(
+            f"{point.key} at step {point.step} has timestamp {point.timestamp} (ms), "
+            "past the dates a time axis shows; plot it by step"
+        ) from None

@@ -1,7 +1,8 @@
 """trackplug-sql: the SQL backend of trackplug, for SQLite and PostgreSQL.
 
 A trackplug plugin like any third-party one: the entry point ``sql`` (group ``trackplug``)
-names this module, whose hook registers the ``sqlite`` and ``postgresql`` schemes::
+names this module, whose hook registers the ``sqlite`` and ``postgresql`` schemes (and
+``postgres``, which libpq accepts too)::
 
     import trackplug
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from trackplug.plugin import Register, hookimpl
 
-from .backend import SQLBackend, SQLFactory
+from .backend import POSTGRESQL_SCHEMES, SQLBackend, SQLFactory
 
 __all__ = ["SQLBackend", "SQLFactory", "trackplug_register_backends"]
 
@@ -25,4 +26,5 @@ __all__ = ["SQLBackend", "SQLFactory", "trackplug_register_backends"]
 def trackplug_register_backends(register: Register) -> None:
     factory = SQLFactory()
     register("sqlite", factory)
-    register("postgresql", factory)  # also postgresql+psycopg://, by the registry
+    for scheme in POSTGRESQL_SCHEMES:  # also postgresql+psycopg://, by the registry
+        register(scheme, factory)

@@ -42,7 +42,11 @@ from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns
 from .store import Store, Transaction
 
-__all__ = ["SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
+__all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
+
+#: The schemes of a PostgreSQL URL: libpq accepts ``postgres://`` as well as
+#: ``postgresql://`` (each also with ``+psycopg``); this is the one place that says so.
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
 
 #: Series ids kept in memory per backend (~350 bytes each); past it the cache starts over,
 #: as the facade's caches of valid keys and resources do.
@@ -109,11 +113,13 @@ def open_store(url: str) -> Store:
         from .sqlite import SQLiteStore, sqlite_path
 
         return SQLiteStore(redact_url(url), sqlite_path(url))
-    if base == "postgresql":
+    if base in POSTGRESQL_SCHEMES:
         from .postgresql import PostgreSQLStore
 
         return PostgreSQLStore(url)
-    raise ValidationError(f"trackplug-sql serves sqlite:// and postgresql:// URLs, not {base}://")
+    raise ValidationError(
+        f"trackplug-sql serves sqlite:// and postgresql:// (postgres://) URLs, not {base}://"
+    )
 
 
 class SQLBackend:

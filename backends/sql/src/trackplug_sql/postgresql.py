@@ -25,6 +25,7 @@ from trackplug import BackendError, ValidationError, redact_url
 from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import schema
+from .backend import POSTGRESQL_SCHEMES
 from .schema import Migration, PointColumns
 from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
 
@@ -57,10 +58,12 @@ _FAILURES = (SQLAlchemyError, psycopg.Error)
 
 
 def engine_url(url: str) -> str:
-    """``postgresql://`` and ``postgresql+psycopg://`` URLs, as SQLAlchemy's psycopg 3
-    dialect spells them (another driver is refused: its options would not apply)."""
+    """``postgresql://`` and ``postgresql+psycopg://`` URLs (or ``postgres``…, as libpq
+    accepts), as SQLAlchemy's psycopg 3 dialect spells them (another driver is refused:
+    its options would not apply; SQLAlchemy itself refuses ``postgres://``)."""
     scheme = url.partition("://")[0].lower()
-    if scheme not in ("postgresql", DRIVER):
+    base, _, driver = scheme.partition("+")
+    if base not in POSTGRESQL_SCHEMES or driver not in ("", "psycopg"):
         raise ValidationError(
             f"{redact_url(url)!r}: trackplug-sql reaches PostgreSQL through psycopg 3; "
             f"use postgresql:// or {DRIVER}://"
