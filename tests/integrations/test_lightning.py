@@ -21,11 +21,10 @@ pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed
 
 from lightning.pytorch.loggers import CSVLogger  # noqa: E402
 from lightning.pytorch.utilities.rank_zero import rank_zero_only  # noqa: E402
+from points import Point, assert_same_points, stored_points  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from trackplug.integrations.lightning import TrackplugLogger  # noqa: E402
-
-Point = tuple[str, int, float]
 
 
 class Regression(pl.LightningModule):
@@ -91,22 +90,6 @@ def csv_points(logger: CSVLogger) -> list[Point]:
         for key, value in row.items()
         if key != "step" and value != ""
     ]
-
-
-def stored_points(tracker: trackplug.Tracker, run_id: str) -> list[Point]:
-    return [
-        (key, point.step, point.value)
-        for key in tracker.latest(run_id)
-        for point in tracker.history(run_id, key)
-    ]
-
-
-def assert_same_points(stored: list[Point], reported: list[Point]) -> None:
-    """The same points; a point Lightning logs twice (``epoch`` with the train and the
-    validation metrics of one step) is one point where both landed in the same millisecond
-    (exact duplicates collapse: docs/semantics.md)."""
-    assert sorted(set(stored)) == sorted(set(reported))
-    assert len(set(reported)) <= len(stored) <= len(reported)
 
 
 @pytest.fixture

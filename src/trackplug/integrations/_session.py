@@ -286,10 +286,34 @@ class TrainingRun:
         finally:
             self._release()
 
+    def log_after_end(self, metrics: Mapping[str, float], step: int | None) -> None:
+        """Metrics that come when no run is open (an evaluation after training): into the
+        last run, or, before any, into a run of their own, ended at once."""
+        if not metrics:
+            return
+        if self.last_id is None:
+            self.start()
+            self.log_metrics(metrics, step)
+            self.end("success")
+            return
+        tracker, owned = open_target(self.target, **self.connect_options)
+        try:
+            tracker.log_metrics(self.last_id, metrics, step=step or 0)
+        finally:
+            _release(tracker, owned)
+
     def _release(self) -> None:
         tracker, self._tracker = self._tracker, None
         if tracker is not None:
-            tracker.close() if self._owned else tracker.flush()
+            _release(tracker, self._owned)
+
+
+def _release(tracker: Tracker, owned: bool) -> None:
+    """Close a tracker the adapter opened; flush one it was given."""
+    if owned:
+        tracker.close()
+    else:
+        tracker.flush()
 
 
 #: Runs started and not ended: a training that raised never ends its run.
