@@ -17,7 +17,11 @@ GUIDE = Path(__file__).parents[2] / "docs" / "guide" / "integrations.md"
 _FILE_BLOCK = re.compile(r"<!-- file: (?P<path>\S+) -->\n```python\n(?P<code>.*?)```", re.S)
 _PRINTED = re.compile(r"^\s*print\(.*\)\s+# (?P<line>.+)$", re.M)
 #: The framework each example needs.
-NEEDS = {"train_lightning.py": "lightning", "train_transformers.py": "transformers"}
+NEEDS = {
+    "train_lightning.py": "lightning",
+    "train_transformers.py": "transformers",
+    "train_keras.py": "keras",
+}
 
 
 def examples() -> dict[str, str]:

@@ -6,6 +6,7 @@ itself, never from ``import trackplug``:
   lightning);
 - :mod:`trackplug.integrations.transformers`: ``TrackplugCallback``, a ``Trainer`` callback,
   also ``report_to="trackplug"`` (needs transformers);
+- :mod:`trackplug.integrations.keras`: ``TrackplugCallback``, a Keras 3 callback (needs keras);
 - :mod:`trackplug.integrations.lolpop_calls`: lolpop's calling conventions on a trackplug
   tracker, without lolpop (what those components and ``trackplug_mlflow``'s drop-in share).
 
