@@ -118,10 +118,9 @@ def test_a_fit_that_raised_is_failed_when_the_next_one_starts(store: str) -> Non
     callback = TrackplugCallback(store, name="mlp")
     with pytest.raises(RuntimeError, match="diverged"):
         fit(mlp(), [callback, Failing()])
-    crashed = callback.last_run_id
-    with trackplug.connect(store) as tracker:
-        assert [run.status for run in tracker.runs("mlp")] == ["running"]
-        assert [p.step for p in tracker.history(crashed, "loss")] == [0]  # one epoch ended
+    crashed, tracker = callback.last_run_id, callback.run.tracker  # still open: it raised
+    assert [run.status for run in tracker.runs("mlp")] == ["running"]
+    assert [p.step for p in tracker.history(crashed, "loss")] == [0]  # one epoch ended
 
     fit(mlp(), [callback])
     with trackplug.connect(store) as tracker:

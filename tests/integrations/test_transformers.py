@@ -151,10 +151,9 @@ def test_a_training_that_raised_is_failed_when_the_next_one_starts(
     callback = TrackplugCallback(store, name="bert")
     with pytest.raises(RuntimeError, match="diverged"):
         trainer(tmp_path, [callback, Diverging()]).train()
-    crashed = callback.last_run_id
-    with trackplug.connect(store) as tracker:
-        assert [run.status for run in tracker.runs("bert")] == ["running"]
-        assert tracker.history(crashed, "loss")[-1].step == 2
+    crashed, tracker = callback.last_run_id, callback.run.tracker  # still open: it raised
+    assert [run.status for run in tracker.runs("bert")] == ["running"]
+    assert tracker.history(crashed, "loss")[-1].step == 2
 
     trainer(tmp_path, [callback]).train()
     with trackplug.connect(store) as tracker:

@@ -98,12 +98,23 @@ def open_target(target: Target, **connect_options: Any) -> tuple[Tracker, bool]:
 _BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
 
 
+#: Keys already made safe: a framework logs the same few keys at every step.
+_safe_keys: dict[object, str | None] = {}
+
+
 def safe_key(key: object) -> str | None:
     """``key`` as a valid trackplug key: characters outside ``[/\\w.\\- :]`` become ``_``
     (as MLflow's Lightning logger strips them); None when it still breaks the key rule
     (empty, too long, ``..``)."""
+    try:
+        return _safe_keys[key]
+    except (KeyError, TypeError):  # new, or unhashable
+        pass
     text = _BAD_KEY_CHARS.sub("_", str(key)).lstrip("/")
-    return None if _key_problem(text) else text
+    safe = None if _key_problem(text) else text
+    if type(key) is str and len(_safe_keys) < 4096:
+        _safe_keys[key] = safe
+    return safe
 
 
 def flatten_params(params: object, delimiter: str = "/") -> dict[str, ParamValue]:
@@ -204,9 +215,11 @@ def metric_values(logs: Mapping[str, object] | None) -> dict[str, float]:
     valid keys; text, booleans, None and arrays are not metrics and are left out."""
     found: dict[str, float] = {}
     for key, value in (logs or {}).items():
-        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        if type(value) is not float and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             value = value.item()
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if type(value) is float or (
+            isinstance(value, numbers.Real) and not isinstance(value, bool)
+        ):
             name = safe_key(key)
             if name is not None:
                 found[name] = float(value)
@@ -270,8 +283,17 @@ class TrainingRun:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None) -> None:
         """Log at ``step`` (None: the run's next step)."""
-        if self.run is not None and metrics:
-            self.run.log_metrics(metrics, step=step)
+        if self.run is None or not metrics:
+            return
+        if step is None:
+            self.run.log_metrics(metrics)
+            return
+        # The framework's step, so the run's step counters are not needed; one point at a
+        # time, which the buffer batches (a log_metrics call is a write of its own, all or
+        # nothing: ~10x the cost into SQLite, and these values are checked already).
+        log, run_id = self.run.tracker.log_metric, self.run.id
+        for key, value in metrics.items():
+            log(run_id, key, value, step=step)
 
     def end(self, status: str) -> None:
         """End the run with ``status`` (a framework's word, :data:`STATUSES`); nothing when

@@ -115,7 +115,9 @@ class TrackplugLogger(Logger):
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Every real number of ``metrics`` at ``step`` (None: the run's next step)."""
-        values = metric_values(_add_prefix(metrics, self._prefix, self.LOGGER_JOIN_CHAR))
+        if self._prefix:
+            metrics = _add_prefix(metrics, self._prefix, self.LOGGER_JOIN_CHAR)
+        values = metric_values(metrics)
         _ = self.experiment
         self._training.log_metrics(values, step)
 
