@@ -6,8 +6,6 @@ and the status Lightning's ``finalize`` gave."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -193,38 +191,6 @@ def test_only_global_rank_zero_opens_a_tracker_or_writes(store: str, tmp_path: P
     finally:
         rank_zero_only.rank = saved
     assert not (tmp_path / "runs.db").exists()  # nothing was even opened
-
-
-def test_a_dead_mlflow_secondary_spools_and_trackplug_sync_completes_it(
-    store: str, tmp_path: Path, late_mlflow_server: Any
-) -> None:
-    mlflow_url = f"mlflow+{late_mlflow_server.uri}?experiment=lightning"
-    outbox = tmp_path / "outbox.db"
-    logger = TrackplugLogger([store, mlflow_url], name="fan-out", outbox=outbox)
-    with pytest.warns(trackplug.BackendWarning):
-        fit(Regression(**HPARAMS), [logger], tmp_path, epochs=1)
-    assert outbox.exists()
-
-    late_mlflow_server.start()
-    synced = subprocess.run(
-        [sys.executable, "-m", "trackplug.cli", "sync", "--outbox", str(outbox)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert synced.returncode == 0, synced.stderr
-    with trackplug.connect(store) as primary, trackplug.connect(mlflow_url) as secondary:
-        (run,) = primary.runs("fan-out")
-        (copied,) = secondary.runs("fan-out")
-        assert (copied.id, copied.status) == (run.id, "finished")
-        assert {k: str(v) for k, v in copied.params.items()} == {
-            k: "None" if v is None else str(v) for k, v in FLAT.items()
-        }
-        for key in run.metrics:
-            assert [p[:3] for p in secondary.history(run.id, key)] == [
-                p[:3] for p in primary.history(run.id, key)
-            ]
 
 
 def test_trackplug_capture_captures_what_the_logger_logs(
