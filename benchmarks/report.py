@@ -73,11 +73,13 @@ GROUPS = (
         "A training step with trackplug's adapter, logging every step (fits of {s.train_steps:,} "
         "steps, the Trainer's {s.trainer_steps:,}, and a fifth as many, interleaved; CPU time "
         "of the process, torch on one thread)",
-        _rows(["fw-lightning"], "none_step_us", "csv_step_us", "trackplug_step_us", "overhead",
-              "overhead_vs_csv", "none_fit_s", "csv_fit_s", "trackplug_fit_s")
-        + _rows(["fw-transformers"], "none_step_us", "trackplug_step_us", "overhead",
-                "none_fit_s", "trackplug_fit_s")
-        + _rows(["fw-keras"], "none_step_us", "csv_step_us", "trackplug_step_us", "overhead",
+        _rows(["fw-lightning"], "hook_us", "hook_share", "none_step_us", "csv_step_us",
+              "trackplug_step_us", "overhead", "overhead_vs_csv", "none_fit_s", "csv_fit_s",
+              "trackplug_fit_s")
+        + _rows(["fw-transformers"], "hook_us", "hook_share", "none_step_us",
+                "trackplug_step_us", "overhead", "none_fit_s", "trackplug_fit_s")
+        + _rows(["fw-keras"], "hook_us", "hook_share", "none_step_us", "csv_step_us",
+                "trackplug_step_us", "overhead",
                 "overhead_vs_csv", "trackplug_batches_step_us", "overhead_batches",
                 "overhead_batches_vs_csv", "none_fit_s", "csv_fit_s",
                 "trackplug_fit_s", "trackplug_batches_fit_s"),
@@ -102,6 +104,8 @@ _FIGURE_NAMES = {
     "csv_step_us": "CPU per step, the framework's CSV logger",
     "trackplug_step_us": "CPU per step, trackplug",
     "trackplug_batches_step_us": "CPU per step, trackplug logging every batch",
+    "hook_us": "the adapter's own CPU per step (its hook, direct)",
+    "hook_share": "the adapter's own CPU per step, over the step without logger",
     "overhead": "trackplug's overhead per step, over no logger",
     "overhead_vs_csv": "trackplug's overhead per step, over the CSV logger",
     "overhead_batches": "overhead per step, every batch, over no logger",
@@ -118,7 +122,7 @@ def fmt_value(figure: str, value: float) -> str:
         return f"{value:,.0f}"
     if figure == "peak_rss_mib":
         return f"{value:.1f} MiB"
-    if figure == "own_share" or figure.startswith("overhead"):
+    if figure in ("own_share", "hook_share") or figure.startswith("overhead"):
         return f"{value:+.1%}"
     seconds = value / 1e6 if figure.endswith("_us") else value
     if seconds >= 1:
@@ -210,6 +214,12 @@ TARGETS = (
         Target(18, f"{label}: overhead per training step over {base}", "≤ 2%",
                _step_overhead(case, figure), lambda v: v <= 0.02, lambda v: f"{v:+.1%}")
         for label, case, base, figure in (
+            ("Lightning TrackplugLogger, its own time", "fw-lightning", "no logger",
+             "hook_share"),
+            ("Trainer TrackplugCallback, its own time", "fw-transformers", "no callback",
+             "hook_share"),
+            ("Keras TrackplugCallback every batch, its own time", "fw-keras", "no callback",
+             "hook_share"),
             ("Lightning TrackplugLogger", "fw-lightning", "CSVLogger", "overhead_vs_csv"),
             ("Lightning TrackplugLogger", "fw-lightning", "no logger", "overhead"),
             ("Trainer TrackplugCallback", "fw-transformers", "no callback", "overhead"),

@@ -3,7 +3,8 @@
 One case per framework, run by the harness in a fresh interpreter like every case. Inside
 it, the same tiny CPU training runs with each logging variant — no logger, the framework's
 own CSV logger, trackplug's adapter on a new SQLite file — one after the other and again
-(``Sizes.fit_rounds`` interleaved rounds, after one untimed warm-up of each), logging at every step
+(``Sizes.fit_rounds`` interleaved rounds, each starting with another variant, after one
+untimed warm-up of each), logging at every step
 (``log_every_n_steps=1``, ``logging_steps=1``; Keras per batch with ``log_batches=True``) as
 the worst case. Each round times whole fits of ``size`` steps and of a fifth of that; their
 difference over the difference in steps is the **time per step** (what every step costs,
@@ -14,12 +15,16 @@ machine wall time moves by tens of percent between fits, far above the 2% this m
 Each figure is the median of its rounds; ``overhead`` is trackplug's per-step median over
 the no-logger one, minus one, ``overhead_vs_csv`` the same over the CSV logger's (Lightning
 does logging work of its own, e.g. reading each tensor's value, only when a logger is
-attached: CSVLogger pays it too).
+attached: CSVLogger pays it too). Beside it, the direct measure: ``hook_us``, the CPU time
+of the adapter's per-step hook called with one step's logs (Lightning's ``log_metrics``, the
+Trainer's ``on_log``, Keras's ``on_train_batch_end`` with ``log_batches``), run start and
+final flush and close included, and ``hook_share``, that over the no-logger step.
 What trackplug stored in the last (short) fit is counted against what the framework reported.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -33,7 +38,9 @@ Timings = dict[str, list[tuple[float, float]]]
 
 
 def _timed(fit: Callable[[int], Any], steps: int) -> float:
-    """CPU seconds of every thread of this process while ``fit`` runs."""
+    """CPU seconds of every thread of this process while ``fit`` runs (the garbage of
+    earlier fits collected before, so that no variant pays for another's)."""
+    gc.collect()
     start = time.process_time()
     fit(steps)
     return time.process_time() - start
@@ -52,15 +59,37 @@ def _interleaved(variants: dict[str, Callable[[int], Any]], context: Context) ->
     for fit in variants.values():  # warm-up: first-call costs (allocation, dispatch caches)
         fit(short)
     timings: Timings = {name: [] for name in variants}
-    for _ in range(int(context.params.get("fit_rounds", 3))):
-        for name, fit in variants.items():
+    names = list(variants)
+    for round_ in range(int(context.params.get("fit_rounds", 3))):
+        # Each round starts with another variant: no variant always runs first (after the
+        # previous round's last one) or last.
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            fit = variants[name]
             long_s, short_s = _timed(fit, steps), _timed(fit, short)
             per_step = (long_s - short_s) / (steps - short)
             timings[name].append((per_step, short_s - short * per_step))
     return timings
 
 
-def _result(timings: Timings, reported: int, stored: int) -> Result:
+#: Calls of an adapter's per-step hook timed directly.
+HOOK_CALLS = 5_000
+
+
+def _hook_cost(
+    start: Callable[[], Any], hook: Callable[[int], None], end: Callable[[], None]
+) -> float:
+    """CPU seconds per call of an adapter's per-step ``hook`` (given the framework's logs of
+    one step), its run started before and ended after, the end (flush, close) included."""
+    start()
+    gc.collect()
+    began = time.process_time()
+    for step in range(HOOK_CALLS):
+        hook(step)
+    end()
+    return (time.process_time() - began) / HOOK_CALLS
+
+
+def _result(timings: Timings, reported: int, stored: int, hook_s: float) -> Result:
     """Medians: CPU µs per step and seconds per fit of each variant; each trackplug
     variant's overhead per step (``seconds``: one step of every variant, for the log)."""
     figures: dict[str, float] = {}
@@ -74,6 +103,11 @@ def _result(timings: Timings, reported: int, stored: int) -> Result:
                 if base in timings:
                     overhead = figures[f"{name}_step_us"] / figures[f"{base}_step_us"] - 1
                     figures[f"overhead{suffix}{label}"] = overhead
+    # The adapter's own time per step, over the step without a logger: the direct measure,
+    # below the end-to-end difference's noise (the same training differs by several % between
+    # fits here).
+    figures["hook_us"] = hook_s * 1e6
+    figures["hook_share"] = figures["hook_us"] / figures["none_step_us"]
     total = sum(figures[f"{name}_step_us"] for name in timings) * 1e-6
     return Result(total, 0, reported, stored, figures)
 
@@ -145,7 +179,14 @@ def lightning_steps(context: Context) -> Result:
         context,
     )
     reported = 2 * short_steps(context.size)  # train_loss and epoch at every step of the last
-    return _result(timings, reported, _stored(url))
+    stored = _stored(url)
+    logger = TrackplugLogger(context.trackplug_url("hook"), name="hook")
+    hook_s = _hook_cost(
+        lambda: logger.experiment,
+        lambda step: logger.log_metrics({"train_loss": 0.25, "epoch": 0}, step=step),
+        lambda: logger.finalize("success"),
+    )
+    return _result(timings, reported, stored, hook_s)
 
 
 def transformers_steps(context: Context) -> Result:
@@ -211,7 +252,21 @@ def transformers_steps(context: Context) -> Result:
             if key != "step" and isinstance(value, int | float)
         }
     )
-    return _result(timings, reported, _stored(url))
+    callback = TrackplugCallback(context.trackplug_url("hook"), name="hook")
+    trainer, args = last[0], last[0].args
+    state, control = trainer.state, trainer.control
+    logs = {"loss": 0.69, "grad_norm": 0.4, "learning_rate": 4e-05, "epoch": 0.25}
+
+    def on_log(step: int) -> None:
+        state.global_step = step
+        callback.on_log(args, state, control, logs=logs)
+
+    hook_s = _hook_cost(
+        lambda: callback.on_train_begin(args, state, control, model=trainer.model),
+        on_log,
+        lambda: callback.on_train_end(args, state, control),
+    )
+    return _result(timings, reported, _stored(url), hook_s)
 
 
 def keras_steps(context: Context) -> Result:
@@ -255,4 +310,15 @@ def keras_steps(context: Context) -> Result:
     )
     # the last fits' epoch loss; with batches, every batch's too
     reported = 1 + (1 + short_steps(context.size))
-    return _result(timings, reported, _stored(url) + _stored(batch_url))
+    stored = _stored(url) + _stored(batch_url)
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    callback = TrackplugCallback(context.trackplug_url("hook"), name="hook", log_batches=True)
+    callback.set_model(model)
+    callback.set_params({"epochs": 1, "steps": HOOK_CALLS, "verbose": 0})
+    hook_s = _hook_cost(
+        callback.on_train_begin,
+        lambda step: callback.on_train_batch_end(step, {"loss": 0.5}),
+        callback.on_train_end,
+    )
+    return _result(timings, reported, stored, hook_s)
