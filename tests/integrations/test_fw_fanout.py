@@ -20,7 +20,7 @@ FRAMEWORKS = ("lightning", "transformers", "keras")
 
 
 def train_lightning(target: list[str], outbox: Path, tmp_path: Path) -> None:
-    from test_lightning import HPARAMS, Regression, fit
+    from test_fw_lightning import HPARAMS, Regression, fit
 
     from trackplug.integrations.lightning import TrackplugLogger
 
@@ -29,7 +29,7 @@ def train_lightning(target: list[str], outbox: Path, tmp_path: Path) -> None:
 
 
 def train_transformers(target: list[str], outbox: Path, tmp_path: Path) -> None:
-    from test_transformers import trainer
+    from test_fw_transformers import trainer
 
     from trackplug.integrations.transformers import TrackplugCallback
 
@@ -37,7 +37,7 @@ def train_transformers(target: list[str], outbox: Path, tmp_path: Path) -> None:
 
 
 def train_keras(target: list[str], outbox: Path, tmp_path: Path) -> None:
-    from test_keras import fit, mlp
+    from test_fw_keras import fit, mlp
 
     from trackplug.integrations.keras import TrackplugCallback
 

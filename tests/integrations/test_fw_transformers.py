@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (requirement
 transformers = pytest.importorskip("transformers", reason="transformers is not installed")
 pytest.importorskip("accelerate", reason="the Trainer needs accelerate")
 
-from points import Point, assert_same_points, stored_points  # noqa: E402
+from fw_points import Point, assert_same_points, stored_points  # noqa: E402
 from transformers import (  # noqa: E402
     BertConfig,
     BertForSequenceClassification,

@@ -17,9 +17,9 @@ import trackplug
 torch = pytest.importorskip("torch", reason="torch is not installed (requirements/test.txt)")
 pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
 
+from fw_points import Point, assert_same_points, stored_points  # noqa: E402
 from lightning.pytorch.loggers import CSVLogger  # noqa: E402
 from lightning.pytorch.utilities.rank_zero import rank_zero_only  # noqa: E402
-from points import Point, assert_same_points, stored_points  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from trackplug.integrations.lightning import TrackplugLogger  # noqa: E402
