@@ -41,6 +41,7 @@ _ML = "benchmarks.bodies.mlflow_client:"
 _LIMIT = "benchmarks.bodies.limits:"
 _START = "benchmarks.bodies.startup:"
 _PEER = "benchmarks.bodies.peers:"
+_FW = "benchmarks.bodies.frameworks:"
 _SQLITE = {"backend": "sqlite"}
 _PG = {"backend": "postgresql"}
 _MEMORY = {"backend": "memory"}
@@ -127,6 +128,15 @@ CASES: tuple[Case, ...] = (
          versus="mlflow-fluent-run"),
     Case("mlflow-fluent-run", "MLflow fluent API, new SQLite store: start_run + log_metric",
          "mlflow", _START + "mlflow_fluent_run", "run", {}, ("mlflow",)),
+    # a framework's training step with trackplug's adapter, beside no logger and its CSV logger
+    Case("fw-lightning", "Lightning: TrackplugLogger (SQLite) vs no logger, CSVLogger",
+         "trackplug", _FW + "lightning_steps", "train_steps", _SQLITE,
+         ("trackplug_sql", "lightning")),
+    Case("fw-transformers", "transformers.Trainer: TrackplugCallback (SQLite) vs no callback",
+         "trackplug", _FW + "transformers_steps", "trainer_steps", _SQLITE,
+         ("trackplug_sql", "transformers", "accelerate")),
+    Case("fw-keras", "Keras (torch): TrackplugCallback (SQLite) vs no callback, CSVLogger",
+         "trackplug", _FW + "keras_steps", "train_steps", _SQLITE, ("trackplug_sql", "keras")),
     # peak memory
     Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
          _SQLITE, _SQL_NEEDS),

@@ -76,6 +76,21 @@ GROUPS = (
         _rows(["tp-sqlite-run", "mlflow-fluent-run"], "seconds", "import_s", "store_s"),
     ),
     Group(
+        "A training step with trackplug's adapter, logging every step (fits of {s.train_steps:,} "
+        "steps, the Trainer's {s.trainer_steps:,}, and a fifth as many, interleaved; CPU time "
+        "of the process, torch on one thread)",
+        _rows(["fw-lightning"], "hook_us", "hook_share", "none_step_us", "csv_step_us",
+              "trackplug_step_us", "overhead", "overhead_vs_csv", "none_fit_s", "csv_fit_s",
+              "trackplug_fit_s")
+        + _rows(["fw-transformers"], "hook_us", "hook_share", "none_step_us",
+                "trackplug_step_us", "overhead", "none_fit_s", "trackplug_fit_s")
+        + _rows(["fw-keras"], "hook_us", "hook_share", "none_step_us", "csv_step_us",
+                "trackplug_step_us", "overhead",
+                "overhead_vs_csv", "trackplug_batches_step_us", "overhead_batches",
+                "overhead_batches_vs_csv", "none_fit_s", "csv_fit_s",
+                "trackplug_fit_s", "trackplug_batches_fit_s"),
+    ),
+    Group(
         "Peak memory while logging {s.rss:,} points (VmHWM above the process after import)",
         _rows(["tp-sqlite-rss"], "peak_rss_mib", "points_per_s"),
     ),
@@ -91,6 +106,20 @@ _FIGURE_NAMES = {
     "store_s": "of which store + point",
     "peak_rss_mib": "peak RSS",
     "own_share": "own time beside MLflow's log_batch",
+    "none_step_us": "CPU per step, no logger",
+    "csv_step_us": "CPU per step, the framework's CSV logger",
+    "trackplug_step_us": "CPU per step, trackplug",
+    "trackplug_batches_step_us": "CPU per step, trackplug logging every batch",
+    "hook_us": "the adapter's own CPU per step (its hook, direct)",
+    "hook_share": "the adapter's own CPU per step, over the step without logger",
+    "overhead": "trackplug's overhead per step, over no logger",
+    "overhead_vs_csv": "trackplug's overhead per step, over the CSV logger",
+    "overhead_batches": "overhead per step, every batch, over no logger",
+    "overhead_batches_vs_csv": "overhead per step, every batch, over the CSV logger",
+    "none_fit_s": "fixed CPU per fit, no logger",
+    "csv_fit_s": "fixed CPU per fit, CSV logger",
+    "trackplug_fit_s": "fixed CPU per fit, trackplug",
+    "trackplug_batches_fit_s": "fixed CPU per fit, trackplug every batch",
 }
 
 
@@ -99,7 +128,7 @@ def fmt_value(figure: str, value: float) -> str:
         return f"{value:,.0f}"
     if figure == "peak_rss_mib":
         return f"{value:.1f} MiB"
-    if figure == "own_share":
+    if figure in ("own_share", "hook_share") or figure.startswith("overhead"):
         return f"{value:+.1%}"
     seconds = value / 1e6 if figure.endswith("_us") else value
     if seconds >= 1:
@@ -155,6 +184,11 @@ def _overhead(summaries: Summaries) -> float | None:
     return None if ratio is None else 1 / ratio - 1
 
 
+def _step_overhead(case: str, figure: str) -> Callable[[Summaries], float | None]:
+    """A framework case's median overhead per training step (``figure``)."""
+    return lambda summaries: median(summaries, case, figure)
+
+
 TARGETS = (
     Target(4, "log_metric into SQLite, one call per point incl. flush", "≥ 60,000 points/s",
            lambda s: median(s, "tp-sqlite-log-metric", "points_per_s"),
@@ -188,6 +222,24 @@ TARGETS = (
     Target(5, "MLflow backend: trackplug's own time beside its log_batch calls", "≤ 10%",
            lambda s: median(s, "tp-mlflow-batch-loop", "own_share"),
            lambda v: v <= 0.10, lambda v: f"{v:+.1%}"),
+    *(
+        Target(18, f"{label}: overhead per training step over {base}", "≤ 2%",
+               _step_overhead(case, figure), lambda v: v <= 0.02, lambda v: f"{v:+.1%}")
+        for label, case, base, figure in (
+            ("Lightning TrackplugLogger, its own time", "fw-lightning", "no logger",
+             "hook_share"),
+            ("Trainer TrackplugCallback, its own time", "fw-transformers", "no callback",
+             "hook_share"),
+            ("Keras TrackplugCallback every batch, its own time", "fw-keras", "no callback",
+             "hook_share"),
+            ("Lightning TrackplugLogger", "fw-lightning", "CSVLogger", "overhead_vs_csv"),
+            ("Lightning TrackplugLogger", "fw-lightning", "no logger", "overhead"),
+            ("Trainer TrackplugCallback", "fw-transformers", "no callback", "overhead"),
+            ("Keras TrackplugCallback", "fw-keras", "no callback", "overhead"),
+            ("Keras TrackplugCallback, every batch", "fw-keras", "no callback",
+             "overhead_batches"),
+        )
+    ),
 )  # fmt: skip
 
 
@@ -218,7 +270,7 @@ def header(run: Mapping[str, Any]) -> list[str]:
 
 
 def render(run: Mapping[str, Any], sizes: Sizes, summaries: Summaries, chart: str) -> str:
-    lines = [*header(run), "#### Targets (issues 4, 5 and 19)", "", *targets_table(summaries)]
+    lines = [*header(run), "#### Targets (issues 4, 5, 18 and 19)", "", *targets_table(summaries)]
     lines += [f"![trackplug vs MLflow: headline ratios]({chart})", ""]
     for group in GROUPS:
         lines += group_table(group, sizes, summaries)

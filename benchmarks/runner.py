@@ -76,7 +76,7 @@ def build_fixtures(cases: Sequence[Case], sizes: Sizes, directory: Path) -> bool
 
 
 def case_spec(case: Case, round_: int, sizes: Sizes, directory: Path) -> dict[str, Any]:
-    params = {**case.params, "keys": sizes.batch_keys}
+    params = {**case.params, "keys": sizes.batch_keys, "fit_rounds": sizes.fit_rounds}
     if os.environ.get(POSTGRESQL_ENV):
         params["postgresql_url"] = os.environ[POSTGRESQL_ENV]
     return {

@@ -21,6 +21,9 @@ class Sizes:
     rss: int  # points logged while the peak resident memory is watched
     first_point: int = 1  # a fresh process's first durable point
     run: int = 1_000  # points of a run started, with 10 params, and ended by a fresh process
+    train_steps: int = 500  # training steps of each fit of a framework case (Lightning, Keras)
+    trainer_steps: int = 60  # the same for transformers' Trainer (its steps cost ~20x more)
+    fit_rounds: int = 3  # interleaved rounds of every logging variant inside a framework case
 
 
 FULL = Sizes(
@@ -47,4 +50,7 @@ QUICK = Sizes(
     history=5_000,
     resources=50,
     rss=100_000,
+    train_steps=20,
+    trainer_steps=10,
+    fit_rounds=1,
 )

@@ -10,6 +10,8 @@ import sys
 import pytest
 
 HEAVY = ["sqlalchemy", "mlflow", "click", "rich", "numpy", "pandas", "matplotlib"]
+#: The frameworks trackplug.integrations adapts: loaded only by their own adapter.
+HEAVY += ["torch", "lightning", "transformers", "accelerate", "keras"]
 
 SCRIPT = f"""
 import json, sys
