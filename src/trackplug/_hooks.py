@@ -16,7 +16,16 @@ import pluggy
 
 from . import spec
 from ._errors import BackendError, PluginError, UnsupportedOperationError
-from ._model import Batch, Capabilities, MetricPoint, ParamValue, PerfRecord, Resource, rank
+from ._model import (
+    Batch,
+    Capabilities,
+    MetricPoint,
+    ParamValue,
+    PerfRecord,
+    Resource,
+    rank,
+    sample_points,
+)
 
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 
@@ -116,6 +125,14 @@ class BackendHooks:
 
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
         return self._call("history", list, resource=resource, key=key)
+
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        """The backend's sample, else the contract's rule over the whole history."""
+        if "history_sampled" in self._implemented:
+            return self._call(
+                "history_sampled", list, resource=resource, key=key, max_points=max_points
+            )
+        return sample_points(self.history(resource, key), max_points)
 
     def latest(self, resource: Resource) -> dict[str, float]:
         return self._call("latest", dict, resource=resource)
