@@ -9,7 +9,17 @@ import sys
 
 import pytest
 
-HEAVY = ["sqlalchemy", "mlflow", "click", "rich", "numpy", "pandas", "matplotlib"]
+HEAVY = [
+    "sqlalchemy",
+    "mlflow",
+    "click",
+    "rich",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "starlette",
+    "uvicorn",
+]
 
 SCRIPT = f"""
 import json, sys

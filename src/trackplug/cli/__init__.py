@@ -1,5 +1,5 @@
 """The ``trackplug`` command: ``demo``, ``ls``, ``runs``, ``params``, ``history``, ``best``,
-``plot``, ``copy``, ``sync``, ``backends``.
+``plot``, ``ui``, ``copy``, ``sync``, ``backends``.
 
 ::
 
@@ -8,6 +8,7 @@
     trackplug runs sqlite:///trackplug.db sgd -m loss   # runs side by side, with params
     trackplug best sqlite:///trackplug.db valid_f1 --limit 3
     trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
+    trackplug ui                        # a dashboard in the browser (the ui extra)
 
 Importing :mod:`trackplug` never imports this package (nor click, rich or matplotlib):
 only running the command does. Every error is one line on stderr and a non-zero exit code;
