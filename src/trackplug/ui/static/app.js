@@ -195,11 +195,18 @@ function keysOfSelected() {
   return [...keys].sort();
 }
 
+// The key a perf record ranks by: log_metrics(..., perf_metric="f1") stores valid_f1 (else train_f1).
+function perfKey(run, keys) {
+  if (!run || !run.perf) return null;
+  const metric = run.perf.metric;
+  return [metric, `valid_${metric}`, `train_${metric}`].find((key) => keys.includes(key)) || null;
+}
+
 function chooseKey() {
   const keys = keysOfSelected();
   if (state.key && keys.includes(state.key)) return;
   const first = state.runs.find((run) => run.id === state.selected[0]);
-  state.key = first && first.perf && keys.includes(first.perf.metric) ? first.perf.metric : keys[0] || null;
+  state.key = perfKey(first, keys) || keys[0] || null;
 }
 
 function renderMetricChoices() {
@@ -323,7 +330,8 @@ async function poll() {
 
 function renderBestChoices() {
   const select = $("best-metric");
-  const current = select.value || (state.runs.find((r) => r.perf) || {}).perf?.metric || state.keys[0];
+  const ranked = state.runs.map((run) => perfKey(run, state.keys)).find(Boolean);
+  const current = select.value || ranked || state.keys[0];
   select.replaceChildren(...state.keys.map((key) => new Option(key, key, false, key === current)));
 }
 
