@@ -21,6 +21,7 @@ class Sizes:
     rss: int  # points logged while the peak resident memory is watched
     first_point: int = 1  # a fresh process's first durable point
     run: int = 1_000  # points of a run started, with 10 params, and ended by a fresh process
+    chart: int = 1_000_000  # points of the metric sampled for a chart and plotted (trackplug ui)
 
 
 FULL = Sizes(
@@ -47,4 +48,5 @@ QUICK = Sizes(
     history=5_000,
     resources=50,
     rss=100_000,
+    chart=20_000,
 )
