@@ -328,3 +328,22 @@ def test_the_command_refuses_a_missing_store(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert "does not exist" in out.stderr
+
+
+def test_the_wheel_ships_the_page_and_uplot_with_its_licence(tmp_path: Path) -> None:
+    build = pytest.importorskip("hatchling.build", reason="building the wheel needs hatchling")
+    cwd = Path.cwd()
+    os.chdir(Path(__file__).parents[1])
+    try:
+        wheel = tmp_path / build.build_wheel(str(tmp_path))
+    finally:
+        os.chdir(cwd)
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
+    static = "trackplug/ui/static/"
+    for name in ("index.html", "app.js", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
+        assert static + name in names, name
+    assert "Provides-Extra: ui" in metadata
