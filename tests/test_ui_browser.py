@@ -213,16 +213,18 @@ def test_live_refresh_shows_a_new_point(
     running = ids["adam-slow"]
     fetched: list[str] = []
     page.on("request", lambda request: fetched.append(request.url))
-    open_page(page, server, f"#view=runs&runs={running}&key=train_loss")
-    wait_for_series(page, 1)
+    finished = ids["sgd"]
+    open_page(page, server, f"#view=runs&runs={running},{finished}&key=train_loss")
+    wait_for_series(page, 2)
     last_x = "window.trackplug.chart.data[0][window.trackplug.chart.data[0].length - 1]"
     assert page.evaluate(last_x) == 199
     with trackplug.connect(url) as writer:
         writer.log_metric(running, "train_loss", 0.123, step=200)
     page.wait_for_function(f"{last_x} === 200", timeout=WAIT_MS)
     assert page.evaluate("window.trackplug.chart.data[1].at(-1)") == 0.123
-    polls = [u for u in fetched if "after_step=199" in u]
-    assert polls, "live refresh asks only for the points after the last one it has"
+    polls = [u for u in fetched if "after_step=" in u]
+    assert any("after_step=199" in u for u in polls), "asked for what is after its last point"
+    assert all(f"resource={running}" in u for u in polls), "a finished run is not polled"
 
 
 def test_the_leaderboard(

@@ -294,9 +294,10 @@ async function poll() {
     await loadRuns();
     if (!chart || !state.key) return;
     let changed = false;
+    const ended = new Set(state.runs.filter((run) => run.status && run.status !== "running").map((run) => run.id));
     for (const id of state.selected) {
       const points = series.get(id);
-      if (!points || !points.step.length) continue;
+      if (!points || !points.step.length || ended.has(id)) continue; // an ended run logs no more
       const n = points.step.length;
       const last = [points.step[n - 1], points.time[n - 1]];
       const fresh = await getJSON("api/history", {
