@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .fixtures import BEST, HISTORY, TEMPLATE
+from .fixtures import BEST, CHART, HISTORY, TEMPLATE
 
 #: The environment variable that gives the PostgreSQL URL (the tests use it too).
 POSTGRESQL_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
@@ -42,6 +42,7 @@ _LIMIT = "benchmarks.bodies.limits:"
 _START = "benchmarks.bodies.startup:"
 _PEER = "benchmarks.bodies.peers:"
 _FW = "benchmarks.bodies.frameworks:"
+_UI = "benchmarks.bodies.ui:"
 _SQLITE = {"backend": "sqlite"}
 _PG = {"backend": "postgresql"}
 _MEMORY = {"backend": "memory"}
@@ -137,6 +138,19 @@ CASES: tuple[Case, ...] = (
          ("trackplug_sql", "transformers", "accelerate")),
     Case("fw-keras", "Keras (torch): TrackplugCallback (SQLite) vs no callback, CSVLogger",
          "trackplug", _FW + "keras_steps", "train_steps", _SQLITE, ("trackplug_sql", "keras")),
+    # a long metric for a chart (issue 20): sampled vs whole, trackplug vs MLflow, and plotted
+    Case("tp-sqlite-sampled", "trackplug history_sampled(1,000), SQLite", "trackplug",
+         _UI + "history_sampled", "chart", _SQLITE, _SQL_NEEDS, versus="mlflow-sampled",
+         limit="tp-sqlite-whole"),
+    Case("tp-sqlite-whole", "trackplug history(), SQLite", "trackplug", _UI + "history_whole",
+         "chart", _SQLITE, _SQL_NEEDS, versus="mlflow-whole"),
+    Case("mlflow-sampled", "MLflow get_metric_history_bulk_interval(1,000), SQLite store",
+         "mlflow", _UI + "mlflow_sampled", "chart", {}, ("mlflow",), CHART),
+    Case("mlflow-whole", "MlflowClient.get_metric_history, SQLite store", "mlflow",
+         _UI + "mlflow_whole", "chart", {}, ("mlflow",), CHART),
+    Case("ui-sqlite-chart", "trackplug ui in chromium: page opened to chart drawn, SQLite",
+         "trackplug", _UI + "chart_in_browser", "chart", _SQLITE,
+         ("trackplug_sql", "starlette", "uvicorn", "playwright", "chromium")),
     # peak memory
     Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
          _SQLITE, _SQL_NEEDS),
@@ -149,6 +163,10 @@ def missing(need: str) -> str | None:
     """Why ``need`` is not met here, or None when it is."""
     if need == "postgresql":
         return None if os.environ.get(POSTGRESQL_ENV) else f"{POSTGRESQL_ENV} is not set"
+    if need == "chromium":
+        from .bodies.ui import chromium_missing
+
+        return chromium_missing()
     if importlib.util.find_spec(need) is None:
         return f"{need} is not installed"
     return None

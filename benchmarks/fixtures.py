@@ -26,7 +26,7 @@ from . import data
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-TEMPLATE, HISTORY, BEST = "template.db", "history.db", "best.db"
+TEMPLATE, HISTORY, BEST, CHART = "template.db", "history.db", "best.db", "chart.db"
 _BATCH_LIMIT = 1000
 
 
@@ -42,10 +42,10 @@ def build_template(directory: Path) -> Path:
     return template
 
 
-def build_history(template: Path, points: int) -> None:
+def build_history(template: Path, points: int, name: str = HISTORY) -> None:
     from mlflow.entities import Metric
 
-    target = template.with_name(HISTORY)
+    target = template.with_name(name)
     shutil.copyfile(template, target)
     client = _client(target)
     run_id = client.create_run("0", run_name=data.RESOURCE).info.run_id
@@ -75,6 +75,8 @@ def main(argv: list[str]) -> int:
         build_history(template, int(spec["history"]))
     if "best" in spec["build"]:
         build_best(template, int(spec["resources"]))
+    if "chart" in spec["build"]:
+        build_history(template, int(spec["chart"]), CHART)
     return 0
 
 

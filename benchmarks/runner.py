@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .cases import POSTGRESQL_ENV, Case
-from .fixtures import BEST, HISTORY
+from .fixtures import BEST, CHART, HISTORY
 from .sizes import Sizes
 from .worker import RECORD_PREFIX
 
@@ -62,11 +62,13 @@ def build_fixtures(cases: Sequence[Case], sizes: Sizes, directory: Path) -> bool
     wanted = {case.fixture for case in cases if case.fixture}
     if not wanted:
         return False
-    build = [name for name, file in (("history", HISTORY), ("best", BEST)) if file in wanted]
+    built = (("history", HISTORY), ("best", BEST), ("chart", CHART))
+    build = [name for name, file in built if file in wanted]
     spec = {
         "directory": str(directory),
         "history": sizes.history,
         "resources": sizes.resources,
+        "chart": sizes.chart,
         "build": build,
     }
     done = _python("benchmarks.fixtures", spec, directory)

@@ -24,6 +24,7 @@ class Sizes:
     train_steps: int = 500  # training steps of each fit of a framework case (Lightning, Keras)
     trainer_steps: int = 60  # the same for transformers' Trainer (its steps cost ~20x more)
     fit_rounds: int = 3  # interleaved rounds of every logging variant inside a framework case
+    chart: int = 1_000_000  # points of the metric sampled for a chart and plotted (trackplug ui)
 
 
 FULL = Sizes(
@@ -53,4 +54,5 @@ QUICK = Sizes(
     train_steps=20,
     trainer_steps=10,
     fit_rounds=1,
+    chart=20_000,
 )

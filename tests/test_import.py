@@ -12,6 +12,8 @@ import pytest
 HEAVY = ["sqlalchemy", "mlflow", "click", "rich", "numpy", "pandas", "matplotlib"]
 #: The frameworks trackplug.integrations adapts: loaded only by their own adapter.
 HEAVY += ["torch", "lightning", "transformers", "accelerate", "keras"]
+#: The dashboard's server (trackplug ui): loaded only by the ui command.
+HEAVY += ["starlette", "uvicorn"]
 
 SCRIPT = f"""
 import json, sys

@@ -27,6 +27,7 @@ from trackplug.plugin import (
     float_bits,
     order_cursor,
     point_order,
+    sample_points,
     value_order,
 )
 
@@ -747,6 +748,43 @@ class PagesRepeatBoundary(MemoryBackend):
         return HistoryPage(page, order_cursor(page, cursor) if more else None)
 
 
+class SampleDecimated(MemoryBackend):
+    """A sampled history of evenly spaced points (what MLflow's
+    ``get_metric_history_bulk_interval`` does): a spike between them disappears."""
+
+    @hookimpl
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        points = _points(self, resource, key)
+        stride = -(-len(points) // max_points)
+        return points[::stride]
+
+
+class SampleIgnoresBound(MemoryBackend):
+    """A sampled history of the whole history, however long."""
+
+    @hookimpl
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        return _points(self, resource, key)
+
+
+class SampleWithoutEnds(MemoryBackend):
+    """Each bucket's extremes, but not the history's first and last points."""
+
+    @hookimpl
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        points = _points(self, resource, key)
+        sample = sample_points(points, max_points)
+        return sample if len(points) <= max_points else sample[1:-1]
+
+
+class SampleUnordered(MemoryBackend):
+    """The right points, most recent first."""
+
+    @hookimpl
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        return sample_points(_points(self, resource, key), max_points)[::-1]
+
+
 # -- the test classes ----------------------------------------------------------------------
 
 Factory = Callable[[], object]
@@ -805,6 +843,10 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         PerfIgnoringCase,
         PagesSkipBoundary,
         PagesRepeatBoundary,
+        SampleDecimated,
+        SampleIgnoresBound,
+        SampleWithoutEnds,
+        SampleUnordered,
     )
 }
 #: Hooks whose breakage shows only through other hooks, and the backends that show it:

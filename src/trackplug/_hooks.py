@@ -31,6 +31,7 @@ from ._model import (
     Resource,
     point_order,
     rank,
+    sample_points,
 )
 from ._urls import scrubbing
 
@@ -180,6 +181,14 @@ class BackendHooks:
         """Refuse a page that would make the facade loop forever, lose or reorder points."""
         if error := _page_error(page, cursor, size, last):
             raise BackendError(f"backend {self.name}: hook history_page returned {error}")
+
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        """The backend's sample, else the contract's rule over the whole history."""
+        if "history_sampled" in self._implemented:
+            return self._call(
+                "history_sampled", list, resource=resource, key=key, max_points=max_points
+            )
+        return sample_points(self.history(resource, key), max_points)
 
     def latest(self, resource: Resource) -> dict[str, float]:
         return self._call("latest", dict, resource=resource)

@@ -6,6 +6,7 @@ Backends only ever see these types: a :class:`Resource` (never a user's raw obje
 
 from __future__ import annotations
 
+import bisect
 import math
 import struct
 from bisect import bisect_left
@@ -26,6 +27,9 @@ __all__ = [
     "order_cursor",
     "point_order",
     "rank",
+    "sample_buckets",
+    "sample_edges",
+    "sample_points",
     "value_order",
 ]
 
@@ -156,6 +160,53 @@ def rank(
         key=lambda item: (sign * item[1], item[0]),
     )
     return ranked[:limit]
+
+
+#: The fewest points a sampled history may be asked for: first, last, min and max.
+MIN_SAMPLE = 4
+
+
+def sample_buckets(max_points: int) -> int:
+    """How many buckets a sample of at most ``max_points`` points splits a history into:
+    each keeps up to two points (its min and max), plus the history's first and last."""
+    return (max_points - 2) // 2
+
+
+def sample_points(points: Sequence[MetricPoint], max_points: int) -> list[MetricPoint]:
+    """The contract's downsampled history (``history_sampled``), from a whole history in
+    point order: all of it when it has at most ``max_points`` points; else the first and
+    last points and, in each bucket of :func:`sample_edges` over the step range (the
+    timestamp range when every point has the same step), the points with the least and
+    greatest :func:`value_order` (NaN ranks lowest, so a NaN is kept too). In point order,
+    at most ``max_points`` points. The SQL backend uses the same buckets."""
+    if len(points) <= max_points:
+        return list(points)
+    first, last = points[0], points[-1]
+    by_step = first.step != last.step
+    low, high = (first.step, last.step) if by_step else (first.timestamp, last.timestamp)
+    edges = sample_edges(low, high, sample_buckets(max_points))
+    least: dict[int, tuple[int, int]] = {}
+    greatest: dict[int, tuple[int, int]] = {}
+    for index, point in enumerate(points):
+        bucket = bisect.bisect_right(edges, point.step if by_step else point.timestamp)
+        order = value_order(point.value)
+        if bucket not in least or order < least[bucket][0]:
+            least[bucket] = (order, index)
+        if bucket not in greatest or order > greatest[bucket][0]:
+            greatest[bucket] = (order, index)
+    kept = {0, len(points) - 1}
+    kept.update(index for _, index in least.values())
+    kept.update(index for _, index in greatest.values())
+    return [points[index] for index in sorted(kept)]
+
+
+def sample_edges(low: int, high: int, buckets: int) -> list[int]:
+    """Where the buckets of a sample over ``[low, high]`` (steps or timestamps) begin,
+    after the first, which begins at ``low``: at most ``buckets - 1`` distinct integers
+    splitting the range evenly. A value ``x`` falls in bucket
+    ``bisect_right(edges, x)``. Exact integers, so signed 64-bit ranges never overflow."""
+    width = high - low + 1
+    return sorted({low + width * b // buckets for b in range(1, buckets)} - {low})
 
 
 @dataclass(frozen=True, slots=True)

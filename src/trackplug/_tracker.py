@@ -504,6 +504,16 @@ class Tracker:
         items = [resources] if single or not isinstance(resources, Iterable) else resources
         return [self._read(resource) for resource in items]
 
+    def history_sampled(self, resource: object, key: str, max_points: int) -> list[MetricPoint]:
+        """At most ``max_points`` (at least 4) points of ``key``'s history, for a chart: all
+        of them when there are no more; else, in history order, the first and last points
+        and the least and greatest value of each bucket of the step range, so no spike
+        disappears (docs/semantics.md, "Sampled history"). Done in the store where the
+        backend can (SQLite, PostgreSQL); else sampled here from :meth:`history`."""
+        resource = self._read(resource)
+        key = check.check_key(key)
+        return self._primary.history_sampled(resource, key, check.check_max_points(max_points))
+
     def latest(self, resource: object) -> dict[str, float]:
         """``{key: latest value}`` for every key of ``resource``, sorted by key."""
         return self._primary.latest(self._read(resource))

@@ -25,6 +25,7 @@ __all__ = [
     "PERF_SPLITS",
     "check_key",
     "check_limit",
+    "check_max_points",
     "check_order",
     "check_perf",
     "check_point",
@@ -275,6 +276,25 @@ def check_limit(limit: object, name: str = "limit") -> int:
     if not 1 <= limit <= INT64_MAX:
         raise ValidationError(f"{name} {short_repr(limit)} is invalid: use 1 to {INT64_MAX}")
     return limit
+
+
+def check_max_points(max_points: object) -> int:
+    """How many points a sampled history may have: an integer (numpy's too, not bool) from
+    4 (first, last, min and max) to 2**63 - 1."""
+    from ._model import MIN_SAMPLE
+
+    if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral):
+        raise InvalidTypeError(
+            f"max_points {short_repr(max_points)} of type {type(max_points).__name__} is "
+            f"invalid: use an integer of at least {MIN_SAMPLE}"
+        )
+    max_points = operator.index(max_points)
+    if not MIN_SAMPLE <= max_points <= INT64_MAX:
+        raise ValidationError(
+            f"max_points {short_repr(max_points)} is invalid: use {MIN_SAMPLE} to {INT64_MAX} "
+            "(a sample keeps the first, last, least and greatest points)"
+        )
+    return max_points
 
 
 def check_order(order: object) -> Literal["max", "min"]:

@@ -53,6 +53,9 @@ from ._model import (
     page_of,
     point_order,
     rank,
+    sample_buckets,
+    sample_edges,
+    sample_points,
     value_order,
 )
 from ._params import RUN_END_TAG, RUN_STATUS_TAG, param_text, raise_on_conflict, user_tags
@@ -108,6 +111,9 @@ __all__ = [
     "rank",
     "redact_chain",
     "redact_url",
+    "sample_buckets",
+    "sample_edges",
+    "sample_points",
     "scheme_of",
     "timeout_of",
     "user_tags",

@@ -59,6 +59,7 @@ __all__ = [
     "get_tags",
     "history",
     "history_page",
+    "history_sampled",
     "hookimpl",
     "hookspec",
     "latest",
@@ -267,6 +268,18 @@ def history_page(resource: Resource, key: str, cursor: str | None, limit: int) -
 
 
 @hookspec(firstresult=True)
+def history_sampled(resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+    """*Optional.* A downsampled history for charts, at most ``max_points`` points (the
+    facade passes at least 4): the whole history when it has no more points; else a subset
+    of it, in history order, holding its first and last points and, in buckets splitting
+    the step range (the timestamp range when all steps are equal), each bucket's points of
+    least and greatest ``value_order`` — so the global min and max (and any NaN) are kept
+    and no spike disappears. :func:`trackplug._model.sample_points` is the rule; a backend
+    may bucket differently as long as the sample keeps those properties. Without it the
+    facade samples ``history``."""
+
+
+@hookspec(firstresult=True)
 def latest(resource: Resource) -> dict[str, float]:
     """``{key: latest value}`` for every key of ``resource``; {} if none."""
 
@@ -366,6 +379,7 @@ OPTIONAL_HOOKS = (
     "log_prediction_metrics",
     "best",
     "history_page",
+    "history_sampled",
     "flush",
     "close",
     *PARAM_HOOKS,

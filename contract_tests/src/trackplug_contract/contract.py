@@ -21,7 +21,7 @@ from .points import (
     ValueTests,
 )
 from .profiles import shrinking_limited
-from .reads import BestTests, ResourceTests
+from .reads import BestTests, ResourceTests, SampledHistoryTests
 from .writes import CopyTests, LogMetricsTests, PredictionTests
 
 __all__ = ["BackendContract", "StatefulTests"]
@@ -45,6 +45,7 @@ class BackendContract(
     UrlTests,
     PersistenceTests,
     CapabilityTests,
+    SampledHistoryTests,
     ResourceTests,
     BestTests,
     PredictionTests,

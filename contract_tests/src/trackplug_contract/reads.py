@@ -10,14 +10,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from trackplug import PerfRecord, ValidationError
+from trackplug import MetricPoint, PerfRecord, Tracker, ValidationError
+from trackplug.plugin import value_order
 
 from . import strategies as tps
 from .base import ContractBase
-from .reference import exact_best
+from .reference import exact_best, exact_history
 from .strategies import FLOAT_MAX
 
-__all__ = ["BestTests", "ResourceTests"]
+__all__ = ["BestTests", "ResourceTests", "SampledHistoryTests"]
 
 LOOKALIKE_IDS = tps.LOOKALIKE_IDS
 
@@ -223,3 +224,76 @@ class ResourceTests(ContractBase):
             with pytest.raises(ValidationError):
                 pair.tracker.log_metric(rid, "m", 1.0)
             assert pair.tracker.resources() == []
+
+
+def check_sample(tracker: Tracker, rid: str, key: str, max_points: int) -> list[MetricPoint]:
+    """``history_sampled`` against the backend's own ``history``: the whole of it when it
+    fits, else a subsequence of at most ``max_points`` points holding the first, the last,
+    a least and a greatest point (by ``value_order``: NaN lowest). The sample."""
+    history = tracker.history(rid, key)
+    sample = tracker.history_sampled(rid, key, max_points)
+    whole, got = exact_history(history), exact_history(sample)
+    if len(history) <= max_points:
+        assert got == whole, f"a history of {len(history)} points sampled to {max_points}"
+        return sample
+    assert len(sample) <= max_points, f"{len(sample)} points sampled, {max_points} asked for"
+    remaining = iter(whole)
+    assert all(point in remaining for point in got), "sample is no subsequence of history"
+    assert got[0] == whole[0], "the first point was not kept"
+    assert got[-1] == whole[-1], "the last point was not kept"
+    orders = [value_order(p.value) for p in sample]
+    every = [value_order(p.value) for p in history]
+    assert min(orders) == min(every), "the least value (a dip, or a NaN) was dropped"
+    assert max(orders) == max(every), "the greatest value (a spike) was dropped"
+    return sample
+
+
+class SampledHistoryTests(ContractBase):
+    """``history_sampled(resource, key, max_points)``: at most ``max_points`` points of the
+    history, in order, keeping its first, last, least and greatest points."""
+
+    def test_sample_keeps_spikes_and_ends(self) -> None:
+        with self.pair() as pair:
+            points = [MetricPoint("m", 1.0 + (i % 7) / 10, i, 5) for i in range(300)]
+            points[137] = points[137]._replace(value=1e6)  # a spike
+            points[201] = points[201]._replace(value=-3.0)  # a dip
+            pair.log_points("r", points)
+            for max_points in (4, 5, 10, 64, 299):
+                sample = check_sample(pair.tracker, "r", "m", max_points)
+                assert {p.step for p in sample} >= {0, 137, 201, 299}, f"max_points={max_points}"
+            assert len(check_sample(pair.tracker, "r", "m", 300)) == 300, "all when it fits"
+            assert pair.tracker.history_sampled("r", "never", 10) == [], "no such key"
+            assert pair.tracker.history_sampled("nobody", "m", 10) == [], "no such resource"
+
+    def test_sample_of_one_step_splits_time(self) -> None:
+        # Points logged without a step (all step 0, as lolpop logs) are bucketed by time.
+        with self.pair() as pair:
+            points = [MetricPoint("m", float(i % 5), 0, 1000 + i) for i in range(100)]
+            points[60] = points[60]._replace(value=math.nan)
+            pair.log_points("r", points)
+            for max_points in (4, 10, 40):
+                check_sample(pair.tracker, "r", "m", max_points)
+            if pair.caps.nan == "keep":
+                sample = pair.tracker.history_sampled("r", "m", 40)
+                assert any(math.isnan(p.value) for p in sample), "the NaN was dropped"
+                assert len(sample) > 4, "one step: buckets split the time range"
+
+    def test_sample_matches_its_properties(self) -> None:
+        with self.pair() as pair:
+
+            @self.examples
+            @given(
+                points=st.lists(tps.points(st.just("m")), min_size=1, max_size=40),
+                max_points=st.integers(min_value=4, max_value=24),
+            )
+            def check(points: list[MetricPoint], max_points: int) -> None:
+                rid = pair.fresh()
+                pair.log_points(rid, points)
+                check_sample(pair.tracker, rid, "m", max_points)
+
+            check()
+
+    @pytest.mark.parametrize("max_points", [3, 0, -1, True, 4.0, "10", None])
+    def test_sample_refuses_bad_sizes(self, max_points: object) -> None:
+        with self.pair() as pair, pytest.raises(ValidationError):
+            pair.tracker.history_sampled("r", "m", max_points)  # type: ignore[arg-type]

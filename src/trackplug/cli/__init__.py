@@ -1,5 +1,5 @@
 """The ``trackplug`` command: ``demo``, ``ls``, ``runs``, ``params``, ``history``, ``best``,
-``plot``, ``export``, ``copy``, ``sync``, ``backends``.
+``plot``, ``export``, ``ui``, ``copy``, ``sync``, ``backends``.
 
 ::
 
@@ -9,6 +9,7 @@
     trackplug best valid_f1 --limit 3   # the URL may be left out: $TRACKPLUG_URL, else the default
     trackplug plot sqlite:///trackplug.db valid_loss -o loss.png
     trackplug export -t runs -o runs.parquet
+    trackplug ui                        # a dashboard in the browser (the ui extra)
 
 Importing :mod:`trackplug` never imports this package (nor click, rich or matplotlib):
 only running the command does. Every error is one line on stderr and a non-zero exit code;

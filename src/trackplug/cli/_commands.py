@@ -868,6 +868,52 @@ def _sync_with_progress(box: Outbox, urls: list[str]) -> dict[str, int]:
         return sync_outbox(*urls, outbox=box, progress=progress)
 
 
+# -- ui -------------------------------------------------------------------------------------
+
+
+@click.command(name="ui")
+@click.argument("url", required=False)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but loopback lets others read the store.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port to listen on [default: a free one].",
+)
+def ui(url: str | None, host: str, port: int) -> None:
+    """Serve a read-only dashboard of a store: runs, charts, leaderboard, predictions.
+
+    URL defaults to $TRACKPLUG_URL, else sqlite:///trackplug.db. Needs the ui extra
+    (pip install "trackplug[ui]"). Ctrl-C stops it.
+
+    \b
+    Example:
+      trackplug ui
+      trackplug ui sqlite:///runs.db --port 8080
+    """
+    url = _resolve(url)
+    try:
+        from .. import ui as dashboard
+    except ImportError as exc:  # starlette or uvicorn: the extra is not installed
+        raise click.ClickException(
+            f'trackplug ui needs {exc.name or "the ui extra"}: pip install "trackplug[ui]"'
+        ) from None
+    if not dashboard.is_loopback(host):
+        _note(
+            f"Warning: serving on {host}, not loopback: anyone who can reach this machine can "
+            "read the store's metrics, params and tags (the dashboard has no login)."
+        )
+    # uvicorn shuts down cleanly on Ctrl-C, then raises it again: the end, not an error.
+    with _open_existing(url) as tracker, contextlib.suppress(KeyboardInterrupt):
+        dashboard.serve(tracker, host, port)
+    _note("trackplug ui: stopped")
+
+
 # -- backends -------------------------------------------------------------------------------
 
 
@@ -972,4 +1018,4 @@ def _default_text(registry: Registry) -> str:
     return f"Default store ({source}): {redact_url(url)}"
 
 
-COMMANDS = (demo, ls, runs, params, history, best, plot, export, copy_command, sync, backends)
+COMMANDS = (demo, ls, runs, params, history, best, plot, export, ui, copy_command, sync, backends)

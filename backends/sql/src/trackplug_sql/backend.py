@@ -215,10 +215,11 @@ class SQLBackend:
 
     @hookimpl
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
-        steps, stamps, bits = self._store.history(resource.id, key)
-        with _gc_paused():
-            points = zip(repeat(key), from_bits(bits), steps, stamps)
-            return list(map(MetricPoint._make, points))
+        return _points_of(key, *self._store.history(resource.id, key))
+
+    @hookimpl
+    def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
+        return _points_of(key, *self._store.history_sampled(resource.id, key, max_points))
 
     @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:
@@ -318,6 +319,15 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _points_of(
+    key: str, steps: Sequence[int], stamps: Sequence[int], bits: Sequence[int]
+) -> list[MetricPoint]:
+    """A series' points from its columns (a history, or a sample of it)."""
+    with _gc_paused():
+        points = zip(repeat(key), from_bits(bits), steps, stamps)
+        return list(map(MetricPoint._make, points))
 
 
 def _columns(rid: str, points: Sequence[MetricPoint]) -> _Part:

@@ -27,7 +27,15 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 from . import schema
 from .backend import POSTGRESQL_SCHEMES
 from .schema import Migration, PointColumns
-from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
+from .store import (
+    HistoryColumns,
+    Params,
+    Row,
+    backend_errors,
+    migrations_for,
+    sample_plan,
+    sampled_columns,
+)
 
 __all__ = ["DEFAULT_TIMEOUT", "PostgreSQLStore", "engine_url"]
 
@@ -51,6 +59,23 @@ _HISTORY_ARRAYS = """
     FROM trackplug_points
     WHERE series = (SELECT id FROM trackplug_series WHERE resource = %s AND key = %s)
 """
+# Every bucket's least and greatest points in one statement: width_bucket numbers a point's
+# bucket by the buckets' lower bounds after the first; DISTINCT ON keeps one row per bucket
+# (of equal values, the first in history order, as the model and SQLite's MIN do).
+_SAMPLE = {
+    column: f"""
+    WITH p AS (
+        SELECT step, timestamp_ms, value_order, value_bits,
+               width_bucket({column}, %(starts)s::bigint[]) AS bucket
+        FROM trackplug_points WHERE series = %(series)s {extra})
+    (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order, value_bits
+     FROM p ORDER BY bucket, value_order, step, timestamp_ms)
+    UNION
+    (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order, value_bits
+     FROM p ORDER BY bucket, value_order DESC, step, timestamp_ms)
+    """
+    for column, extra in (("step", ""), ("timestamp_ms", "AND step = %(step)s"))
+}
 _TABLE_EXISTS = "SELECT to_regclass('trackplug_meta') IS NOT NULL"
 #: What fails when the database does: SQLAlchemy's errors (connecting, pooling, and the
 #: statements it runs) and psycopg's (the two paths on its cursor).
@@ -125,6 +150,20 @@ class _Transaction:
         with self._cursor() as cursor:
             row = cursor.execute(_HISTORY_ARRAYS, (resource, key)).fetchone()
         return ([], [], []) if row is None or row[0] is None else (row[0], row[1], row[2])
+
+    def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
+        found = self.query(schema.SERIES_ID, {"resource": resource, "key": key})
+        if not found:
+            return ([], [], [])
+        series = found[0][0]
+        plan = sample_plan(self.query, series, max_points)
+        if plan is None:
+            return self.history(resource, key)
+        starts = [low for low, _ in plan.buckets[1:]]
+        params = {"series": series, "starts": starts, "step": plan.first[0]}
+        with self._cursor() as cursor:
+            rows = cursor.execute(_SAMPLE[plan.column], params).fetchall()
+        return sampled_columns([plan.first, plan.last, *rows])
 
 
 class PostgreSQLStore:
@@ -226,6 +265,11 @@ class PostgreSQLStore:
         """Fetched as three arrays instead of one Python row per point."""
         with self.transaction() as tx:
             return tx.history(resource, key)
+
+    def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
+        """In one transaction (a snapshot, while a run may be logging)."""
+        with self.transaction() as tx:
+            return tx.history_sampled(resource, key, max_points)
 
     def sync(self) -> None:
         """Nothing to do: a committed transaction is durable in PostgreSQL."""

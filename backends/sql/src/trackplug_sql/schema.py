@@ -252,6 +252,19 @@ HISTORY = """
     WHERE s.resource = :resource AND s.key = :key
     ORDER BY p.step, p.timestamp_ms, p.value_order
 """
+# history_sampled (``trackplug._model.sample_points``): the series, whether it has more
+# points than asked for (reading at most that many), its first and last points, then each
+# bucket's least and greatest points (per store: sqlite.py, postgresql.py).
+SERIES_ID = "SELECT id FROM trackplug_series WHERE resource = :resource AND key = :key"
+COUNT_UP_TO = (
+    "SELECT count(*) FROM (SELECT 1 FROM trackplug_points WHERE series = :series "
+    "LIMIT :limit) AS head"
+)
+SAMPLE_ENDS = {
+    end: "SELECT step, timestamp_ms, value_order, value_bits FROM trackplug_points "
+    f"WHERE series = :series ORDER BY step {d}, timestamp_ms {d}, value_order {d} LIMIT 1"
+    for end, d in (("first", "ASC"), ("last", "DESC"))
+}
 GET_METRIC = "SELECT value_bits FROM trackplug_series WHERE resource = :resource AND key = :key"
 LATEST = "SELECT key, value_bits FROM trackplug_series WHERE resource = :resource ORDER BY key"
 RESOURCES = "SELECT DISTINCT resource FROM trackplug_series ORDER BY resource"

@@ -30,7 +30,15 @@ from trackplug import BackendError, ValidationError
 
 from . import schema
 from .schema import Migration, PointColumns
-from .store import HistoryColumns, Params, Row, backend_errors, migrations_for
+from .store import (
+    HistoryColumns,
+    Params,
+    Row,
+    backend_errors,
+    migrations_for,
+    sample_plan,
+    sampled_columns,
+)
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -61,6 +69,19 @@ _HISTORY_JSON = f"""
     SELECT json_group_array(step), json_group_array(timestamp_ms), json_group_array(value_bits)
     FROM ({schema.HISTORY})
 """
+# A bucket's least and greatest points: SQLite returns the other columns of the row that
+# MIN or MAX picked (its "bare columns" rule), and the range is a seek in the primary key,
+# so a sample reads each point once per extreme, with no sort. An empty bucket gives NULLs.
+_IN_BUCKET = {
+    "step": "step BETWEEN :low AND :high",
+    "timestamp_ms": "step = :step AND timestamp_ms BETWEEN :low AND :high",
+}
+_BUCKET_EXTREME = {
+    (extreme, column): f"SELECT step, timestamp_ms, {extreme}(value_order), value_bits "
+    f"FROM trackplug_points WHERE series = :series AND {where}"
+    for extreme in ("MIN", "MAX")
+    for column, where in _IN_BUCKET.items()
+}
 _TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trackplug_meta'"
 _TABLES = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
 #: Tables every MLflow database store has (the tracking schema's own).
@@ -254,12 +275,47 @@ class SQLiteStore:
             return self._db.execute(sql, params).fetchall()
 
     def history(self, resource: str, key: str) -> HistoryColumns:
+        return self._history(self.query, resource, key)
+
+    def _history(
+        self, query: Callable[[str, Params], list[Row]], resource: str, key: str
+    ) -> HistoryColumns:
         params = {"resource": resource, "key": key}
         if not self._json:
-            rows = self.query(schema.HISTORY, params)
+            rows = query(schema.HISTORY, params)
             return tuple(zip(*rows, strict=True)) if rows else ([], [], [])  # type: ignore[return-value]
-        ((steps, stamps, bits),) = self.query(_HISTORY_JSON, params)
+        ((steps, stamps, bits),) = query(_HISTORY_JSON, params)
         return (json.loads(steps), json.loads(stamps), json.loads(bits))
+
+    def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
+        """One read transaction (a snapshot, while a run may be logging): the plan, then
+        each bucket's least and greatest points."""
+        with self._errors(), self._lock:
+            self._db.execute("BEGIN")
+            try:
+                return self._sampled(resource, key, max_points)
+            finally:
+                self._db.execute("COMMIT")
+
+    def _sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
+        def query(sql: str, params: Params) -> list[Row]:
+            return self._db.execute(sql, params).fetchall()
+
+        found = query(schema.SERIES_ID, {"resource": resource, "key": key})
+        if not found:
+            return ([], [], [])
+        series = found[0][0]
+        plan = sample_plan(query, series, max_points)
+        if plan is None:
+            return self._history(query, resource, key)
+        rows: list[Row] = [plan.first, plan.last]
+        for low, high in plan.buckets:
+            params = {"series": series, "low": low, "high": high, "step": plan.first[0]}
+            for extreme in ("MIN", "MAX"):
+                step, stamp, order, bits = query(_BUCKET_EXTREME[extreme, plan.column], params)[0]
+                if order is not None:
+                    rows.append((step, stamp, order, bits))
+        return sampled_columns(rows)
 
     def sync(self) -> None:
         """A passive checkpoint fsyncs the WAL (then copies it into the database file)

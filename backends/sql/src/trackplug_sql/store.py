@@ -8,12 +8,12 @@ transaction starts differ.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from trackplug import BackendError, TrackplugError
-from trackplug.plugin import redact_chain
+from trackplug.plugin import redact_chain, sample_buckets, sample_edges
 
 from . import schema
 from .schema import Migration, PointColumns
@@ -22,10 +22,13 @@ __all__ = [
     "HistoryColumns",
     "PointColumns",
     "Row",
+    "SamplePlan",
     "Store",
     "Transaction",
     "backend_errors",
     "migrations_for",
+    "sample_plan",
+    "sampled_columns",
 ]
 
 Row = tuple[Any, ...]
@@ -61,6 +64,9 @@ class Store(Protocol):
     def history(self, resource: str, key: str) -> HistoryColumns:
         """Every point of one series (empty columns if there is none)."""
 
+    def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
+        """``trackplug._model.sample_points`` of one series, computed in the database."""
+
     def sync(self) -> None:
         """Make committed transactions durable (beyond a crash of this process)."""
 
@@ -88,6 +94,43 @@ def backend_errors(
         orig = getattr(exc, "orig", None)
         cause = orig if isinstance(orig, Exception) else exc
         raise BackendError(f"{what}: {type(cause).__name__}: {str(cause).strip()}") from cause
+
+
+class SamplePlan(NamedTuple):
+    """How a series too long for ``max_points`` is sampled: its first and last rows
+    ``(step, timestamp_ms, value_order, value_bits)``, the column its buckets split
+    (``step``, or ``timestamp_ms`` when every point has the same step) and the buckets as
+    inclusive ``(low, high)`` ranges of it."""
+
+    first: Row
+    last: Row
+    column: str
+    buckets: list[tuple[int, int]]
+
+
+def sample_plan(
+    query: Callable[[str, Params], list[Row]], series: int, max_points: int
+) -> SamplePlan | None:
+    """The plan of a sample of ``series`` (None: it has at most ``max_points`` points, the
+    sample is its history), by the shared statements, run through ``query`` inside the
+    caller's read transaction."""
+    (count,) = query(schema.COUNT_UP_TO, {"series": series, "limit": max_points + 1})[0]
+    if count <= max_points:
+        return None
+    first = query(schema.SAMPLE_ENDS["first"], {"series": series})[0]
+    last = query(schema.SAMPLE_ENDS["last"], {"series": series})[0]
+    column, at = ("step", 0) if first[0] != last[0] else ("timestamp_ms", 1)
+    low, high = first[at], last[at]
+    starts = [low, *sample_edges(low, high, sample_buckets(max_points))]
+    ends = [start - 1 for start in starts[1:]] + [high]
+    return SamplePlan(tuple(first), tuple(last), column, list(zip(starts, ends, strict=True)))
+
+
+def sampled_columns(rows: Iterable[Row]) -> HistoryColumns:
+    """Sampled rows ``(step, timestamp_ms, value_order, value_bits)``, duplicates dropped,
+    as history columns in history order."""
+    ordered = sorted(set(rows))
+    return ([r[0] for r in ordered], [r[1] for r in ordered], [r[3] for r in ordered])
 
 
 def migrations_for(found: object, url: str) -> tuple[Migration, ...]:
