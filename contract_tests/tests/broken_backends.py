@@ -740,9 +740,10 @@ class PagesRepeatBoundary(MemoryBackend):
         self, resource: Resource, key: str, cursor: str | None, limit: int
     ) -> HistoryPage:
         points = MemoryBackend.history(self, resource, key)
-        start = (
-            0 if cursor is None else bisect_left(points, cursor_order(cursor)[0], key=point_order)
-        )
+        start = 0
+        if cursor is not None:  # one point back: the page's last point again, still moving on
+            order, seen = cursor_order(cursor)
+            start = bisect_left(points, order, key=point_order) + seen - 1
         page = points[start : start + limit]
         more = start + limit < len(points)
         return HistoryPage(page, order_cursor(page, cursor) if more else None)
