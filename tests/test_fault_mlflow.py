@@ -11,13 +11,7 @@ is slow, not down).
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import closing, suppress
 from pathlib import Path
@@ -36,14 +30,13 @@ pytest.importorskip("trackplug_mlflow", reason="the MLflow backend is not instal
 pytest.importorskip("mlflow.server", reason="the full mlflow (its server) is not installed")
 
 from mlflow.tracking import MlflowClient
+from mlflow_server import MlflowServer
 from trackplug_mlflow import MLflowBackend
 
 POINTS = 20_000
 WRITE = 2_500  # a background write has this many points or more: 3+ log_batch calls of 1,000
 FIRST_KILL, FIRST_RESTART = 4_000, 9_000  # killed while a write is in flight
 SECOND_KILL, SECOND_RESTART = 13_000, 17_000  # killed right after flush()
-START_TIMEOUT = 180.0  # seconds; a loaded machine is slow to import mlflow
-
 #: MLflow reads these per request. While the server is down: fail at once, then spool.
 DOWN = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 #: While it is up: replaying thousands of points or reading 20,000 may take long under load.
@@ -52,58 +45,6 @@ UP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30
 
 def use(settings: dict[str, str]) -> None:
     os.environ.update(settings)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class MlflowServer:
-    """``mlflow server`` on 127.0.0.1 with a SQLite store that outlives restarts."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> str | None:
-        """None once it answers /health; else why not."""
-        command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-            "--default-artifact-root", (self.root / "artifacts").as_uri(),
-        ]  # fmt: skip
-        with (self.root / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return f"it exited: {(self.root / 'server.log').read_text()[-1000:]}"
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=5) as answer:
-                    if answer.status == 200:
-                        return None
-            except OSError:
-                time.sleep(0.25)
-        return f"it did not answer /health within {START_TIMEOUT:.0f} s"
-
-    def restart(self) -> None:
-        """The test is about restarts: one that does not come up is a failure, not a skip."""
-        problem = self.start()
-        if problem is not None:
-            pytest.fail(f"the restarted mlflow server did not come up: {problem}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=60)
 
 
 class KillingClient(MlflowClient):
@@ -198,7 +139,7 @@ def test_a_killed_and_restarted_server_ends_with_every_point_exactly_once(
                 _, first = next(box.entries(url))
             assert isinstance(first, LogBatch)
             killed = steps_of(first)  # the write in flight at the kill, spooled whole
-            server.restart()
+            server.start_or_fail()
             use(UP)
             held = {m.step for m in history(server)}
             assert killed[0] in held  # MLflow has part of the write: its first call
@@ -210,7 +151,7 @@ def test_a_killed_and_restarted_server_ends_with_every_point_exactly_once(
             server.kill()
             log(tracker, range(SECOND_KILL, SECOND_RESTART))
             tracker.flush()  # the outbox again
-            server.restart()
+            server.start_or_fail()
             use(UP)
             log(tracker, range(SECOND_RESTART, POINTS))
             tracker.flush()

@@ -65,7 +65,7 @@ def test_a_dead_mlflow_secondary_spools_and_trackplug_sync_completes_every_run(
             TRAIN[name]([store, mlflow_url], outbox, tmp_path)
     assert outbox.exists()
 
-    late_mlflow_server.start()
+    late_mlflow_server.start_or_fail()
     synced = subprocess.run(
         [sys.executable, "-m", "trackplug.cli", "sync", "--outbox", str(outbox)],
         capture_output=True,
