@@ -330,6 +330,22 @@ class TrainingRun:
             _release(tracker, self._owned)
 
 
+class TrainingRunView:
+    """What a callback shows of its :class:`TrainingRun` (``self._training``)."""
+
+    _training: TrainingRun
+
+    @property
+    def run(self) -> Run | None:
+        """The open :class:`trackplug.Run`, or None outside training."""
+        return self._training.run
+
+    @property
+    def last_run_id(self) -> str | None:
+        """The id of the run of the last training (kept after it ends)."""
+        return self._training.last_id
+
+
 def _release(tracker: Tracker, owned: bool) -> None:
     """Close a tracker the adapter opened; flush one it was given."""
     if owned:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._session import Target, TrainingRun, flatten_params, metric_values
+from ._session import Target, TrainingRun, TrainingRunView, flatten_params, metric_values
 
 try:
     import keras
@@ -37,7 +37,7 @@ __all__ = ["TrackplugCallback"]
 BATCH_PREFIX = "batch/"
 
 
-class TrackplugCallback(keras.callbacks.Callback):  # type: ignore[misc]  # Keras is untyped
+class TrackplugCallback(TrainingRunView, keras.callbacks.Callback):  # type: ignore[misc]  # Keras is untyped
     """A Keras callback writing each ``fit`` as a trackplug run.
 
     Args:
@@ -63,16 +63,6 @@ class TrackplugCallback(keras.callbacks.Callback):  # type: ignore[misc]  # Kera
         self._training = TrainingRun(tracker, name, tags, connect_options)
         self.log_batches = log_batches
         self._batches = 0
-
-    @property
-    def run(self) -> Any:
-        """The open :class:`trackplug.Run`, or None outside ``fit``."""
-        return self._training.run
-
-    @property
-    def last_run_id(self) -> str | None:
-        """The id of the run of the last ``fit``."""
-        return self._training.last_id
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self._batches = 0

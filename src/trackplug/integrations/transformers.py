@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._session import Target, TrainingRun, flatten_params, metric_values, safe_key
+from ._session import Target, TrainingRun, TrainingRunView, flatten_params, metric_values, safe_key
 
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -42,7 +42,7 @@ REPORT_TO = "trackplug"
 DEFAULT_NAME = "transformers"
 
 
-class TrackplugCallback(TrainerCallback):
+class TrackplugCallback(TrainingRunView, TrainerCallback):
     """A ``TrainerCallback`` writing each ``train()`` as a trackplug run.
 
     Args:
@@ -66,16 +66,6 @@ class TrackplugCallback(TrainerCallback):
     ) -> None:
         self._name = name
         self._training = TrainingRun(tracker, name or DEFAULT_NAME, tags, connect_options)
-
-    @property
-    def run(self) -> Any:
-        """The open :class:`trackplug.Run`, or None outside ``train()``."""
-        return self._training.run
-
-    @property
-    def last_run_id(self) -> str | None:
-        """The id of the run of the last ``train()``."""
-        return self._training.last_id
 
     def on_train_begin(
         self,
