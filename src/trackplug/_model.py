@@ -123,8 +123,10 @@ def order_cursor(page: Sequence[MetricPoint], previous: str | None = None) -> st
         if point_order(point) != last:
             break
         seen += 1
-    if seen == len(page) and previous is not None and cursor_order(previous)[0] == last:
-        seen += cursor_order(previous)[1]
+    if seen == len(page) and previous is not None:  # the page is all one order: go on counting
+        order, before = cursor_order(previous)
+        if order == last:
+            seen += before
     step, timestamp, value = last
     return f"{step}:{timestamp}:{value}:{seen}"
 
