@@ -15,18 +15,13 @@ from contextlib import closing
 from urllib.parse import urlsplit
 
 import pytest
+from mlflow_server import free_port
 
 import trackplug
 from trackplug import BackendError, TrackplugError
 
 SECRET = "Sup3r-s3cret-pw"
 PG_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

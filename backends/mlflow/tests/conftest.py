@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from mlflow_server import free_port
 
 SERVER_START_TIMEOUT = 180.0  # seconds; a loaded CI machine is slow to import mlflow
 POSTGRESQL_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
@@ -110,12 +111,6 @@ def mlflow_postgresql() -> Iterator[DatabaseStore]:
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:

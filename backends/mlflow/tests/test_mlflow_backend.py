@@ -15,6 +15,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow_server import free_port
 from trackplug_mlflow.backend import RESOURCE_TAG, MLflowBackend
 
 import trackplug
@@ -274,7 +275,6 @@ def test_deleted_experiment_is_a_clear_error(sqlite_stores: Any) -> None:
 
 
 def test_a_server_that_is_down_is_a_quick_clear_error() -> None:
-    from conftest import free_port
 
     url = f"mlflow+http://me:hunter2@127.0.0.1:{free_port()}?experiment=e"
     with pytest.raises(BackendError) as failed:
@@ -289,7 +289,6 @@ def test_a_server_that_is_down_is_a_quick_clear_error() -> None:
 def test_a_database_store_that_is_down_is_a_quick_clear_error() -> None:
     """Probed at open: MLflow's own engine would retry for about 100 s."""
     pytest.importorskip("psycopg", reason="psycopg (PostgreSQL's driver) is not installed")
-    from conftest import free_port
 
     port = free_port()
     with pytest.raises(BackendError) as failed:
@@ -304,7 +303,6 @@ def test_a_database_store_that_is_down_is_a_quick_clear_error() -> None:
 
 def test_a_server_that_goes_down_is_a_backend_error() -> None:
     """A client whose server is gone (no probe: the client is given) fails as BackendError."""
-    from conftest import free_port
 
     dead = MlflowClient(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(BackendError, match="finding experiment") as failed:
@@ -338,7 +336,6 @@ def test_unique_experiment_names_do_not_leak_runs(sqlite_stores: Any) -> None:
 def test_mlflow_url_probes_the_server_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from conftest import free_port
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://me:hunter2@127.0.0.1:{free_port()}")
     with pytest.raises(BackendError, match="from MLFLOW_TRACKING_URI") as failed:
