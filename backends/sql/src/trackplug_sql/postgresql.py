@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import math
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -48,27 +49,43 @@ TIMEOUT_PARAM = "timeout"
 # Any constant: concurrent first connections take this lock to create the tables once
 # (CREATE TABLE IF NOT EXISTS alone races in PostgreSQL).
 _SCHEMA_LOCK = 0x7472_6B70  # "trkp"
-# A batch of points goes through a staging table of the session: COPY (binary) fills it,
-# then it moves into the points table. Created once per connection, emptied by each commit.
-_STAGING = "pg_temp.trackplug_staging"
+# A write's series rows and points go through staging tables of the session: COPY (binary)
+# fills them, then one INSERT … SELECT each moves them into the store's tables. They are
+# created once per connection and emptied by every commit.
+_STAGED_SERIES = "pg_temp.trackplug_staged_series"
+_STAGED_POINTS = "pg_temp.trackplug_staged_points"
 _CREATE_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS trackplug_staging (series BIGINT, step BIGINT, "
+    'CREATE TEMP TABLE IF NOT EXISTS trackplug_staged_series (resource TEXT COLLATE "C", '
+    'key TEXT COLLATE "C", step BIGINT, timestamp_ms BIGINT, value_order BIGINT, '
+    "value_bits BIGINT, best_order BIGINT, value DOUBLE PRECISION) ON COMMIT DELETE ROWS; "
+    "CREATE TEMP TABLE IF NOT EXISTS trackplug_staged_points (series BIGINT, step BIGINT, "
     "timestamp_ms BIGINT, value_order BIGINT, value_bits BIGINT, value DOUBLE PRECISION) "
     "ON COMMIT DELETE ROWS"
 )
-_COPY_STAGING = f"COPY {_STAGING} ({schema.POINT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_SERIES_FIELDS = schema.SERIES_COLUMNS.split(", ")
+_SERIES_TYPES = ("text", "text", "int8", "int8", "int8", "int8", "int8", "float8")
 _POINT_TYPES = ("int8", "int8", "int8", "int8", "int8", "float8")
-_MOVE_STAGED = (
+# In (resource, key) order: one lock order for every writer.
+_UPSERT_STAGED_SERIES = schema.upsert_series(
+    f"SELECT {schema.SERIES_COLUMNS} FROM {_STAGED_SERIES} ORDER BY resource, key"
+)
+_MOVE_STAGED_POINTS = (
     f"INSERT INTO trackplug_points ({schema.POINT_COLUMNS}) "
-    f"SELECT {schema.POINT_COLUMNS} FROM {_STAGING}"
+    f"SELECT {schema.POINT_COLUMNS} FROM {_STAGED_POINTS}"
 )
 # Usually every point is new: a plain INSERT (under a savepoint) checks the key once per
 # row; ON CONFLICT's speculative insertion checks it twice (2.3x the time). The first
 # duplicate, in the store or in the batch, rolls back to the savepoint, and the same rows
 # go in again with exact duplicates ignored by the primary key: the same rule either way.
-_MOVE_NEW = f"SAVEPOINT trackplug_move; {_MOVE_STAGED}"
+_MOVE_NEW = f"SAVEPOINT trackplug_move; {_MOVE_STAGED_POINTS}"
 _MOVE_SKIPPING_DUPLICATES = (
-    f"ROLLBACK TO SAVEPOINT trackplug_move; {_MOVE_STAGED} ON CONFLICT DO NOTHING"
+    f"ROLLBACK TO SAVEPOINT trackplug_move; {_MOVE_STAGED_POINTS} ON CONFLICT DO NOTHING"
+)
+# Binary arrays (%b): psycopg dumps a text array in text format with one regex per item.
+_SERIES_IDS = (
+    "SELECT s.resource, s.key, s.id FROM unnest(%b::text[], %b::text[]) AS wanted (resource, key) "
+    'JOIN trackplug_series AS s ON s.resource = wanted.resource COLLATE "C" '
+    'AND s.key = wanted.key COLLATE "C"'
 )
 _HISTORY_ARRAYS = """
     SELECT array_agg(step ORDER BY step, timestamp_ms, value_order),
@@ -146,7 +163,7 @@ class _Transaction:
     def __init__(self, conn: Connection, staged: weakref.WeakSet[psycopg.Connection[Any]]) -> None:
         self._conn = conn
         self._staged = staged
-        #: Whether this transaction created the staging table (known once it commits).
+        #: Whether this transaction created the staging tables (kept once it commits).
         self.created_staging = False
 
     def run(self, sql: str, params: Params) -> None:
@@ -163,18 +180,35 @@ class _Transaction:
         cursor: psycopg.Cursor[Any] = _driver(self._conn).cursor()
         return cursor
 
-    def insert_points(self, columns: PointColumns) -> None:
-        """COPY binary into the staging table, then one INSERT … SELECT from it: PostgreSQL
-        runs ``INSERT … SELECT FROM unnest(…)`` row by row and psycopg dumps array
-        parameters as text (this way is 3x as fast)."""
+    def _copy(self, table: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY binary of ``rows`` into a staging table (created first on a new connection)."""
         with self._cursor() as cursor:
             if _driver(self._conn) not in self._staged:
                 cursor.execute(_CREATE_STAGING)
                 self.created_staging = True
-            with cursor.copy(_COPY_STAGING) as copy:
-                copy.set_types(_POINT_TYPES)
-                for row in zip(*columns, strict=True):
+            with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                for row in rows:
                     copy.write_row(row)
+
+    def upsert_series(self, rows: Sequence[Params]) -> None:
+        """Staged, then one statement: one per row (a write of one point into each of
+        100,000 resources upserts as many) would cost more than the rest of the write."""
+        self._copy(_STAGED_SERIES, _SERIES_TYPES, map(itemgetter(*_SERIES_FIELDS), rows))
+        with self._cursor() as cursor:
+            cursor.execute(_UPSERT_STAGED_SERIES)
+
+    def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
+        """One statement, however many series."""
+        rids, keys = zip(*series, strict=True)
+        with self._cursor() as cursor:
+            return cursor.execute(_SERIES_IDS, (list(rids), list(keys))).fetchall()
+
+    def insert_points(self, columns: PointColumns) -> None:
+        """Staged, then one INSERT … SELECT: PostgreSQL runs ``INSERT … SELECT FROM
+        unnest(…)`` row by row and psycopg dumps array parameters as text (3x slower)."""
+        self._copy(_STAGED_POINTS, _POINT_TYPES, zip(*columns, strict=True))
+        with self._cursor() as cursor:
             try:
                 cursor.execute(_MOVE_NEW)
             except psycopg.errors.UniqueViolation:

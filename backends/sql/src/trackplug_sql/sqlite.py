@@ -61,6 +61,17 @@ def _insert_points(rows: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _series_ids(pairs: int) -> str:
+    """The ids of ``pairs`` series, by a join on the series' unique index (a row-value
+    ``IN (VALUES …)`` would scan the table)."""
+    values = ", ".join(["(?, ?)"] * pairs)
+    return (
+        f"SELECT s.resource, s.key, s.id FROM (VALUES {values}) AS wanted "
+        "JOIN trackplug_series AS s ON s.resource = wanted.column1 AND s.key = wanted.column2"
+    )
+
+
 # A history as three JSON arrays in one row: sqlite3 builds a Python tuple per fetched row
 # (~1.5 µs each), json.loads parses integers in C. The aggregates see the subquery's rows in
 # its ORDER BY order: SQLite keeps a subquery's ORDER BY under an aggregate on purpose
@@ -167,6 +178,17 @@ class _Transaction:
 
     def query(self, sql: str, params: Params) -> list[Row]:
         return self._db.execute(sql, params).fetchall()
+
+    def upsert_series(self, rows: Sequence[Params]) -> None:
+        self._db.executemany(schema.UPSERT_SERIES, rows)
+
+    def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
+        per_statement = 3 * self._chunk  # 6 * chunk parameters: within the build's limit
+        found: list[Row] = []
+        for start in range(0, len(series), per_statement):
+            pairs = series[start : start + per_statement]
+            found += self._db.execute(_series_ids(len(pairs)), list(chain.from_iterable(pairs)))
+        return found
 
     def insert_points(self, columns: PointColumns) -> None:
         """Multi-row INSERTs of ``chunk`` rows, not ``executemany``: sqlite3 releases the GIL
