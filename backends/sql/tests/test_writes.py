@@ -1,0 +1,158 @@
+"""The write path at scale: PostgreSQL's staging tables (COPY, then one INSERT … SELECT),
+duplicates collapsing on either of its ways, exact values, and the series of a batch found
+by a bounded number of statements, however many are new."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from trackplug_sql import SQLBackend
+
+from trackplug import MetricPoint, Resource
+
+SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, -5e-324, 1.7976931348623157e308]
+
+
+def bits(value: float) -> int:
+    return int(struct.unpack("<q", struct.pack("<d", value))[0])
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[SQLBackend]:
+    opened = SQLBackend(url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def pg_backend(pg_url: str) -> Iterator[SQLBackend]:
+    opened = SQLBackend(pg_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _points(values: list[float], step: int = 0) -> list[MetricPoint]:
+    return [MetricPoint("x", value, step + i, 7) for i, value in enumerate(values)]
+
+
+def test_duplicates_collapse_in_a_batch_against_the_store_and_in_a_mixed_batch(
+    backend: SQLBackend,
+) -> None:
+    first = _points([1.0, 2.0, 3.0])
+    r = Resource("r")
+    backend.log_metric({r: first + first})  # duplicates inside one batch
+    backend.log_metric({r: first})  # a replay: every point already stored
+    later = _points([4.0, 5.0], step=3)
+    backend.log_metric({r: [*first[1:], *later, later[0]]})  # old, new and repeated at once
+    history = backend.history(r, "x")
+    assert [(p.step, p.value) for p in history] == [(i, float(i + 1)) for i in range(5)]
+    assert backend.latest(r) == {"x": 5.0}
+
+
+def test_special_values_are_exact_on_the_way_with_and_without_duplicates(
+    backend: SQLBackend,
+) -> None:
+    r = Resource("r")
+    points = _points(SPECIAL)
+    backend.log_metric({r: points})
+    backend.log_metric({r: points + _points([-0.0], step=len(SPECIAL))})  # the duplicates' way
+    stored = [bits(p.value) for p in backend.history(r, "x")]
+    assert stored == [bits(v) for v in [*SPECIAL, -0.0]]
+    latest = backend.get_metric(r, "x")
+    assert latest is not None
+    assert bits(latest) == bits(-0.0)
+
+
+def test_many_new_series_in_one_batch_get_their_points(backend: SQLBackend) -> None:
+    count = 2_500  # past SQLite's statements of 1,500 series ids and one chunk of rows
+    batch = {Resource(f"run-{i:05d}"): [MetricPoint("loss", float(i), i, 1)] for i in range(count)}
+    backend.log_metric(batch)
+    backend.log_metric({Resource("run-00007"): [MetricPoint("loss", -1.0, 99, 1)]})
+    assert len(backend.resources()) == count
+    assert backend.history(Resource("run-02499"), "loss") == [MetricPoint("loss", 2499.0, 2499, 1)]
+    assert [p.value for p in backend.history(Resource("run-00007"), "loss")] == [7.0, -1.0]
+    assert backend.latest(Resource("run-00007")) == {"loss": -1.0}
+
+
+class _Statements:
+    """Every statement psycopg sends (SQLAlchemy's too: it runs on psycopg cursors)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        for method in ("execute", "executemany"):
+            original = getattr(psycopg.Cursor, method)
+            monkeypatch.setattr(psycopg.Cursor, method, self._recording(original))
+        copy = psycopg.Cursor.copy
+        monkeypatch.setattr(psycopg.Cursor, "copy", self._recording(copy))
+
+    def _recording(self, original: Any) -> Any:
+        def recorded(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            self.sent.append(str(query))
+            return original(cursor, query, *args, **kwargs)
+
+        return recorded
+
+    def during(self, action: Any) -> list[str]:
+        self.sent.clear()
+        action()
+        return list(self.sent)
+
+
+@pytest.mark.parametrize("new_series", [3, 3_000])
+def test_postgresql_resolves_a_batch_of_new_series_in_one_statement(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch, new_series: int
+) -> None:
+    pg_backend.log_metric({Resource("warm"): [MetricPoint("x", 1.0, 0, 1)]})  # staging made
+    statements = _Statements(monkeypatch)
+    batch = {
+        Resource(f"run-{i:05d}"): [MetricPoint(k, 0.5, 0, 1) for k in ("a", "b")]
+        for i in range(new_series)
+    }
+    sent = statements.during(lambda: pg_backend.log_metric(batch))
+    id_queries = [s for s in sent if "JOIN trackplug_series" in s]
+    assert len(id_queries) == 1
+    # Neither per series nor per point: the same statements for 3 resources as for 3,000.
+    assert len(sent) <= 8, sent
+    assert len(pg_backend.resources()) == new_series + 1
+
+
+def test_postgresql_known_series_need_no_id_statement(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = Resource("r")
+    pg_backend.log_metric({r: _points([1.0])})
+    statements = _Statements(monkeypatch)
+    sent = statements.during(lambda: pg_backend.log_metric({r: _points([2.0], step=1)}))
+    assert not [s for s in sent if "JOIN trackplug_series" in s]
+
+
+def test_postgresql_staging_survives_a_rolled_back_first_write(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transaction that creates the staging tables can roll back (and with it the
+    tables): the next write on that connection creates them again."""
+    from trackplug_sql import postgresql
+
+    original = postgresql._Transaction.insert_points
+
+    def failing(tx: postgresql._Transaction, columns: Any) -> None:
+        original(tx, columns)
+        raise RuntimeError("the write fails after staging")
+
+    monkeypatch.setattr(postgresql._Transaction, "insert_points", failing)
+    r = Resource("r")
+    with pytest.raises(RuntimeError, match="after staging"):
+        pg_backend.log_metric({r: _points([1.0])})
+    monkeypatch.setattr(postgresql._Transaction, "insert_points", original)
+    assert pg_backend.history(r, "x") == []
+    pg_backend.log_metric({r: _points([1.0, 2.0])})
+    assert [p.value for p in pg_backend.history(r, "x")] == [1.0, 2.0]
