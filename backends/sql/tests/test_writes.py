@@ -4,6 +4,7 @@ by a bounded number of statements, however many are new."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 from collections.abc import Iterator
@@ -107,22 +108,34 @@ class _Statements:
         return list(self.sent)
 
 
-@pytest.mark.parametrize("new_series", [3, 3_000])
-def test_postgresql_resolves_a_batch_of_new_series_in_one_statement(
-    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch, new_series: int
-) -> None:
-    pg_backend.log_metric({Resource("warm"): [MetricPoint("x", 1.0, 0, 1)]})  # staging made
-    statements = _Statements(monkeypatch)
-    batch = {
-        Resource(f"run-{i:05d}"): [MetricPoint(k, 0.5, 0, 1) for k in ("a", "b")]
-        for i in range(new_series)
+def _two_keys_each(resources: int, step: int) -> dict[Resource, list[MetricPoint]]:
+    return {
+        Resource(f"run-{i:05d}"): [MetricPoint(k, 0.5, step, 1) for k in ("a", "b")]
+        for i in range(resources)
     }
-    sent = statements.during(lambda: pg_backend.log_metric(batch))
-    id_queries = [s for s in sent if "JOIN trackplug_series" in s]
-    assert len(id_queries) == 1
+
+
+@pytest.mark.parametrize("resources", [3, 3_000])
+def test_postgresql_writes_many_series_in_as_many_statements_as_few(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, resources: int
+) -> None:
+    """New series get their ids from the upsert itself; series that are stored but not
+    cached (another process's, or before a restart) from ONE statement for the batch."""
+    with contextlib.closing(SQLBackend(pg_url)) as backend:
+        backend.log_metric({Resource("warm"): _points([1.0])})  # staging tables made
+        statements = _Statements(monkeypatch)
+        created = statements.during(lambda: backend.log_metric(_two_keys_each(resources, 5)))
+    with contextlib.closing(SQLBackend(pg_url)) as reopened:  # an empty cache
+        reopened.log_metric({Resource("warm"): _points([1.0])})
+        # Older points: no series moves forward, so the upsert returns none of them.
+        replayed = statements.during(lambda: reopened.log_metric(_two_keys_each(resources, 0)))
+        assert len(reopened.resources()) == resources + 1
+        assert [p.step for p in reopened.history(Resource("run-00002"), "b")] == [0, 5]
+    assert not [s for s in created if "JOIN trackplug_series" in s]
+    assert len([s for s in replayed if "JOIN trackplug_series" in s]) == 1
     # Neither per series nor per point: the same statements for 3 resources as for 3,000.
-    assert len(sent) <= 8, sent
-    assert len(pg_backend.resources()) == new_series + 1
+    assert len(created) <= 8, created
+    assert len(replayed) <= 8, replayed
 
 
 def test_postgresql_known_series_need_no_id_statement(
@@ -131,7 +144,7 @@ def test_postgresql_known_series_need_no_id_statement(
     r = Resource("r")
     pg_backend.log_metric({r: _points([1.0])})
     statements = _Statements(monkeypatch)
-    sent = statements.during(lambda: pg_backend.log_metric({r: _points([2.0], step=1)}))
+    sent = statements.during(lambda: pg_backend.log_metric({r: _points([0.5], step=-1)}))
     assert not [s for s in sent if "JOIN trackplug_series" in s]
 
 
@@ -156,3 +169,18 @@ def test_postgresql_staging_survives_a_rolled_back_first_write(
     assert pg_backend.history(r, "x") == []
     pg_backend.log_metric({r: _points([1.0, 2.0])})
     assert [p.value for p in pg_backend.history(r, "x")] == [1.0, 2.0]
+
+
+def test_sqlite_without_returning_looks_the_new_ids_up(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.35 has no RETURNING: its upserts return no ids, the lookup finds them."""
+    from trackplug_sql import sqlite
+
+    monkeypatch.setattr(sqlite, "_RETURNING", False)
+    with contextlib.closing(SQLBackend(sqlite_url)) as backend:
+        backend.log_metric(_two_keys_each(2_000, 5))
+        backend.log_metric({Resource("run-01999"): _points([3.0], step=9)})
+        assert len(backend.resources()) == 2_000
+        assert [p.step for p in backend.history(Resource("run-01999"), "a")] == [5]
+        assert [p.step for p in backend.history(Resource("run-01999"), "x")] == [9]

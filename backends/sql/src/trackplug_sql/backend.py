@@ -39,7 +39,7 @@ from trackplug.plugin import (
 from . import schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns
-from .store import Store, Transaction
+from .store import Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
 
@@ -177,26 +177,31 @@ class SQLBackend:
 
     def _write_points(self, tx: Transaction, points: _Points) -> dict[tuple[str, str], int]:
         """Upsert each series' latest point, then insert the points; returns the series
-        ids this transaction looked up."""
+        ids this transaction learned."""
         latest = _latest(points)
-        tx.upsert_series([_series_row(points, *item) for item in latest])
-        known, found = self._series_ids(tx, [series for series, _ in latest])
+        moved = tx.upsert_series([_series_row(points, *item) for item in latest])
+        known, found = self._series_ids(tx, [series for series, _ in latest], moved)
         ids = list(map(known.__getitem__, points.series))
         _, values, steps, stamps, bits, orders = points
         tx.insert_points(PointColumns(ids, steps, stamps, orders, bits, values))
         return found
 
     def _series_ids(
-        self, tx: Transaction, series: list[tuple[str, str]]
+        self, tx: Transaction, series: list[tuple[str, str]], moved: list[Row]
     ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
-        """The id of each of ``series`` (from the cache, else all of them by one statement
-        of the store), and those this transaction looked up."""
+        """The id of each of ``series``: those the upsert created or ``moved`` forward, the
+        cached ones, and the rest by one statement of the store (PostgreSQL); returns them
+        and those this transaction learned."""
+        found = {(rid, key): sid for rid, key, sid in moved}
         with self._lock:
             cached = self._series
             known = {pair: cached[pair] for pair in series if pair in cached}
-        missing = [pair for pair in series if pair not in known]
-        found = {(rid, key): sid for rid, key, sid in tx.series_ids(missing)} if missing else {}
         known.update(found)
+        missing = [pair for pair in series if pair not in known]
+        if missing:
+            looked_up = {(rid, key): sid for rid, key, sid in tx.series_ids(missing)}
+            known.update(looked_up)
+            found.update(looked_up)
         return known, found
 
     # -- reads ----------------------------------------------------------------------------

@@ -66,8 +66,11 @@ _SERIES_FIELDS = schema.SERIES_COLUMNS.split(", ")
 _SERIES_TYPES = ("text", "text", "int8", "int8", "int8", "int8", "int8", "float8")
 _POINT_TYPES = ("int8", "int8", "int8", "int8", "int8", "float8")
 # In (resource, key) order: one lock order for every writer.
-_UPSERT_STAGED_SERIES = schema.upsert_series(
-    f"SELECT {schema.SERIES_COLUMNS} FROM {_STAGED_SERIES} ORDER BY resource, key"
+_UPSERT_STAGED_SERIES = (
+    schema.upsert_series(
+        f"SELECT {schema.SERIES_COLUMNS} FROM {_STAGED_SERIES} ORDER BY resource, key"
+    )
+    + schema.RETURNING_SERIES
 )
 _MOVE_STAGED_POINTS = (
     f"INSERT INTO trackplug_points ({schema.POINT_COLUMNS}) "
@@ -191,12 +194,12 @@ class _Transaction:
                 for row in rows:
                     copy.write_row(row)
 
-    def upsert_series(self, rows: Sequence[Params]) -> None:
+    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
         """Staged, then one statement: one per row (a write of one point into each of
         100,000 resources upserts as many) would cost more than the rest of the write."""
         self._copy(_STAGED_SERIES, _SERIES_TYPES, map(itemgetter(*_SERIES_FIELDS), rows))
         with self._cursor() as cursor:
-            cursor.execute(_UPSERT_STAGED_SERIES)
+            return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
         """One statement, however many series."""

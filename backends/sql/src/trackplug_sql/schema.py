@@ -202,6 +202,9 @@ def upsert_series(rows: str) -> str:
     return f"INSERT INTO trackplug_series ({SERIES_COLUMNS}) {rows}" + _SET_LATEST
 
 
+#: What an upsert returns of each series it created or moved forward (where the database
+#: has RETURNING): the write needs no other statement for their ids.
+RETURNING_SERIES = " RETURNING resource, key, id"
 #: :func:`upsert_series` of one row of named parameters.
 UPSERT_SERIES = upsert_series(
     "VALUES (:resource, :key, :step, :timestamp_ms, :value_order, :value_bits, :best_order, :value)"
