@@ -184,3 +184,16 @@ def test_sqlite_without_returning_looks_the_new_ids_up(
         assert len(backend.resources()) == 2_000
         assert [p.step for p in backend.history(Resource("run-01999"), "a")] == [5]
         assert [p.step for p in backend.history(Resource("run-01999"), "x")] == [9]
+
+
+def test_the_id_cache_keeps_the_batch_strings_not_copies_from_the_database(
+    backend: SQLBackend,
+) -> None:
+    """Memory per series: a cached id's key holds the caller's strings, which the facade's
+    caches share, instead of a second copy of each read back from the database."""
+    resources = [Resource(f"run-{i:03d}") for i in range(300)]
+    backend.log_metric({r: [MetricPoint("loss", 1.0, 0, 1)] for r in resources})
+    given = {r.id: r.id for r in resources}
+    cached = list(backend._series)
+    assert len(cached) == len(resources)
+    assert all(rid is given[rid] for rid, _ in cached)
