@@ -58,8 +58,8 @@ def latest_indexes(
     Sorting by that key and letting later entries overwrite earlier ones keeps the greatest
     per series; both loops run in C, and Timsort is linear on the usual already-ordered steps.
     """
-    if len(series) == 1:
-        return {series[0]: 0}
+    if series.count(series[0]) == len(series):  # one series (a tuple compares by identity first)
+        return {series[0]: max(zip(steps, stamps, orders, range(len(series)), strict=True))[3]}
     sort_keys = list(zip(steps, stamps, orders, strict=True))
     ranked = sorted(range(len(series)), key=sort_keys.__getitem__)
     return dict(zip(map(series.__getitem__, ranked), ranked, strict=True))
