@@ -183,7 +183,8 @@ class SQLBackend:
         known, found = self._series_ids(tx, [series for series, _ in latest], moved)
         ids = list(map(known.__getitem__, points.series))
         _, values, steps, stamps, bits, orders = points
-        tx.insert_points(PointColumns(ids, steps, stamps, orders, bits, values))
+        columns = PointColumns(ids, steps, stamps, orders, bits, values)
+        tx.insert_points(columns)
         return found
 
     def _series_ids(
