@@ -43,6 +43,7 @@ _START = "benchmarks.bodies.startup:"
 _PEER = "benchmarks.bodies.peers:"
 _FW = "benchmarks.bodies.frameworks:"
 _UI = "benchmarks.bodies.ui:"
+_WRITES = "benchmarks.bodies.writes:"
 _SQLITE = {"backend": "sqlite"}
 _PG = {"backend": "postgresql"}
 _MEMORY = {"backend": "memory"}
@@ -58,7 +59,7 @@ CASES: tuple[Case, ...] = (
          limit="limit-sqlite-executemany"),
     Case("tp-postgresql-log-metric", "trackplug, PostgreSQL", "trackplug",
          _TP + "log_metric_loop", "per_point_postgresql", _PG, _PG_NEEDS,
-         versus="mlflow-log-metric"),
+         versus="mlflow-log-metric", limit="limit-postgresql-copy"),
     Case("tp-memory-log-metric", "trackplug, memory", "trackplug", _TP + "log_metric_loop",
          "per_point", _MEMORY, versus="mlflow-log-metric", limit="limit-list-append"),
     Case("tp-mlflow-log-metric", "trackplug, MLflow backend (SQLite store)", "trackplug",
@@ -151,6 +152,21 @@ CASES: tuple[Case, ...] = (
     Case("ui-sqlite-chart", "trackplug ui in chromium: page opened to chart drawn, SQLite",
          "trackplug", _UI + "chart_in_browser", "chart", _SQLITE,
          ("trackplug_sql", "starlette", "uvicorn", "playwright", "chromium")),
+    # issue 19: writes
+    Case("limit-postgresql-copy", "limit: psycopg COPY binary, 1 transaction, same table shape",
+         "limit", _WRITES + "postgresql_copy_binary", "per_point_postgresql", _PG, _PG_NEEDS),
+    Case("tp-sqlite-one-series", "trackplug, SQLite, N points into 1 series", "trackplug",
+         _TP + "log_metric_loop", "series", _SQLITE, _SQL_NEEDS),
+    Case("tp-sqlite-many-series", "trackplug, SQLite, 1 point into each of N resources",
+         "trackplug", _WRITES + "many_series", "series", _SQLITE, _SQL_NEEDS,
+         limit="tp-sqlite-one-series"),
+    Case("tp-postgresql-one-series", "trackplug, PostgreSQL, N points into 1 series", "trackplug",
+         _TP + "log_metric_loop", "series", _PG, _PG_NEEDS),
+    Case("tp-postgresql-many-series", "trackplug, PostgreSQL, 1 point into each of N resources",
+         "trackplug", _WRITES + "many_series", "series", _PG, _PG_NEEDS,
+         limit="tp-postgresql-one-series"),
+    Case("tp-sqlite-series-memory", "trackplug, SQLite, memory per series", "trackplug",
+         _WRITES + "series_memory", "series_memory", _SQLITE, _SQL_NEEDS),
     # peak memory
     Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
          _SQLITE, _SQL_NEEDS),

@@ -97,6 +97,15 @@ GROUPS = (
                "ui-sqlite-chart"], "seconds"),
     ),
     Group(
+        "Writes at scale (issue 19): PostgreSQL beside a raw COPY ({s.per_point_postgresql:,} "
+        "points); 1 point into each of {s.series:,} resources beside {s.series:,} points into "
+        "1 series (vs limit); resident memory per series over {s.series_memory:,} series",
+        _rows(["tp-postgresql-log-metric", "limit-postgresql-copy", "tp-sqlite-many-series",
+               "tp-sqlite-one-series", "tp-postgresql-many-series", "tp-postgresql-one-series"],
+              "points_per_s")
+        + _rows(["tp-sqlite-series-memory"], "bytes_per_series"),
+    ),
+    Group(
         "Peak memory while logging {s.rss:,} points (VmHWM above the process after import)",
         _rows(["tp-sqlite-rss"], "peak_rss_mib", "points_per_s"),
     ),
@@ -111,6 +120,7 @@ _FIGURE_NAMES = {
     "import_s": "of which import",
     "store_s": "of which store + point",
     "peak_rss_mib": "peak RSS",
+    "bytes_per_series": "RSS growth per series, last 3/4 of the series",
     "own_share": "own time beside MLflow's log_batch",
     "none_step_us": "CPU per step, no logger",
     "csv_step_us": "CPU per step, the framework's CSV logger",
@@ -134,6 +144,8 @@ def fmt_value(figure: str, value: float) -> str:
         return f"{value:,.0f}"
     if figure == "peak_rss_mib":
         return f"{value:.1f} MiB"
+    if figure == "bytes_per_series":
+        return f"{value:,.0f} B"
     if figure in ("own_share", "hook_share") or figure.startswith("overhead"):
         return f"{value:+.1%}"
     seconds = value / 1e6 if figure.endswith("_us") else value
@@ -220,6 +232,19 @@ TARGETS = (
     Target(19, "log_metrics per step (100 keys), SQLite, vs trackio log(dict)", f"≥ 1.5{TIMES}",
            lambda s: advantage(s, "tp-sqlite-batch-dict", "trackio-batch-dict", "points_per_s"),
            lambda v: v >= 1.5, fmt_ratio),
+    Target(19, "log_metric per point into PostgreSQL incl. flush vs psycopg COPY binary",
+           f"≥ 0.5{TIMES}",
+           lambda s: advantage(s, "tp-postgresql-log-metric", "limit-postgresql-copy",
+                               "points_per_s"),
+           lambda v: v >= 0.5, fmt_ratio),
+    Target(19, "1 point into each of many resources vs as many into 1 series, SQLite",
+           f"≥ 0.5{TIMES}",
+           lambda s: advantage(s, "tp-sqlite-many-series", "tp-sqlite-one-series",
+                               "points_per_s"),
+           lambda v: v >= 0.5, fmt_ratio),
+    Target(19, "resident memory per series (growth over the last 3/4 of the series)", "≤ 300 B",
+           lambda s: median(s, "tp-sqlite-series-memory", "bytes_per_series"),
+           lambda v: v <= 300, lambda v: fmt_value("bytes_per_series", v)),
     Target(20, "a 1,000,000-point metric plotted by trackplug ui from opening the page (SQLite)",
            "≤ 1 s", lambda s: median(s, "ui-sqlite-chart", "seconds"),
            lambda v: v <= 1.0, lambda v: fmt_value("seconds", v)),

@@ -25,6 +25,8 @@ class Sizes:
     trainer_steps: int = 60  # the same for transformers' Trainer (its steps cost ~20x more)
     fit_rounds: int = 3  # interleaved rounds of every logging variant inside a framework case
     chart: int = 1_000_000  # points of the metric sampled for a chart and plotted (trackplug ui)
+    series: int = 100_000  # resources of one point each, and points of the one series beside
+    series_memory: int = 400_000  # resources logged while the memory per series is measured
 
 
 FULL = Sizes(
@@ -55,4 +57,6 @@ QUICK = Sizes(
     trainer_steps=10,
     fit_rounds=1,
     chart=20_000,
+    series=5_000,
+    series_memory=20_000,
 )

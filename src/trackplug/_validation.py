@@ -223,6 +223,8 @@ def to_resource(resource: object) -> Resource:
         cached = _resources.get(resource)
         if cached is not None:
             return cached
+        if _valid_id(resource):  # a new plain id (one point into each of many resources)
+            return _remember(resource)
     # A Resource is a tuple too: its id is checked like any other (one may build a bad one).
     raw = resource[0] if isinstance(resource, tuple) and resource else resource
     raw = raw if isinstance(raw, str | int) else getattr(raw, "id", raw)
@@ -232,18 +234,26 @@ def to_resource(resource: object) -> Resource:
             "with an 'id' attribute, or an (id, run) tuple"
         )
     rid = raw if isinstance(raw, str) else _int_id(raw)
-    if not 1 <= len(rid) <= MAX_RESOURCE_ID_LENGTH or _CONTROL_CHARS.search(rid):
+    if not _valid_id(rid):
         raise ValidationError(
             f"resource id {short_repr(rid)} is invalid: ids are 1 to {MAX_RESOURCE_ID_LENGTH} "
             "characters without control characters or lone surrogates"
         )
     if type(resource) is Resource and type(raw) is str:
         return resource
-    normalized = Resource(rid)
-    if isinstance(resource, str):
-        if len(_resources) >= _CACHE_LIMIT:
-            _resources.clear()
-        _resources[resource] = normalized
+    return _remember(rid) if isinstance(resource, str) else Resource(rid)
+
+
+def _valid_id(rid: str) -> bool:
+    return 1 <= len(rid) <= MAX_RESOURCE_ID_LENGTH and not _CONTROL_CHARS.search(rid)
+
+
+def _remember(rid: str) -> Resource:
+    """The resource of a plain string id, kept for the next call with it (a bounded cache:
+    it starts over when full)."""
+    if len(_resources) >= _CACHE_LIMIT:
+        _resources.clear()
+    normalized = _resources[rid] = tuple.__new__(Resource, (rid,))  # as _new_point: 3x faster
     return normalized
 
 

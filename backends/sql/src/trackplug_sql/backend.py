@@ -11,10 +11,9 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -40,7 +39,7 @@ from trackplug.plugin import (
 from . import schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns
-from .store import Store, Transaction
+from .store import Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
 
@@ -48,7 +47,7 @@ __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory
 #: ``postgresql://`` (each also with ``+psycopg``); this is the one place that says so.
 POSTGRESQL_SCHEMES = ("postgresql", "postgres")
 
-#: Series ids kept in memory per backend (~350 bytes each); past it the cache starts over,
+#: Series ids kept in memory per backend (~130 bytes each); past it the cache starts over,
 #: as the facade's caches of valid keys and resources do.
 SERIES_CACHE_LIMIT = 65_536
 
@@ -94,11 +93,11 @@ def _sqlite_file(url: str) -> str | None:
     return sqlite_path(url)
 
 
-class _Part(NamedTuple):
-    """One resource's points of a write, as columns."""
+class _Points(NamedTuple):
+    """A write's points as columns; point ``i`` belongs to series ``series[i]``, a
+    ``(resource id, key)`` pair."""
 
-    resource: str
-    keys: Sequence[str]
+    series: list[tuple[str, str]]
     values: Sequence[float]
     steps: Sequence[int]
     stamps: Sequence[int]
@@ -163,11 +162,11 @@ class SQLBackend:
         items: Iterable[tuple[Resource, Sequence[MetricPoint]]],
         perf: tuple[Resource, PerfRecord] | None,
     ) -> None:
-        parts = [_columns(resource.id, points) for resource, points in items if points]
-        if not parts and perf is None:
+        points = _columns(items)
+        if points is None and perf is None:
             return
         with self._store.transaction() as tx:
-            found = self._write_points(tx, parts) if parts else {}
+            found = self._write_points(tx, points) if points is not None else {}
             if perf is not None:
                 resource, record = perf
                 tx.run(schema.SET_PERF, _perf_params(resource.id, record))
@@ -176,40 +175,38 @@ class SQLBackend:
                 self._series.clear()  # bounded memory; the ids are looked up again
             self._series.update(found)
 
-    def _write_points(self, tx: Transaction, parts: list[_Part]) -> dict[tuple[str, str], int]:
+    def _write_points(self, tx: Transaction, points: _Points) -> dict[tuple[str, str], int]:
         """Upsert each series' latest point, then insert the points; returns the series
-        ids this transaction looked up."""
-        upserts = [row for part in parts for row in _latest_rows(part)]
-        upserts.sort(key=lambda row: (row["resource"], row["key"]))  # one lock order
-        tx.run_many(schema.UPSERT_SERIES, upserts)
-        known, found = self._series_ids(tx, parts)
-        if len(parts) == 1:
-            part = parts[0]
-            ids = {key: known[part.resource, key] for key in set(part.keys)}
-            series: Sequence[int] = list(map(ids.__getitem__, part.keys))
-            tx.insert_points(
-                PointColumns(series, part.steps, part.stamps, part.orders, part.bits, part.values)
-            )
-        else:
-            tx.insert_points(_concatenate(parts, known))
+        ids this transaction learned."""
+        latest = _latest(points)
+        moved = tx.upsert_series([_series_row(points, *item) for item in latest])
+        known, found = self._series_ids(tx, [series for series, _ in latest], moved)
+        ids = list(map(known.__getitem__, points.series))
+        _, values, steps, stamps, bits, orders = points
+        columns = PointColumns(ids, steps, stamps, orders, bits, values)
+        tx.insert_points(columns)
         return found
 
     def _series_ids(
-        self, tx: Transaction, parts: list[_Part]
+        self, tx: Transaction, series: list[tuple[str, str]], moved: list[Row]
     ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
-        """The id of every series of ``parts`` (from the cache, else one query per resource),
-        and those this transaction looked up."""
+        """The id of each of ``series``: those the upsert created or ``moved`` forward, the
+        cached ones, and the rest by one statement of the store (PostgreSQL); returns them
+        and those this transaction learned."""
+        # Keyed by the batch's own pairs: their strings are the facade's (cached resources
+        # and keys), not copies read from the database (the cache costs half as much).
+        own = {pair: pair for pair in series}
+        found = {own[rid, key]: sid for rid, key, sid in moved}
         with self._lock:
-            cached = {
-                (part.resource, key): self._series.get((part.resource, key))
-                for part in parts
-                for key in set(part.keys)
-            }
-        found: dict[tuple[str, str], int] = {}
-        for rid in sorted({rid for (rid, _), known in cached.items() if known is None}):
-            for key, series_id in tx.query(schema.SERIES_IDS, {"resource": rid}):
-                found[rid, key] = series_id
-        return {**cached, **found}, found  # type: ignore[dict-item]  # None only if found
+            cached = self._series
+            known = {pair: cached[pair] for pair in series if pair in cached}
+        known.update(found)
+        missing = [pair for pair in series if pair not in known]
+        if missing:
+            looked_up = {own[rid, key]: sid for rid, key, sid in tx.series_ids(missing)}
+            known.update(looked_up)
+            found.update(looked_up)
+        return known, found
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -330,40 +327,39 @@ def _points_of(
         return list(map(MetricPoint._make, points))
 
 
-def _columns(rid: str, points: Sequence[MetricPoint]) -> _Part:
+def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points | None:
+    """Every point of a write as columns (None: there is none), converted a whole batch at
+    a time: a write of one point into each of 100,000 resources is one batch too."""
+    rids: list[str] = []
+    points: list[MetricPoint] = []
+    for resource, part in items:
+        rids += repeat(resource.id, len(part))
+        points += part
+    if not points:
+        return None
     keys, values, steps, stamps = zip(*points, strict=True)
     bits = to_bits(values)
-    return _Part(rid, keys, values, steps, stamps, bits, to_orders(bits))
+    return _Points(list(zip(rids, keys, strict=True)), values, steps, stamps, bits, to_orders(bits))
 
 
-def _latest_rows(part: _Part) -> list[dict[str, object]]:
-    return [
-        {
-            "resource": part.resource,
-            "key": key,
-            "step": part.steps[i],
-            "timestamp_ms": part.stamps[i],
-            "value_order": part.orders[i],
-            "value_bits": part.bits[i],
-            "best_order": best_order(part.orders[i]),
-            "value": part.values[i],
-        }
-        for key, i in latest_indexes(part.keys, part.steps, part.stamps, part.orders).items()
-    ]
+def _latest(points: _Points) -> list[tuple[tuple[str, str], int]]:
+    """Each series and the index of its latest point, in ``(resource, key)`` order: one
+    lock order for every writer."""
+    return sorted(latest_indexes(points.series, points.steps, points.stamps, points.orders).items())
 
 
-def _concatenate(parts: list[_Part], ids: dict[tuple[str, str], int]) -> PointColumns:
-    def joined(column: Callable[[_Part], Sequence[Any]]) -> list[Any]:
-        return list(chain.from_iterable(map(column, parts)))
-
-    return PointColumns(
-        series=[ids[part.resource, key] for part in parts for key in part.keys],
-        step=joined(attrgetter("steps")),
-        timestamp_ms=joined(attrgetter("stamps")),
-        value_order=joined(attrgetter("orders")),
-        value_bits=joined(attrgetter("bits")),
-        value=joined(attrgetter("values")),
-    )
+def _series_row(points: _Points, series: tuple[str, str], i: int) -> dict[str, object]:
+    """The series' row as :data:`schema.UPSERT_SERIES` takes it: its latest point ``i``."""
+    return {
+        "resource": series[0],
+        "key": series[1],
+        "step": points.steps[i],
+        "timestamp_ms": points.stamps[i],
+        "value_order": points.orders[i],
+        "value_bits": points.bits[i],
+        "best_order": best_order(points.orders[i]),
+        "value": points.values[i],
+    }
 
 
 def _decoded(rows: list[Any]) -> dict[str, ParamValue]:

@@ -10,11 +10,14 @@ so whole columns are converted at once: ``array`` reinterprets the doubles' byte
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
 from trackplug.plugin import INT64_MAX, INT64_MIN
 
 __all__ = ["best_order", "from_bits", "latest_indexes", "to_bits", "to_orders"]
+
+_Series = TypeVar("_Series", bound=Hashable)
 
 #: Bits (sign cleared) of +inf: anything greater is a NaN.
 _INF_BITS = 0x7FF0000000000000
@@ -47,15 +50,16 @@ def best_order(order: int) -> int | None:
 
 
 def latest_indexes(
-    keys: Sequence[str], steps: Sequence[int], stamps: Sequence[int], orders: Sequence[int]
-) -> dict[str, int]:
-    """``{key: index of its latest point}``: the greatest ``(step, timestamp, value_order)``.
+    series: Sequence[_Series], steps: Sequence[int], stamps: Sequence[int], orders: Sequence[int]
+) -> dict[_Series, int]:
+    """``{series: index of its latest point}``: the greatest ``(step, timestamp,
+    value_order)`` of each.
 
     Sorting by that key and letting later entries overwrite earlier ones keeps the greatest
-    per key; both loops run in C, and Timsort is linear on the usual already-ordered steps.
+    per series; both loops run in C, and Timsort is linear on the usual already-ordered steps.
     """
-    if len(keys) == 1:
-        return {keys[0]: 0}
+    if series.count(series[0]) == len(series):  # one series (a tuple compares by identity first)
+        return {series[0]: max(zip(steps, stamps, orders, range(len(series)), strict=True))[3]}
     sort_keys = list(zip(steps, stamps, orders, strict=True))
-    ranked = sorted(range(len(keys)), key=sort_keys.__getitem__)
-    return dict(zip(map(keys.__getitem__, ranked), ranked, strict=True))
+    ranked = sorted(range(len(series)), key=sort_keys.__getitem__)
+    return dict(zip(map(series.__getitem__, ranked), ranked, strict=True))

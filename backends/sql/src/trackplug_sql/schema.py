@@ -193,13 +193,22 @@ _SET_LATEST = """
     WHERE (excluded.step, excluded.timestamp_ms, excluded.value_order)
         > (trackplug_series.step, trackplug_series.timestamp_ms, trackplug_series.value_order)
 """
-#: Create a series or move its latest point forward (never back: replays are harmless).
-UPSERT_SERIES = (
-    "INSERT INTO trackplug_series (resource, key, step, timestamp_ms, value_order, "
-    "value_bits, best_order, value) VALUES (:resource, :key, :step, :timestamp_ms, "
-    ":value_order, :value_bits, :best_order, :value)" + _SET_LATEST
+SERIES_COLUMNS = "resource, key, step, timestamp_ms, value_order, value_bits, best_order, value"
+
+
+def upsert_series(rows: str) -> str:
+    """Create each series of ``rows`` (a VALUES or SELECT of :data:`SERIES_COLUMNS`) or
+    move its latest point forward (never back: replays are harmless)."""
+    return f"INSERT INTO trackplug_series ({SERIES_COLUMNS}) {rows}" + _SET_LATEST
+
+
+#: What an upsert returns of each series it created or moved forward (where the database
+#: has RETURNING): the write needs no other statement for their ids.
+RETURNING_SERIES = " RETURNING resource, key, id"
+#: :func:`upsert_series` of one row of named parameters.
+UPSERT_SERIES = upsert_series(
+    "VALUES (:resource, :key, :step, :timestamp_ms, :value_order, :value_bits, :best_order, :value)"
 )
-SERIES_IDS = "SELECT key, id FROM trackplug_series WHERE resource = :resource"
 
 SET_PERF = """
     INSERT INTO trackplug_perf (resource, metric, value_bits, value)

@@ -61,6 +61,29 @@ def _insert_points(rows: int) -> str:
     )
 
 
+#: Whether this SQLite has RETURNING (3.35): then an upsert returns the ids it touched.
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+_SERIES_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_SERIES_FIELDS = itemgetter(*schema.SERIES_COLUMNS.split(", "))
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert_series(rows: int) -> str:
+    values = ", ".join([_SERIES_ROW] * rows)
+    return schema.upsert_series(f"VALUES {values}") + schema.RETURNING_SERIES
+
+
+@functools.lru_cache(maxsize=16)
+def _series_ids(pairs: int) -> str:
+    """The ids of ``pairs`` series, by a join on the series' unique index (a row-value
+    ``IN (VALUES …)`` would scan the table)."""
+    values = ", ".join(["(?, ?)"] * pairs)
+    return (
+        f"SELECT s.resource, s.key, s.id FROM (VALUES {values}) AS wanted "
+        "JOIN trackplug_series AS s ON s.resource = wanted.column1 AND s.key = wanted.column2"
+    )
+
+
 # A history as three JSON arrays in one row: sqlite3 builds a Python tuple per fetched row
 # (~1.5 µs each), json.loads parses integers in C. The aggregates see the subquery's rows in
 # its ORDER BY order: SQLite keeps a subquery's ORDER BY under an aggregate on purpose
@@ -167,6 +190,28 @@ class _Transaction:
 
     def query(self, sql: str, params: Params) -> list[Row]:
         return self._db.execute(sql, params).fetchall()
+
+    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
+        """Multi-row upserts returning the ids they touch (one statement per row, and none
+        returned, on a SQLite without RETURNING)."""
+        if not _RETURNING:
+            self._db.executemany(schema.UPSERT_SERIES, rows)
+            return []
+        per_statement = 6 * self._chunk // 8  # 8 parameters a row
+        touched: list[Row] = []
+        for start in range(0, len(rows), per_statement):
+            part = rows[start : start + per_statement]
+            values = list(chain.from_iterable(map(_SERIES_FIELDS, part)))
+            touched += self._db.execute(_upsert_series(len(part)), values).fetchall()
+        return touched
+
+    def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
+        per_statement = 3 * self._chunk  # 6 * chunk parameters: within the build's limit
+        found: list[Row] = []
+        for start in range(0, len(series), per_statement):
+            pairs = series[start : start + per_statement]
+            found += self._db.execute(_series_ids(len(pairs)), list(chain.from_iterable(pairs)))
+        return found
 
     def insert_points(self, columns: PointColumns) -> None:
         """Multi-row INSERTs of ``chunk`` rows, not ``executemany``: sqlite3 releases the GIL

@@ -46,6 +46,15 @@ class Transaction(Protocol):
 
     def query(self, sql: str, params: Params) -> list[Row]: ...
 
+    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
+        """:data:`schema.UPSERT_SERIES` of every row, in order, by as few statements as
+        the database allows (PostgreSQL: one); returns ``(resource, key, id)`` of the
+        series it created or moved forward (none where the database cannot say)."""
+
+    def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
+        """``(resource, key, id)`` of each of these series that is stored, found by as few
+        statements as the database allows (PostgreSQL: one)."""
+
     def insert_points(self, columns: PointColumns) -> None:
         """Insert point rows, ignoring exact duplicates of stored ones."""
 

@@ -1,0 +1,199 @@
+"""The write path at scale: PostgreSQL's staging tables (COPY, then one INSERT … SELECT),
+duplicates collapsing on either of its ways, exact values, and the series of a batch found
+by a bounded number of statements, however many are new."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from trackplug_sql import SQLBackend
+
+from trackplug import MetricPoint, Resource
+
+SPECIAL = [math.nan, math.inf, -math.inf, -0.0, 0.0, 5e-324, -5e-324, 1.7976931348623157e308]
+
+
+def bits(value: float) -> int:
+    return int(struct.unpack("<q", struct.pack("<d", value))[0])
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[SQLBackend]:
+    opened = SQLBackend(url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def pg_backend(pg_url: str) -> Iterator[SQLBackend]:
+    opened = SQLBackend(pg_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _points(values: list[float], step: int = 0) -> list[MetricPoint]:
+    return [MetricPoint("x", value, step + i, 7) for i, value in enumerate(values)]
+
+
+def test_duplicates_collapse_in_a_batch_against_the_store_and_in_a_mixed_batch(
+    backend: SQLBackend,
+) -> None:
+    first = _points([1.0, 2.0, 3.0])
+    r = Resource("r")
+    backend.log_metric({r: first + first})  # duplicates inside one batch
+    backend.log_metric({r: first})  # a replay: every point already stored
+    later = _points([4.0, 5.0], step=3)
+    backend.log_metric({r: [*first[1:], *later, later[0]]})  # old, new and repeated at once
+    history = backend.history(r, "x")
+    assert [(p.step, p.value) for p in history] == [(i, float(i + 1)) for i in range(5)]
+    assert backend.latest(r) == {"x": 5.0}
+
+
+def test_special_values_are_exact_on_the_way_with_and_without_duplicates(
+    backend: SQLBackend,
+) -> None:
+    r = Resource("r")
+    points = _points(SPECIAL)
+    backend.log_metric({r: points})
+    backend.log_metric({r: points + _points([-0.0], step=len(SPECIAL))})  # the duplicates' way
+    stored = [bits(p.value) for p in backend.history(r, "x")]
+    assert stored == [bits(v) for v in [*SPECIAL, -0.0]]
+    latest = backend.get_metric(r, "x")
+    assert latest is not None
+    assert bits(latest) == bits(-0.0)
+
+
+def test_many_new_series_in_one_batch_get_their_points(backend: SQLBackend) -> None:
+    count = 2_500  # past SQLite's statements of 1,500 series ids and one chunk of rows
+    batch = {Resource(f"run-{i:05d}"): [MetricPoint("loss", float(i), i, 1)] for i in range(count)}
+    backend.log_metric(batch)
+    backend.log_metric({Resource("run-00007"): [MetricPoint("loss", -1.0, 99, 1)]})
+    assert len(backend.resources()) == count
+    assert backend.history(Resource("run-02499"), "loss") == [MetricPoint("loss", 2499.0, 2499, 1)]
+    assert [p.value for p in backend.history(Resource("run-00007"), "loss")] == [7.0, -1.0]
+    assert backend.latest(Resource("run-00007")) == {"loss": -1.0}
+
+
+class _Statements:
+    """Every statement psycopg sends (SQLAlchemy's too: it runs on psycopg cursors)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        for method in ("execute", "executemany"):
+            original = getattr(psycopg.Cursor, method)
+            monkeypatch.setattr(psycopg.Cursor, method, self._recording(original))
+        copy = psycopg.Cursor.copy
+        monkeypatch.setattr(psycopg.Cursor, "copy", self._recording(copy))
+
+    def _recording(self, original: Any) -> Any:
+        def recorded(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            self.sent.append(str(query))
+            return original(cursor, query, *args, **kwargs)
+
+        return recorded
+
+    def during(self, action: Any) -> list[str]:
+        self.sent.clear()
+        action()
+        return list(self.sent)
+
+
+def _two_keys_each(resources: int, step: int) -> dict[Resource, list[MetricPoint]]:
+    return {
+        Resource(f"run-{i:05d}"): [MetricPoint(k, 0.5, step, 1) for k in ("a", "b")]
+        for i in range(resources)
+    }
+
+
+@pytest.mark.parametrize("resources", [3, 3_000])
+def test_postgresql_writes_many_series_in_as_many_statements_as_few(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, resources: int
+) -> None:
+    """New series get their ids from the upsert itself; series that are stored but not
+    cached (another process's, or before a restart) from ONE statement for the batch."""
+    with contextlib.closing(SQLBackend(pg_url)) as backend:
+        backend.log_metric({Resource("warm"): _points([1.0])})  # staging tables made
+        statements = _Statements(monkeypatch)
+        created = statements.during(lambda: backend.log_metric(_two_keys_each(resources, 5)))
+    with contextlib.closing(SQLBackend(pg_url)) as reopened:  # an empty cache
+        reopened.log_metric({Resource("warm"): _points([1.0])})
+        # Older points: no series moves forward, so the upsert returns none of them.
+        replayed = statements.during(lambda: reopened.log_metric(_two_keys_each(resources, 0)))
+        assert len(reopened.resources()) == resources + 1
+        assert [p.step for p in reopened.history(Resource("run-00002"), "b")] == [0, 5]
+    assert not [s for s in created if "JOIN trackplug_series" in s]
+    assert len([s for s in replayed if "JOIN trackplug_series" in s]) == 1
+    # Neither per series nor per point: the same statements for 3 resources as for 3,000.
+    assert len(created) <= 8, created
+    assert len(replayed) <= 8, replayed
+
+
+def test_postgresql_known_series_need_no_id_statement(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = Resource("r")
+    pg_backend.log_metric({r: _points([1.0])})
+    statements = _Statements(monkeypatch)
+    sent = statements.during(lambda: pg_backend.log_metric({r: _points([0.5], step=-1)}))
+    assert not [s for s in sent if "JOIN trackplug_series" in s]
+
+
+def test_postgresql_staging_survives_a_rolled_back_first_write(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transaction that creates the staging tables can roll back (and with it the
+    tables): the next write on that connection creates them again."""
+    from trackplug_sql import postgresql
+
+    original = postgresql._Transaction.insert_points
+
+    def failing(tx: postgresql._Transaction, columns: Any) -> None:
+        original(tx, columns)
+        raise RuntimeError("the write fails after staging")
+
+    monkeypatch.setattr(postgresql._Transaction, "insert_points", failing)
+    r = Resource("r")
+    with pytest.raises(RuntimeError, match="after staging"):
+        pg_backend.log_metric({r: _points([1.0])})
+    monkeypatch.setattr(postgresql._Transaction, "insert_points", original)
+    assert pg_backend.history(r, "x") == []
+    pg_backend.log_metric({r: _points([1.0, 2.0])})
+    assert [p.value for p in pg_backend.history(r, "x")] == [1.0, 2.0]
+
+
+def test_sqlite_without_returning_looks_the_new_ids_up(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.35 has no RETURNING: its upserts return no ids, the lookup finds them."""
+    from trackplug_sql import sqlite
+
+    monkeypatch.setattr(sqlite, "_RETURNING", False)
+    with contextlib.closing(SQLBackend(sqlite_url)) as backend:
+        backend.log_metric(_two_keys_each(2_000, 5))
+        backend.log_metric({Resource("run-01999"): _points([3.0], step=9)})
+        assert len(backend.resources()) == 2_000
+        assert [p.step for p in backend.history(Resource("run-01999"), "a")] == [5]
+        assert [p.step for p in backend.history(Resource("run-01999"), "x")] == [9]
+
+
+def test_the_id_cache_keeps_the_batch_strings_not_copies_from_the_database(
+    backend: SQLBackend,
+) -> None:
+    """Memory per series: a cached id's key holds the caller's strings, which the facade's
+    caches share, instead of a second copy of each read back from the database."""
+    resources = [Resource(f"run-{i:03d}") for i in range(300)]
+    backend.log_metric({r: [MetricPoint("loss", 1.0, 0, 1)] for r in resources})
+    given = {r.id: r.id for r in resources}
+    cached = list(backend._series)
+    assert len(cached) == len(resources)
+    assert all(rid is given[rid] for rid, _ in cached)
