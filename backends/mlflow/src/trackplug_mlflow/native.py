@@ -22,26 +22,31 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from trackplug import ValidationError
 
-from .store import RunStore
+from .reads import RunReads
 
 __all__ = ["RESOURCE_TAG", "RunIndex"]
 
 RESOURCE_TAG = "trackplug.resource"
 PREFIX_SEPARATOR = "/"
-#: Experiments per ``search_experiments`` page.
-EXPERIMENT_PAGE = 1000
 
 
 class RunIndex:
     """Resource ids <-> run ids for every run of some experiments (all when ``None``)."""
 
-    def __init__(self, store: RunStore, experiment_id: str | None, deleted: bool) -> None:
-        self._store = store
+    def __init__(
+        self,
+        reads: RunReads,
+        create_experiment: Callable[[str], str],
+        experiment_id: str | None,
+        deleted: bool,
+    ) -> None:
+        self._reads = reads
+        self._create_experiment = create_experiment
         self._experiment_id = experiment_id
         self._deleted = deleted
         self._lock = threading.Lock()
@@ -56,29 +61,12 @@ class RunIndex:
         """The experiments searched: the one named, else every one (read again each time)."""
         if self._experiment_id is not None:
             return [self._experiment_id]
-        self._names = self._experiments()
-        return list(self._names)
-
-    def _experiments(self) -> dict[str, str]:
-        from mlflow.entities import ViewType
-
-        view = ViewType.ALL if self._deleted else ViewType.ACTIVE_ONLY
-        found: dict[str, str] = {}
-        token = None
-        while True:
-            with self._store.errors("listing experiments"):
-                page = self._store.client.search_experiments(
-                    view_type=view, max_results=EXPERIMENT_PAGE, page_token=token
-                )
-            found.update((str(e.experiment_id), str(e.name)) for e in page)
-            token = page.token
-            if not token:
-                return found
+        return list(self.experiment_ids_by_name())
 
     def runs(self) -> Iterator[tuple[str, Any]]:
         """``(resource id, run)`` of every run, the index rebuilt on the way."""
         experiments = self.experiment_ids()
-        runs = list(self._store.search(experiments, "", view_all=self._deleted))
+        runs = list(self._reads.search(experiments, view_all=self._deleted))
         chosen: dict[str, Any] = {}  # two writers racing may leave two runs of one resource
         for rid, run in zip(self._resource_ids(runs), runs, strict=True):
             if rid not in chosen or _age(run) < _age(chosen[rid]):
@@ -135,12 +123,11 @@ class RunIndex:
                 "(?runs=all without ?experiment=), a resource is EXPERIMENT/RUN; write "
                 "EXPERIMENT/RUN or name one experiment with ?experiment="
             )
-        with self._store.errors(f"creating experiment {name!r}"):
-            return str(self._store.client.create_experiment(name)), local
+        return self._create_experiment(name), local
 
     def experiment_ids_by_name(self) -> dict[str, str]:
         """``{experiment id: name}`` of every experiment, read again."""
-        self._names = self._experiments()
+        self._names = self._reads.experiments(self._deleted)
         return self._names
 
 
