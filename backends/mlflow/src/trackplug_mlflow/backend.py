@@ -68,6 +68,10 @@ _OWN_TAGS = frozenset({RESOURCE_TAG, RESOURCE_KEY_TAG, PERF_METRIC_TAG, PERF_VAL
 TRACKPLUG_RUNS = (RESOURCE_KEY_TAG, None)
 #: MLflow's tags that ``?runs=all`` does not report: the run name is the resource's id.
 _NAME_TAG = "mlflow.runName"
+#: A nested run's parent: MLflow's tag holds its run id, which means nothing in another
+#: store; trackplug's names the parent's resource, so a copy can point at the parent's copy.
+MLFLOW_PARENT_TAG = "mlflow.parentRunId"
+PARENT_TAG = "trackplug.parent"
 
 
 def resource_key(resource_id: str) -> str:
@@ -385,6 +389,11 @@ class MLflowBackend:
                 "layout): choose another name; nothing was written"
             )
         run_id = self._ensure_run(resource)
+        parent = tags.get(PARENT_TAG)
+        if parent is None and MLFLOW_PARENT_TAG in tags:  # a copy again: the parent it names
+            parent = self._reads.get_run(run_id).data.tags.get(PARENT_TAG)
+        if parent is not None:  # the parent's run in this store (created if not yet copied)
+            tags = {**tags, MLFLOW_PARENT_TAG: self._ensure_run(Resource(parent))}
         self._store.log_params_tags(run_id, tags=tags)
         status = tags.get(RUN_STATUS_TAG)
         if status is not None:
@@ -408,7 +417,13 @@ class MLflowBackend:
         if run_id is None:
             return {}
         tags: dict[str, str] = self._reads.get_run(run_id).data.tags
-        return {key: value for key, value in sorted(tags.items()) if self._reported(key)}
+        reported = {key: value for key, value in tags.items() if self._reported(key)}
+        parent = tags.get(MLFLOW_PARENT_TAG)
+        if self._index is not None and parent is not None:
+            parent_resource = self._index.resource_of(parent)
+            if parent_resource is not None:
+                reported[PARENT_TAG] = parent_resource
+        return dict(sorted(reported.items()))
 
     def _reported(self, tag: str) -> bool:
         """Whether a run's tag is the resource's: not trackplug's bookkeeping, and of

@@ -65,9 +65,11 @@ class RunReads(ABC):
         page_size: int = SEARCH_PAGE,
         *,
         view_all: bool = False,
+        since: int | None = None,
     ) -> Iterator[Any]:
         """Every run of ``experiments`` (an id or several) with ``tag``, in ``order`` (else
-        MLflow's: newest first), read a page at a time; deleted runs too when ``view_all``."""
+        MLflow's: newest first), read a page at a time; deleted runs too when ``view_all``;
+        only runs started at ``since`` (ms) or later when given."""
 
     @abstractmethod
     def history(self, run_id: str, key: str) -> list[MetricPoint]:

@@ -257,6 +257,7 @@ class RunStore(RunReads):
         page_size: int = SEARCH_PAGE,
         *,
         view_all: bool = False,
+        since: int | None = None,
     ) -> Iterator[Run]:
         """``search_runs``, page by page: a value a filter string cannot quote is matched
         by the caller (the filter asks for the tag alone then)."""
@@ -265,7 +266,10 @@ class RunStore(RunReads):
         ids = [experiments] if isinstance(experiments, str) else list(experiments)
         if not ids:
             return
-        filter_string = "" if tag is None else _tag_filter(*tag)
+        conditions = [] if tag is None else [_tag_filter(*tag)]
+        if since is not None:
+            conditions.append(f"attributes.start_time >= {int(since)}")
+        filter_string = " and ".join(conditions)
         order_by = []
         if order is not None:
             key, direction = order

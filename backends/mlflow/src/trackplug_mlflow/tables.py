@@ -242,6 +242,7 @@ class TableReader(RunReads):
         page_size: int = SEARCH_PAGE,
         *,
         view_all: bool = False,
+        since: int | None = None,
     ) -> Iterator[Run]:
         """One query for the runs in order, then their metrics, params and tags a page of
         runs at a time (no connection held between pages)."""
@@ -251,6 +252,8 @@ class TableReader(RunReads):
         query = _run_query().where(_runs.c.experiment_id.in_([int(i) for i in ids]))
         if not view_all:
             query = query.where(_runs.c.lifecycle_stage == "active")
+        if since is not None:
+            query = query.where(_runs.c.start_time >= since)
         if tag is not None:
             held = [_tags.c.run_uuid == _runs.c.run_uuid, _tags.c.key == tag[0]]
             if tag[1] is not None:
