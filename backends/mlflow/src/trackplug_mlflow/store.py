@@ -30,6 +30,7 @@ from . import bounds
 from .capabilities import CAPABILITIES_BY_KIND
 from .dbguard import DatabaseGuard, engine_of
 from .errors import translate_errors, unreachable
+from .paging import Stream, server_page
 from .reads import SEARCH_PAGE, Experiment, MetricOrder, RunReads, TagFilter, canonical
 from .urls import MLflowTarget, store_kind
 
@@ -238,9 +239,13 @@ class RunStore(RunReads):
         """MLflow's own paged ``get_metric_history`` (``max_results`` / ``page_token``)
         orders by ``(timestamp, step, value)`` and pages by OFFSET: not the contract's
         ``(step, timestamp, value)``, so its pages cannot be handed on. A database store is
-        read with one keyset query a page instead (:func:`.tables.keyset_page`); a server's
-        or file store's page is cut from the whole history (MLflow's pages of 25,000)."""
+        read with one keyset query a page instead (:func:`.tables.keyset_page`); a
+        server's pages are put in order in bounded memory (:mod:`.paging`). A file store's
+        page is cut from the whole history: MLflow's ``FileStore`` reads a metric's whole
+        file into a list for any request, its own pages included."""
         store: Any = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if _is_server(store):
+            return server_page(self._server_stream(store, run_id, key), cursor, limit)
         if _is_database(store):
             from .tables import keyset_page  # SQLAlchemy: there with MLflow's database stores
 
@@ -248,6 +253,27 @@ class RunStore(RunReads):
             with self.errors(action), store.engine.connect() as connection:
                 return keyset_page(connection, run_id, key, cursor, limit)
         return page_of(self.history(run_id, key), cursor, limit)
+
+    def _server_stream(self, store: Any, run_id: str, key: str) -> Stream:
+        """A tracking server's points of ``key`` from an offset on, MLflow's pages of 25,000
+        read one at a time."""
+        from mlflow.store.tracking import GET_METRIC_HISTORY_MAX_RESULTS
+        from mlflow.utils.search_utils import SearchUtils
+
+        def stream(offset: int) -> Iterator[MetricPoint]:
+            token = SearchUtils.create_page_token(offset).decode() if offset else None  # type: ignore[no-untyped-call]
+            while True:
+                with self.errors(f"reading a page of {key!r} in run {run_id}"):
+                    page = store.get_metric_history(
+                        run_id, key, max_results=GET_METRIC_HISTORY_MAX_RESULTS, page_token=token
+                    )
+                for m in page:
+                    yield MetricPoint(key, canonical(float(m.value)), int(m.step), int(m.timestamp))
+                token = page.token
+                if not token:
+                    return
+
+        return stream
 
     def search(
         self,
@@ -319,6 +345,12 @@ def _chunks(metrics: list[Any], tags: list[Any]) -> list[tuple[list[Any], list[A
     if tags:
         chunks.append((tail, tags))
     return chunks
+
+
+def _is_server(store: Any) -> bool:
+    from mlflow.store.tracking.rest_store import RestStore
+
+    return isinstance(store, RestStore)
 
 
 def _is_database(store: Any) -> bool:
