@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trackplug_mlflow.backend import MLflowBackend
-from trackplug_mlflow.paging import server_page
+from trackplug_mlflow.paging import WHOLE, server_page
 
 from trackplug import MetricPoint
 from trackplug.plugin import Resource, point_order
@@ -35,7 +35,8 @@ def streaming(points: list[MetricPoint]) -> Any:
     """MLflow's order: by timestamp, then step (the server's OFFSET pages)."""
     ordered = sorted(points, key=lambda p: (p.timestamp, p.step, repr(p.value)))
 
-    def stream(offset: int) -> Iterator[MetricPoint]:
+    def stream(offset: int, size: int) -> Iterator[MetricPoint]:
+        assert 0 < size <= WHOLE
         yield from ordered[offset:]
 
     return stream

@@ -25,10 +25,13 @@ from itertools import islice, pairwise
 from trackplug import MetricPoint
 from trackplug.plugin import HistoryPage, cursor_order, order_cursor, point_order
 
-__all__ = ["Stream", "server_page"]
+__all__ = ["WHOLE", "Stream", "server_page"]
 
-#: ``stream(offset)``: the points from MLflow's position ``offset`` on, in its order.
-Stream = Callable[[int], Iterator[MetricPoint]]
+#: ``stream(offset, size)``: the points from MLflow's position ``offset`` on, in its
+#: order, read ``size`` per request (at most MLflow's 25,000).
+Stream = Callable[[int, int], Iterator[MetricPoint]]
+#: MLflow's largest page of a history (``GET_METRIC_HISTORY_MAX_RESULTS``).
+WHOLE = 25_000
 _IN_ORDER = "@"
 
 
@@ -38,7 +41,7 @@ def server_page(stream: Stream, cursor: str | None, limit: int) -> HistoryPage:
         return _first_page(stream, limit)
     offset, in_order, after = cursor.rpartition(_IN_ORDER)
     if in_order:
-        page = list(islice(stream(int(offset)), limit + 1))
+        page = list(islice(stream(int(offset), min(limit + 1, WHOLE)), limit + 1))
         if _follows(page, after):
             return _page(page, limit, after, int(offset))
     return _smallest_after(stream, after, limit)
@@ -47,7 +50,7 @@ def server_page(stream: Stream, cursor: str | None, limit: int) -> HistoryPage:
 def _first_page(stream: Stream, limit: int) -> HistoryPage:
     first: list[MetricPoint] = []
     previous = None
-    for point in stream(0):
+    for point in stream(0, WHOLE):
         order = point_order(point)
         if previous is not None and order < previous:
             return _smallest_after(stream, None, limit)
@@ -77,7 +80,7 @@ def _smallest_after(stream: Stream, cursor: str | None, limit: int) -> HistoryPa
     """The ``limit`` first points after ``cursor`` in the contract's order, however MLflow
     orders them (a server's points are unique by their order: MLflow's primary key)."""
     after = None if cursor is None else cursor_order(cursor)[0]
-    wanted = (p for p in stream(0) if after is None or point_order(p) > after)
+    wanted = (p for p in stream(0, WHOLE) if after is None or point_order(p) > after)
     smallest = heapq.nsmallest(limit + 1, wanted, key=point_order)
     page = smallest[:limit]
     more = len(smallest) > limit

@@ -255,18 +255,15 @@ class RunStore(RunReads):
         return page_of(self.history(run_id, key), cursor, limit)
 
     def _server_stream(self, store: Any, run_id: str, key: str) -> Stream:
-        """A tracking server's points of ``key`` from an offset on, MLflow's pages of 25,000
-        read one at a time."""
-        from mlflow.store.tracking import GET_METRIC_HISTORY_MAX_RESULTS
+        """A tracking server's points of ``key`` from an offset on, one MLflow page (of the
+        size asked for) at a time."""
         from mlflow.utils.search_utils import SearchUtils
 
-        def stream(offset: int) -> Iterator[MetricPoint]:
+        def stream(offset: int, size: int) -> Iterator[MetricPoint]:
             token = SearchUtils.create_page_token(offset).decode() if offset else None  # type: ignore[no-untyped-call]
             while True:
                 with self.errors(f"reading a page of {key!r} in run {run_id}"):
-                    page = store.get_metric_history(
-                        run_id, key, max_results=GET_METRIC_HISTORY_MAX_RESULTS, page_token=token
-                    )
+                    page = store.get_metric_history(run_id, key, max_results=size, page_token=token)
                 for m in page:
                     yield MetricPoint(key, canonical(float(m.value)), int(m.step), int(m.timestamp))
                 token = page.token
