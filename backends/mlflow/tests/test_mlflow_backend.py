@@ -258,8 +258,10 @@ def test_experiment_id_from_the_environment(
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
     assert MLflowBackend(url).experiment_id == experiment_id
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "424242")
+    with pytest.raises(BackendError, match=r"'424242' failed \(RESOURCE_DOES_NOT_EXIST\)"):
+        MLflowBackend(url)  # read from MLflow's tables: MLflow's own error code
     with pytest.raises(BackendError, match="424242") as failed:
-        MLflowBackend(url)
+        MLflowBackend(url, client=MlflowClient(url.removeprefix("mlflow+")))
     assert isinstance(failed.value.__cause__, MlflowException)
 
 

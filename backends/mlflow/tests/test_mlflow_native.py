@@ -182,6 +182,7 @@ def test_every_run_of_every_experiment_is_a_resource(
         backend = MLflowBackend(f"mlflow+{uri}?runs=all")  # what a copy reads
         tags = backend.get_tags(Resource("alpha/fold-1"))
         assert tags["mlflow.parentRunId"] == runs["train"]  # nesting comes across
+        assert tags["trackplug.parent"] == "alpha/train"  # ... and names the parent
         assert "mlflow.runName" not in tags  # the resource id is the name
         assert t.tags("alpha/train")["team"] == "vision"
         assert backend.tagged("team", "vision") == ["alpha/train"]
@@ -291,6 +292,34 @@ def test_copy_back_onto_a_fresh_mlflow_store(
     trackplug.copy(f"mlflow+{uri}?runs=all", between)
     trackplug.copy(between, f"mlflow+sqlite:///{fresh}?runs=all")
     assert _runs_of(uri) == _runs_of(f"sqlite:///{fresh}", renamed=runs)
+
+
+@pytest.mark.parametrize("route", ["directly", "through SQLite"])
+def test_nested_runs_stay_nested_under_the_copies_of_their_parents(
+    native_db: tuple[str, dict[str, str]], tmp_path: Path, template_db: Path, route: str
+) -> None:
+    """``mlflow.parentRunId`` of a copied nested run names its parent's copy (MLflow's UI
+    nests it there), whether the runs go MLflow to MLflow or through another store; copied
+    again, nothing changes."""
+    uri, runs = native_db
+    fresh = tmp_path / "fresh.db"
+    fresh.write_bytes(template_db.read_bytes())
+    target = f"mlflow+sqlite:///{fresh}?runs=all"
+    source = f"mlflow+{uri}?runs=all"
+    if route == "through SQLite":
+        between = f"sqlite:///{tmp_path / 'between.db'}"
+        trackplug.copy(source, between)
+        source = between
+    for _ in range(2):
+        trackplug.copy(source, target)
+        client = MlflowClient(f"sqlite:///{fresh}")
+        (alpha,) = [e.experiment_id for e in client.search_experiments() if e.name == "alpha"]
+        by_name = {run.info.run_name: run for run in client.search_runs([alpha])}
+        parent = by_name["train"].info.run_id
+        assert parent != runs["train"]
+        for fold in ("fold-1", "fold-2"):
+            assert by_name[fold].data.tags["mlflow.parentRunId"] == parent, fold
+        assert "mlflow.parentRunId" not in by_name["train"].data.tags
 
 
 def _runs_of(uri: str, renamed: dict[str, str] | None = None) -> dict[tuple[str, str], Any]:

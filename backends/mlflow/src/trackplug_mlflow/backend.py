@@ -11,6 +11,10 @@ tags MLflow tags; a trackplug run's status and end (the tags ``trackplug.run.sta
 With ``?runs=all`` every run of the store is a resource, trackplug's and MLflow's own
 alike, by the rule of :mod:`.native`.
 
+Reads of a database store whose schema :mod:`.tables` knows are SQL on MLflow's tables,
+without importing mlflow; every write, and every read of another store, goes through
+MLflow's client (:class:`.store.RunStore`), built on the first write or at open.
+
 Two writers that create the same resource at once both find every run carrying its tag
 right after creating theirs; both then use the earliest (start time, run id) and the other
 writer deletes its own, so they converge on one run.
@@ -23,7 +27,7 @@ import math
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from trackplug.plugin import (
     RUN_END_TAG,
@@ -43,8 +47,11 @@ from trackplug.plugin import (
 )
 
 from .native import RunIndex
-from .store import SEARCH_PAGE, RunStore
+from .reads import SEARCH_PAGE, MetricOrder, RunReads
 from .urls import MLflowTarget, parse_url
+
+if TYPE_CHECKING:
+    from .store import RunStore
 
 __all__ = ["MLflowBackend"]
 
@@ -57,10 +64,14 @@ PERF_METRIC_TAG = "performance_metric"
 PERF_VALUE_TAG = "performance_metric_value"
 #: Tags of trackplug's own bookkeeping in a run, not the user's.
 _OWN_TAGS = frozenset({RESOURCE_TAG, RESOURCE_KEY_TAG, PERF_METRIC_TAG, PERF_VALUE_TAG})
-#: Runs of trackplug resources (the tag is never empty: it is a hex digest).
-TRACKPLUG_RUNS = f"tags.`{RESOURCE_KEY_TAG}` LIKE '%'"
+#: Runs of trackplug resources.
+TRACKPLUG_RUNS = (RESOURCE_KEY_TAG, None)
 #: MLflow's tags that ``?runs=all`` does not report: the run name is the resource's id.
 _NAME_TAG = "mlflow.runName"
+#: A nested run's parent: MLflow's tag holds its run id, which means nothing in another
+#: store; trackplug's names the parent's resource, so a copy can point at the parent's copy.
+MLFLOW_PARENT_TAG = "mlflow.parentRunId"
+PARENT_TAG = "trackplug.parent"
 
 
 def resource_key(resource_id: str) -> str:
@@ -87,27 +98,61 @@ class MLflowBackend:
     ) -> None:
         self.target: MLflowTarget = parse_url(url, experiment)
         self.url = self.target.url
-        self._store = RunStore(self.target, client, probe_timeout=probe_timeout)
+        self._client = client
+        self._probe_timeout = probe_timeout
+        self._writer: RunStore | None = None
+        self._writer_lock = threading.Lock()
+        self._lock = threading.Lock()
+        #: Where reads go: MLflow's tables when they can be read directly, else the client.
+        self._reads: RunReads = self._tables() or self._store
         every = self.target.every_experiment
         #: The experiment written to and read ("" with ``?runs=all`` and no experiment).
         self.experiment_id = "" if every else self._experiment_id()
         #: Every run of the store as a resource (``?runs=all``), else None: trackplug's runs.
         self._index = (
-            RunIndex(self._store, None if every else self.experiment_id, self.target.deleted)
+            RunIndex(
+                self._reads,
+                self._create_experiment,
+                None if every else self.experiment_id,
+                self.target.deleted,
+            )
             if self.target.runs == "all"
             else None
         )
         self._runs: dict[Resource, str] = {}
         self._created: list[str] = []
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MLflowBackend({self.url!r}, experiment_id={self.experiment_id!r})"
 
     @property
     def client(self) -> Any:
-        """The ``MlflowClient`` this backend uses."""
+        """The ``MlflowClient`` this backend writes with (built, importing mlflow, on first use)."""
         return self._store.client
+
+    @property
+    def _store(self) -> RunStore:
+        """MLflow's client on the store: every write goes through it."""
+        with self._writer_lock:
+            if self._writer is None:
+                from .store import RunStore
+
+                self._writer = RunStore(
+                    self.target, self._client, probe_timeout=self._probe_timeout
+                )
+            return self._writer
+
+    def _tables(self) -> RunReads | None:
+        """A reader of the database store's tables (:mod:`.tables`), when it can be one."""
+        if self._client is not None or self.target.kind != "database":
+            return None
+        from .tables import open_tables
+
+        return open_tables(self.target)
+
+    def _create_experiment(self, name: str) -> str:
+        with self._store.errors(f"creating experiment {name!r}"):
+            return str(self.client.create_experiment(name))
 
     def _experiment_id(self) -> str:
         """The URL's experiment, else ``$MLFLOW_EXPERIMENT_NAME``, else
@@ -116,13 +161,11 @@ class MLflowBackend:
         name = self.target.experiment or os.environ.get(ENV_EXPERIMENT_NAME) or None
         if name is None:
             experiment_id = os.environ.get(ENV_EXPERIMENT_ID) or DEFAULT_EXPERIMENT_ID
-            with self._store.errors(f"finding experiment id {experiment_id!r}"):
-                found = self.client.get_experiment(experiment_id)
+            found = self._reads.experiment(experiment_id=experiment_id)
             return self._usable(found, f"id {experiment_id!r}")
-        with self._store.errors(f"finding experiment {name!r}"):
-            found = self.client.get_experiment_by_name(name)
-            if found is None:
-                return str(self.client.create_experiment(name))
+        found = self._reads.experiment(name=name)
+        if found is None:
+            return self._create_experiment(name)
         return self._usable(found, repr(name))
 
     def _usable(self, experiment: Any, described: str) -> str:
@@ -158,7 +201,8 @@ class MLflowBackend:
 
     def _find(self, experiment_id: str, local_id: str) -> str | None:
         """The run tagged with ``local_id`` in the experiment (the earliest of several)."""
-        runs = list(self._store.search(experiment_id, _filter_of(local_id), page_size=50))
+        tag = (RESOURCE_KEY_TAG, resource_key(local_id))
+        runs = list(self._reads.search(experiment_id, tag, page_size=50))
         if not runs:
             return None
         first = min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
@@ -186,10 +230,10 @@ class MLflowBackend:
             return self.experiment_id, resource.id
         return self._index.place(resource.id)
 
-    def _resource_runs(self, order_by: Sequence[str] = (), page: int = 1000) -> Iterator[Any]:
-        """Every trackplug run of the experiment (one per resource), in ``order_by``."""
+    def _resource_runs(self, order: MetricOrder | None = None, page: int = 1000) -> Iterator[Any]:
+        """Every trackplug run of the experiment (one per resource), in ``order``."""
         seen: set[str] = set()
-        for run in self._store.search(self.experiment_id, TRACKPLUG_RUNS, order_by, page):
+        for run in self._reads.search(self.experiment_id, TRACKPLUG_RUNS, order, page):
             rid = run.data.tags.get(RESOURCE_TAG)
             if rid is not None and rid not in seen:
                 seen.add(rid)
@@ -211,7 +255,7 @@ class MLflowBackend:
             return
         tags = {}
         if perf is not None:
-            value = self._store.capabilities.stored(perf.value)  # as the metric reads back
+            value = self._reads.capabilities.stored(perf.value)  # as the metric reads back
             tags = {PERF_METRIC_TAG: perf.metric, PERF_VALUE_TAG: repr(value)}
         self._store.log(self._ensure_run(resource), points, tags)
 
@@ -220,7 +264,7 @@ class MLflowBackend:
     @hookimpl
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
         run_id = self._run_id(resource)
-        return [] if run_id is None else self._store.history(run_id, key)
+        return [] if run_id is None else self._reads.history(run_id, key)
 
     @hookimpl
     def history_page(
@@ -232,19 +276,19 @@ class MLflowBackend:
         run_id = self._run_id(resource)
         if run_id is None:
             return HistoryPage([], None)
-        return self._store.history_page(run_id, key, cursor, limit)
+        return self._reads.history_page(run_id, key, cursor, limit)
 
     @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:
         run_id = self._run_id(resource)
         if run_id is None:
             return None
-        return self._store.latest(self._store.get_run(run_id), [key]).get(key)
+        return self._reads.latest(self._reads.get_run(run_id), [key]).get(key)
 
     @hookimpl
     def latest(self, resource: Resource) -> dict[str, float]:
         run_id = self._run_id(resource)
-        return {} if run_id is None else self._store.latest(self._store.get_run(run_id))
+        return {} if run_id is None else self._reads.latest(self._reads.get_run(run_id))
 
     @hookimpl
     def resources(self) -> list[str]:
@@ -259,7 +303,7 @@ class MLflowBackend:
         run_id = self._run_id(resource)
         if run_id is None:
             return None
-        tags = self._store.get_run(run_id).data.tags
+        tags = self._reads.get_run(run_id).data.tags
         metric, value = tags.get(PERF_METRIC_TAG), tags.get(PERF_VALUE_TAG)
         if metric is None or value is None:
             return None
@@ -285,11 +329,9 @@ class MLflowBackend:
             return self._best_of_every_run(key, order, limit)
         ranked: list[tuple[str, float]] = []
         unsure: list[Any] = []
-        direction = "DESC" if order == "max" else "ASC"
-        order_by = [f"metrics.`{key}` {direction}", "attributes.run_name ASC"]
         # A page as large as the limit, within MLflow's bounds (a server refuses a page size
         # past 64 bits with a raw ValueError; a database store refuses it past 50,000).
-        for run in self._resource_runs(order_by, page=min(limit + 1, SEARCH_PAGE)):
+        for run in self._resource_runs((key, order), page=min(limit + 1, SEARCH_PAGE)):
             value = run.data.metrics.get(key)
             if value is None:
                 break  # MLflow puts runs without the metric last
@@ -301,7 +343,7 @@ class MLflowBackend:
             else:
                 ranked.append((run.data.tags[RESOURCE_TAG], float(value)))
         for run in unsure:
-            value = self._store.latest_value(run.info.run_id, key, math.nan)
+            value = self._reads.latest_value(run.info.run_id, key, math.nan)
             if value is not None and not math.isnan(value):
                 ranked.append((run.data.tags[RESOURCE_TAG], value))
         return rank(ranked, order, limit)
@@ -315,7 +357,7 @@ class MLflowBackend:
         for rid, run in self._index.runs():
             value = run.data.metrics.get(key)
             if value is not None:
-                latest.append((rid, self._store.latest_value(run.info.run_id, key, value)))
+                latest.append((rid, self._reads.latest_value(run.info.run_id, key, value)))
         return rank([(rid, v) for rid, v in latest if v is not None], order, limit)
 
     # -- params and tags ------------------------------------------------------------------
@@ -325,7 +367,7 @@ class MLflowBackend:
         """MLflow params, ``str(value)``; MLflow refuses a changed value too, but the
         conflict is found first so that it is the contract's error and nothing is sent."""
         run_id = self._ensure_run(resource)
-        held: dict[str, str] = self._store.get_run(run_id).data.params
+        held: dict[str, str] = self._reads.get_run(run_id).data.params
         raise_on_conflict(resource, held, params, self.capabilities())
         new = {key: str(value) for key, value in params.items() if key not in held}
         if new:
@@ -336,7 +378,7 @@ class MLflowBackend:
         run_id = self._run_id(resource)
         if run_id is None:
             return {}
-        return dict(sorted(self._store.get_run(run_id).data.params.items()))
+        return dict(sorted(self._reads.get_run(run_id).data.params.items()))
 
     @hookimpl
     def set_tags(self, resource: Resource, tags: Mapping[str, str]) -> None:
@@ -347,6 +389,11 @@ class MLflowBackend:
                 "layout): choose another name; nothing was written"
             )
         run_id = self._ensure_run(resource)
+        parent = tags.get(PARENT_TAG)
+        if parent is None and MLFLOW_PARENT_TAG in tags:  # a copy again: the parent it names
+            parent = self._reads.get_run(run_id).data.tags.get(PARENT_TAG)
+        if parent is not None:  # the parent's run in this store (created if not yet copied)
+            tags = {**tags, MLFLOW_PARENT_TAG: self._ensure_run(Resource(parent))}
         self._store.log_params_tags(run_id, tags=tags)
         status = tags.get(RUN_STATUS_TAG)
         if status is not None:
@@ -369,8 +416,14 @@ class MLflowBackend:
         run_id = self._run_id(resource)
         if run_id is None:
             return {}
-        tags: dict[str, str] = self._store.get_run(run_id).data.tags
-        return {key: value for key, value in sorted(tags.items()) if self._reported(key)}
+        tags: dict[str, str] = self._reads.get_run(run_id).data.tags
+        reported = {key: value for key, value in tags.items() if self._reported(key)}
+        parent = tags.get(MLFLOW_PARENT_TAG)
+        if self._index is not None and parent is not None:
+            parent_resource = self._index.resource_of(parent)
+            if parent_resource is not None:
+                reported[PARENT_TAG] = parent_resource
+        return dict(sorted(reported.items()))
 
     def _reported(self, tag: str) -> bool:
         """Whether a run's tag is the resource's: not trackplug's bookkeeping, and of
@@ -390,10 +443,8 @@ class MLflowBackend:
                 for rid, run in self._index.runs()
                 if key in run.data.tags and value in (None, run.data.tags[key])
             )
-        quotable = value is not None and not ({"'", "\\"} & set(value))
-        condition = f"= '{value}'" if quotable else "LIKE '%'"
         found = set()
-        for run in self._store.search(self.experiment_id, f"tags.`{key}` {condition}"):
+        for run in self._reads.search(self.experiment_id, (key, value)):
             rid = run.data.tags.get(RESOURCE_TAG)
             if rid is not None and (value is None or run.data.tags.get(key) == value):
                 found.add(rid)
@@ -403,7 +454,7 @@ class MLflowBackend:
 
     @hookimpl
     def capabilities(self) -> Capabilities:
-        return self._store.capabilities
+        return self._reads.capabilities
 
     @hookimpl
     def flush(self) -> None:
@@ -417,7 +468,9 @@ class MLflowBackend:
             for run_id in created:
                 self._finish(run_id)
         finally:
-            self._store.close()
+            self._reads.close()
+            if self._writer is not None and self._writer is not self._reads:
+                self._writer.close()
 
     def _finish(self, run_id: str) -> None:
         """FINISHED, unless someone deleted the run meanwhile (then there is nothing to do)."""
@@ -429,7 +482,3 @@ class MLflowBackend:
             except MlflowException:
                 if self.client.get_run(run_id).info.lifecycle_stage != "deleted":
                     raise
-
-
-def _filter_of(local_id: str) -> str:
-    return f"tags.`{RESOURCE_KEY_TAG}` = '{resource_key(local_id)}'"

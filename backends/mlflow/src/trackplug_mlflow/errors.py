@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from trackplug import BackendError, TrackplugError
+from trackplug import BackendError, TrackplugError, redact_url
 from trackplug.plugin import redact_chain
 
-__all__ = ["translate_errors"]
+if TYPE_CHECKING:
+    from .urls import MLflowTarget
+
+__all__ = ["translate_errors", "unreachable"]
 
 
 @contextmanager
@@ -46,6 +50,17 @@ def translate_errors(
     except failures as exc:
         detail = f"{type(exc).__name__}: {redact_chain(exc, *secrets)}"
         raise BackendError(f"MLflow at {url}: {action} failed: {detail}") from exc
+
+
+def unreachable(target: MLflowTarget, what: str, uri: str, detail: str) -> BackendError:
+    """The error of a tracking server or database server that cannot be reached at all."""
+    where = target.url
+    if not target.tracking_uri:  # mlflow://: say where MLflow pointed us
+        where = f"{redact_url(uri)} (from MLFLOW_TRACKING_URI, {target.url})"
+    return BackendError(
+        f"the MLflow {what} at {where} cannot be reached (is it running, and is the "
+        f"address right?): {' '.join(detail.split())}"
+    )
 
 
 def _timed_out(error: BaseException) -> bool:

@@ -11,41 +11,55 @@ Which resource a run is (docs/backends/mlflow.md, "Moving off MLflow, or onto it
   is a run of the experiment its prefix names (the longest existing one, else the text
   before the last ``/``, created);
 - a nested run is a resource of its own; its parent's run id stays in its tag
-  ``mlflow.parentRunId``;
+  ``mlflow.parentRunId``, and its parent's resource id is reported as the tag
+  ``trackplug.parent`` (when the parent is among the runs read). Written to an MLflow
+  store, ``trackplug.parent`` sets ``mlflow.parentRunId`` to the parent's run there, so a
+  copy keeps nested runs nested under the copies of their parents;
 - deleted runs are left out unless ``?deleted=true``.
 
-The index is read once (one ``search_runs`` pass, MLflow's pages) and again when a
-resource is asked for that it does not know, and whenever :meth:`RunIndex.runs` lists them.
+The index is read whole (one ``search_runs`` pass, MLflow's pages) on first use and
+whenever :meth:`RunIndex.runs` lists the runs. A resource it does not know is looked for
+among the runs started since the newest one it holds (one search for just those), so
+writing many new resources (``trackplug copy`` into ``?runs=all``) reads each run once,
+not every run per resource.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from trackplug import ValidationError
 
-from .store import RunStore
+from .reads import RunReads
 
 __all__ = ["RESOURCE_TAG", "RunIndex"]
 
 RESOURCE_TAG = "trackplug.resource"
 PREFIX_SEPARATOR = "/"
-#: Experiments per ``search_experiments`` page.
-EXPERIMENT_PAGE = 1000
 
 
 class RunIndex:
     """Resource ids <-> run ids for every run of some experiments (all when ``None``)."""
 
-    def __init__(self, store: RunStore, experiment_id: str | None, deleted: bool) -> None:
-        self._store = store
+    def __init__(
+        self,
+        reads: RunReads,
+        create_experiment: Callable[[str], str],
+        experiment_id: str | None,
+        deleted: bool,
+    ) -> None:
+        self._reads = reads
+        self._create_experiment = create_experiment
         self._experiment_id = experiment_id
         self._deleted = deleted
         self._lock = threading.Lock()
         self._ids: dict[str, str] = {}  # resource id -> run id
+        self._resources: dict[str, str] = {}  # run id -> resource id
+        self._held: dict[str, Any] = {}  # run id -> run, every run read
+        self._newest: int | None = None  # the newest run's start time; None: never read
         self._names: dict[str, str] = {}  # experiment id -> name (every experiment)
 
     @property
@@ -56,51 +70,54 @@ class RunIndex:
         """The experiments searched: the one named, else every one (read again each time)."""
         if self._experiment_id is not None:
             return [self._experiment_id]
-        self._names = self._experiments()
-        return list(self._names)
-
-    def _experiments(self) -> dict[str, str]:
-        from mlflow.entities import ViewType
-
-        view = ViewType.ALL if self._deleted else ViewType.ACTIVE_ONLY
-        found: dict[str, str] = {}
-        token = None
-        while True:
-            with self._store.errors("listing experiments"):
-                page = self._store.client.search_experiments(
-                    view_type=view, max_results=EXPERIMENT_PAGE, page_token=token
-                )
-            found.update((str(e.experiment_id), str(e.name)) for e in page)
-            token = page.token
-            if not token:
-                return found
+        return list(self.experiment_ids_by_name())
 
     def runs(self) -> Iterator[tuple[str, Any]]:
         """``(resource id, run)`` of every run, the index rebuilt on the way."""
+        yield from self._read().items()
+
+    def _read(self, since: int | None = None) -> dict[str, Any]:
+        """``{resource id: run}``, reading every run (or only those started ``since``, added
+        to the ones held)."""
         experiments = self.experiment_ids()
-        runs = list(self._store.search(experiments, "", view_all=self._deleted))
+        found = self._reads.search(experiments, view_all=self._deleted, since=since)
+        held = {**(self._held if since is not None else {})}
+        held.update((str(run.info.run_id), run) for run in found)
+        runs = list(held.values())
         chosen: dict[str, Any] = {}  # two writers racing may leave two runs of one resource
         for rid, run in zip(self._resource_ids(runs), runs, strict=True):
             if rid not in chosen or _age(run) < _age(chosen[rid]):
                 chosen[rid] = run
         with self._lock:
+            self._held = held
+            self._newest = max((run.info.start_time or 0 for run in runs), default=0)
             self._ids = {rid: str(run.info.run_id) for rid, run in chosen.items()}
-        yield from chosen.items()
+            self._resources = {run_id: rid for rid, run_id in self._ids.items()}
+        return chosen
 
     def run_id(self, resource_id: str) -> str | None:
-        """The run of ``resource_id``; the index is read again when it does not know it."""
+        """The run of ``resource_id``; a resource the index does not know is looked for
+        among the runs started since the newest it holds."""
         with self._lock:
-            known = self._ids.get(resource_id)
+            known, newest = self._ids.get(resource_id), self._newest
         if known is None:
-            for _ in self.runs():
-                pass
-            with self._lock:
-                known = self._ids.get(resource_id)
+            found = self._read(since=newest)
+            known = str(found[resource_id].info.run_id) if resource_id in found else None
+        return known
+
+    def resource_of(self, run_id: str) -> str | None:
+        """The resource a run is (None for a run not among them: another experiment's, a
+        deleted one without ``?deleted=true``)."""
+        with self._lock:
+            known, never_read = self._resources.get(run_id), self._newest is None
+        if known is None and never_read:
+            known = {str(run.info.run_id): rid for rid, run in self._read().items()}.get(run_id)
         return known
 
     def remember(self, resource_id: str, run_id: str) -> None:
         with self._lock:
             self._ids[resource_id] = run_id
+            self._resources[run_id] = resource_id
 
     def _resource_ids(self, runs: list[Any]) -> list[str]:
         """Each run's id by the module's rule; a name taken twice in one experiment names
@@ -123,7 +140,11 @@ class RunIndex:
         experiment its prefix names is created when missing."""
         if self._experiment_id is not None:
             return self._experiment_id, resource_id
-        by_name = {name: eid for eid, name in self.experiment_ids_by_name().items()}
+        by_name = {
+            name: eid for eid, name in (self._names or self.experiment_ids_by_name()).items()
+        }
+        if not any(resource_id.startswith(n + PREFIX_SEPARATOR) for n in by_name):
+            by_name = {name: eid for eid, name in self.experiment_ids_by_name().items()}
         prefixes = [n for n in by_name if resource_id.startswith(n + PREFIX_SEPARATOR)]
         if prefixes:
             name = max(prefixes, key=len)
@@ -135,12 +156,11 @@ class RunIndex:
                 "(?runs=all without ?experiment=), a resource is EXPERIMENT/RUN; write "
                 "EXPERIMENT/RUN or name one experiment with ?experiment="
             )
-        with self._store.errors(f"creating experiment {name!r}"):
-            return str(self._store.client.create_experiment(name)), local
+        return self._create_experiment(name), local
 
     def experiment_ids_by_name(self) -> dict[str, str]:
         """``{experiment id: name}`` of every experiment, read again."""
-        self._names = self._experiments()
+        self._names = self._reads.experiments(self._deleted)
         return self._names
 
 

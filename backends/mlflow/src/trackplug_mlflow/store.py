@@ -13,7 +13,6 @@ reports NaN the latest value is recomputed from the history.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -24,13 +23,15 @@ from urllib.parse import urlsplit
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
-from trackplug import BackendError, Capabilities, MetricPoint, redact_url
+from trackplug import BackendError, Capabilities, MetricPoint
 from trackplug.plugin import HistoryPage, page_of, point_order, redact_chain
 
 from . import bounds
 from .capabilities import CAPABILITIES_BY_KIND
 from .dbguard import DatabaseGuard, engine_of
-from .errors import translate_errors
+from .errors import translate_errors, unreachable
+from .paging import Stream, server_page
+from .reads import SEARCH_PAGE, Experiment, MetricOrder, RunReads, TagFilter, canonical
 from .urls import MLflowTarget, store_kind
 
 __all__ = ["MAX_ENTITIES_PER_BATCH", "RunStore"]
@@ -41,12 +42,11 @@ MAX_ENTITIES_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 #: Database dialects whose drivers take ``connect_timeout`` (seconds).
 _TIMEOUT_ARG = ("postgresql", "mysql")
-#: Runs per ``search_runs`` page when every run must be seen (MLflow allows up to 50,000).
-SEARCH_PAGE = 1000
 
 
-class RunStore:
-    """An :class:`~mlflow.tracking.MlflowClient` on one tracking URI, as trackplug needs it."""
+class RunStore(RunReads):
+    """An :class:`~mlflow.tracking.MlflowClient` on one tracking URI, as trackplug needs it:
+    its writes, and its reads where :mod:`.tables` does not read the store itself."""
 
     def __init__(
         self, target: MLflowTarget, client: Any = None, *, probe_timeout: float | None = None
@@ -118,7 +118,9 @@ class RunStore:
             )
         except MlflowException as exc:
             redact_chain(exc, tracking_uri)
-            raise self._unreachable("tracking server", tracking_uri, str(exc.message)) from exc
+            raise unreachable(
+                self.target, "tracking server", tracking_uri, str(exc.message)
+            ) from exc
 
     def _probe_database(self, uri: str, timeout: float) -> None:
         """Fail fast, naming the URL, when a database server cannot be reached: MLflow's
@@ -140,16 +142,7 @@ class RunStore:
             engine.connect().close()
         except sqlalchemy.exc.OperationalError as exc:
             redact_chain(exc, uri)
-            raise self._unreachable("database store", uri, str(exc.orig)) from exc
-
-    def _unreachable(self, what: str, uri: str, detail: str) -> BackendError:
-        where = self.url
-        if not self.target.tracking_uri:  # mlflow://: say where MLflow pointed us
-            where = f"{redact_url(uri)} (from MLFLOW_TRACKING_URI, {self.url})"
-        return BackendError(
-            f"the MLflow {what} at {where} cannot be reached (is it running, and is the "
-            f"address right?): {' '.join(detail.split())}"
-        )
+            raise unreachable(self.target, "database store", uri, str(exc.orig)) from exc
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -203,68 +196,108 @@ class RunStore:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def experiment(self, *, name: str | None = None, experiment_id: str | None = None) -> Any:
+        with self.errors(f"finding experiment {name or experiment_id!r}"):
+            if name is not None:
+                found = self.client.get_experiment_by_name(name)
+            else:
+                found = self.client.get_experiment(experiment_id)
+        if found is None:
+            return None
+        return Experiment(str(found.experiment_id), str(found.name), str(found.lifecycle_stage))
+
+    def experiments(self, view_all: bool) -> dict[str, str]:
+        from mlflow.entities import ViewType
+
+        view = ViewType.ALL if view_all else ViewType.ACTIVE_ONLY
+        found: dict[str, str] = {}
+        token = None
+        while True:
+            with self.errors("listing experiments"):
+                page = self.client.search_experiments(
+                    view_type=view, max_results=SEARCH_PAGE, page_token=token
+                )
+            found.update((str(e.experiment_id), str(e.name)) for e in page)
+            token = page.token
+            if not token:
+                return found
+
     def get_run(self, run_id: str) -> Any:
         with self.errors(f"reading run {run_id}"):
             return self.client.get_run(run_id)
 
     def history(self, run_id: str, key: str) -> list[MetricPoint]:
-        """Every point of ``key`` in the run, in the contract's order."""
         with self.errors(f"reading the history of {key!r} in run {run_id}"):
             metrics = self.client.get_metric_history(run_id, key)
         points = [
-            MetricPoint(key, _canonical(float(m.value)), int(m.step), int(m.timestamp))
+            MetricPoint(key, canonical(float(m.value)), int(m.step), int(m.timestamp))
             for m in metrics
         ]
         return sorted(points, key=point_order)
 
     def history_page(self, run_id: str, key: str, cursor: str | None, limit: int) -> HistoryPage:
-        """Up to ``limit`` points of ``key`` after ``cursor``, in the contract's order.
-
-        MLflow's own paged ``get_metric_history`` (``max_results`` / ``page_token``) orders
-        by ``(timestamp, step, value)`` and pages by OFFSET: not the contract's
+        """MLflow's own paged ``get_metric_history`` (``max_results`` / ``page_token``)
+        orders by ``(timestamp, step, value)`` and pages by OFFSET: not the contract's
         ``(step, timestamp, value)``, so its pages cannot be handed on. A database store is
-        read with one keyset query a page instead; a server's or file store's page is cut
-        from the whole history (MLflow's pages of 25,000, sorted here)."""
-        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        read with one keyset query a page instead (:func:`.tables.keyset_page`); a
+        server's pages are put in order in bounded memory (:mod:`.paging`). A file store's
+        page is cut from the whole history: MLflow's ``FileStore`` reads a metric's whole
+        file into a list for any request, its own pages included."""
+        store: Any = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if _is_server(store):
+            return server_page(self._server_stream(store, run_id, key), cursor, limit)
         if _is_database(store):
-            with self.errors(f"reading a page of {key!r} in run {run_id}"):
-                return _keyset_page(store, run_id, key, cursor, limit)
+            from .tables import keyset_page  # SQLAlchemy: there with MLflow's database stores
+
+            action = f"reading a page of {key!r} in run {run_id}"
+            with self.errors(action), store.engine.connect() as connection:
+                return keyset_page(connection, run_id, key, cursor, limit)
         return page_of(self.history(run_id, key), cursor, limit)
 
-    def latest_value(self, run_id: str, key: str, reported: float) -> float | None:
-        """The contract's latest value of ``key``, given the one MLflow reported."""
-        if not math.isnan(reported):
-            return reported
-        points = self.history(run_id, key)  # MLflow ranks NaN as 0.0: decide exactly
-        return max(points, key=point_order).value if points else None
+    def _server_stream(self, store: Any, run_id: str, key: str) -> Stream:
+        """A tracking server's points of ``key`` from an offset on, one MLflow page (of the
+        size asked for) at a time."""
+        from mlflow.utils.search_utils import SearchUtils
 
-    def latest(self, run: Run, keys: Sequence[str] | None = None) -> dict[str, float]:
-        """``{key: latest value}`` of a run (only ``keys`` if given), sorted by key."""
-        reported: dict[str, float] = run.data.metrics
-        chosen = sorted(reported) if keys is None else sorted(k for k in keys if k in reported)
-        result = {}
-        for key in chosen:
-            value = self.latest_value(run.info.run_id, key, _canonical(float(reported[key])))
-            if value is not None:
-                result[key] = value
-        return result
+        def stream(offset: int, size: int) -> Iterator[MetricPoint]:
+            token = SearchUtils.create_page_token(offset).decode() if offset else None  # type: ignore[no-untyped-call]
+            while True:
+                with self.errors(f"reading a page of {key!r} in run {run_id}"):
+                    page = store.get_metric_history(run_id, key, max_results=size, page_token=token)
+                for m in page:
+                    yield MetricPoint(key, canonical(float(m.value)), int(m.step), int(m.timestamp))
+                token = page.token
+                if not token:
+                    return
+
+        return stream
 
     def search(
         self,
         experiments: str | Sequence[str],
-        filter_string: str,
-        order_by: Sequence[str] = (),
+        tag: TagFilter | None = None,
+        order: MetricOrder | None = None,
         page_size: int = SEARCH_PAGE,
         *,
         view_all: bool = False,
+        since: int | None = None,
     ) -> Iterator[Run]:
-        """Every run matching in ``experiments`` (an id or several), page by page, in
-        ``order_by`` order; deleted runs too when ``view_all``."""
+        """``search_runs``, page by page: a value a filter string cannot quote is matched
+        by the caller (the filter asks for the tag alone then)."""
         from mlflow.entities import ViewType
 
         ids = [experiments] if isinstance(experiments, str) else list(experiments)
         if not ids:
             return
+        conditions = [] if tag is None else [_tag_filter(*tag)]
+        if since is not None:
+            conditions.append(f"attributes.start_time >= {int(since)}")
+        filter_string = " and ".join(conditions)
+        order_by = []
+        if order is not None:
+            key, direction = order
+            order_by = [f"metrics.`{key}` {'DESC' if direction == 'max' else 'ASC'}"]
+            order_by.append("attributes.run_name ASC")
         view = ViewType.ALL if view_all else ViewType.ACTIVE_ONLY
         token = None
         while True:
@@ -273,7 +306,7 @@ class RunStore:
                     ids,
                     filter_string=filter_string,
                     run_view_type=view,
-                    order_by=list(order_by),
+                    order_by=order_by,
                     max_results=page_size,
                     page_token=token,
                 )
@@ -282,6 +315,11 @@ class RunStore:
             if not token:
                 return
             page_size = SEARCH_PAGE
+
+
+def _tag_filter(key: str, value: str | None) -> str:
+    quotable = value is not None and not ({"'", "\\"} & set(value))
+    return f"tags.`{key}` " + (f"= '{value}'" if quotable else "LIKE '%'")
 
 
 def _by_key(points: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
@@ -306,54 +344,13 @@ def _chunks(metrics: list[Any], tags: list[Any]) -> list[tuple[list[Any], list[A
     return chunks
 
 
-def _canonical(value: float) -> float:
-    """One NaN, as the facade stores it."""
-    return math.nan if math.isnan(value) else value
+def _is_server(store: Any) -> bool:
+    from mlflow.store.tracking.rest_store import RestStore
+
+    return isinstance(store, RestStore)
 
 
 def _is_database(store: Any) -> bool:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     return isinstance(store, SqlAlchemyStore)
-
-
-def _keyset_page(store: Any, run_id: str, key: str, cursor: str | None, limit: int) -> HistoryPage:
-    """One page of MLflow's ``metrics`` table in the contract's order: ``step``,
-    ``timestamp``, then the value with NaN (stored as ``value=0, is_nan=1``) first. MLflow
-    keeps one row per (step, timestamp, value, is_nan) of a key (its primary key), so the
-    last row read is the whole cursor: ``step:timestamp:is_nan:value``."""
-    from mlflow.store.tracking.dbmodels.models import SqlMetric
-    from sqlalchemy import and_, or_, true
-
-    metric: Any = SqlMetric  # SQLAlchemy's column operators, untyped in MLflow's models
-    columns = (SqlMetric.step, SqlMetric.timestamp, SqlMetric.is_nan, SqlMetric.value)
-    with store.ManagedSessionMaker() as session:
-        query = session.query(*columns).filter(SqlMetric.run_uuid == run_id, SqlMetric.key == key)
-        if cursor is not None:
-            step_s, time_s, nan_s, value_s = cursor.split(":", 3)
-            step, stamp, nan, value = int(step_s), int(time_s), bool(int(nan_s)), float(value_s)
-            query = query.filter(
-                or_(
-                    metric.step > step,
-                    and_(metric.step == step, metric.timestamp > stamp),
-                    and_(
-                        metric.step == step,
-                        metric.timestamp == stamp,
-                        # NaN ranks first, and is one row at most (stored as value 0)
-                        metric.is_nan.is_(False),
-                        true() if nan else metric.value > value,
-                    ),
-                )
-            )
-        order = (SqlMetric.step, SqlMetric.timestamp, SqlMetric.is_nan.desc(), SqlMetric.value)
-        rows = query.order_by(*order).limit(limit + 1).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    points = [
-        MetricPoint(key, math.nan if nan else float(value), int(step), int(stamp))
-        for step, stamp, nan, value in rows
-    ]
-    if not more:
-        return HistoryPage(points, None)
-    step, stamp, nan, value = rows[-1]
-    return HistoryPage(points, f"{step}:{stamp}:{int(bool(nan))}:{float(value)!r}")
