@@ -25,6 +25,9 @@ class Sizes:
     trainer_steps: int = 60  # the same for transformers' Trainer (its steps cost ~20x more)
     fit_rounds: int = 3  # interleaved rounds of every logging variant inside a framework case
     chart: int = 1_000_000  # points of the metric sampled for a chart and plotted (trackplug ui)
+    reads: int = 1_000_000  # points of the history read whole, paged and raw (issue 19)
+    reads_large: int = 5_000_000  # the same at the largest size (full run only)
+    small_reads: int = 2_000  # calls of get_metric / latest / best timed per round
 
 
 FULL = Sizes(
@@ -55,4 +58,7 @@ QUICK = Sizes(
     trainer_steps=10,
     fit_rounds=1,
     chart=20_000,
+    reads=20_000,
+    reads_large=20_000,
+    small_reads=200,
 )
