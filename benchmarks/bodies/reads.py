@@ -43,9 +43,7 @@ def _url(context: Context, what: str) -> str:
 
 
 def _ensure_schema(base: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as admin:
+    with _psycopg(base) as admin:
         admin.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
 
 
@@ -141,8 +139,10 @@ def raw_history(context: Context) -> Result:
 def _psycopg(url: str) -> Iterator[Any]:
     """A plain psycopg connection (autocommit: one round trip a query) to the kept store."""
     import psycopg
+    from sqlalchemy import make_url
 
-    with psycopg.connect(url, autocommit=True) as connection:
+    conninfo = make_url(url).difference_update_query(["timeout"])  # trackplug's, not libpq's
+    with psycopg.connect(conninfo.render_as_string(False), autocommit=True) as connection:
         yield connection
 
 
