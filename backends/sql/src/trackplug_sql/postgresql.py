@@ -1,11 +1,12 @@
 """PostgreSQL, through a SQLAlchemy engine on psycopg 3: the store a team shares.
 
 SQLAlchemy parses the URL, pools connections and binds the ``:name`` parameters of the
-shared statements (``text()``); the two hot paths go to the psycopg cursor of the same
-connection and transaction: a batch of points is ONE ``INSERT … SELECT FROM unnest(…)`` with
-six array parameters (no per-row round trip), and a history is fetched as three arrays.
-Both paths raise psycopg's exceptions, the rest SQLAlchemy's: every one of them becomes a
-BackendError by the one rule of :func:`~trackplug_sql.store.backend_errors`.
+shared statements in transactions (``text()``); the bulk insert goes to the psycopg cursor of
+the same connection and transaction: a batch of points is ONE ``INSERT … SELECT FROM
+unnest(…)`` with six array parameters (no per-row round trip). Reads of one statement run on
+autocommit connections of their own pool, on psycopg's cursor (a history and its pages as
+three arrays). psycopg's exceptions and SQLAlchemy's alike become a BackendError by the one
+rule of :func:`~trackplug_sql.store.backend_errors`.
 Imported only when a ``postgresql://`` URL is opened.
 """
 
