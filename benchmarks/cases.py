@@ -44,6 +44,7 @@ _PEER = "benchmarks.bodies.peers:"
 _FW = "benchmarks.bodies.frameworks:"
 _UI = "benchmarks.bodies.ui:"
 _WRITES = "benchmarks.bodies.writes:"
+_READS = "benchmarks.bodies.reads:"
 _SQLITE = {"backend": "sqlite"}
 _PG = {"backend": "postgresql"}
 _MEMORY = {"backend": "memory"}
@@ -167,6 +168,37 @@ CASES: tuple[Case, ...] = (
          limit="tp-postgresql-one-series"),
     Case("tp-sqlite-series-memory", "trackplug, SQLite, memory per series", "trackplug",
          _WRITES + "series_memory", "series_memory", _SQLITE, _SQL_NEEDS),
+    # issue 19: reads. A history of `reads` (1M) and `reads_large` (5M) points: whole, paged
+    # (iter_history) and by the raw driver on the same store; PostgreSQL's small reads beside
+    # the same statement on a plain psycopg connection (seconds per call)
+    *(
+        case
+        for size, tag in (("reads", "1m"), ("reads_large", "5m"))
+        for backend, shown, params, needs, raw in (
+            ("sqlite", "SQLite", _SQLITE, _SQL_NEEDS, "sqlite3 fetchall"),
+            ("postgresql", "PostgreSQL", _PG, _PG_NEEDS, "psycopg binary fetchall"),
+        )
+        for case in (
+            Case(f"tp-{backend}-history-{tag}", f"trackplug history(), {shown}", "trackplug",
+                 _READS + "history", size, params, needs, limit=f"raw-{backend}-history-{tag}"),
+            Case(f"tp-{backend}-iter-history-{tag}", f"trackplug iter_history(), {shown}",
+                 "trackplug", _READS + "iter_history", size, params, needs,
+                 limit=f"raw-{backend}-history-{tag}"),
+            Case(f"raw-{backend}-history-{tag}", f"limit: {raw}, same rows", "limit",
+                 _READS + "raw_history", size, params, needs),
+        )
+    ),
+    *(
+        case
+        for read, tag in (("get_metric", "get-metric"), ("latest", "latest"), ("best", "best"))
+        for case in (
+            Case(f"tp-postgresql-{tag}-call", f"trackplug {read}(), PostgreSQL, per call",
+                 "trackplug", _READS + "small_read", "small_reads", {**_PG, "read": read},
+                 _PG_NEEDS, limit=f"raw-postgresql-{tag}-call"),
+            Case(f"raw-postgresql-{tag}-call", "limit: psycopg, same query, per call", "limit",
+                 _READS + "raw_small_read", "small_reads", {**_PG, "read": read}, _PG_NEEDS),
+        )
+    ),
     # peak memory
     Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
          _SQLITE, _SQL_NEEDS),

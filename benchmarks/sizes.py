@@ -27,6 +27,9 @@ class Sizes:
     chart: int = 1_000_000  # points of the metric sampled for a chart and plotted (trackplug ui)
     series: int = 100_000  # resources of one point each, and points of the one series beside
     series_memory: int = 400_000  # resources logged while the memory per series is measured
+    reads: int = 1_000_000  # points of the history read whole, paged and raw (issue 19)
+    reads_large: int = 5_000_000  # the same at the largest size (full run only)
+    small_reads: int = 2_000  # calls of get_metric / latest / best timed per round
 
 
 FULL = Sizes(
@@ -59,4 +62,7 @@ QUICK = Sizes(
     chart=20_000,
     series=5_000,
     series_memory=20_000,
+    reads=20_000,
+    reads_large=20_000,
+    small_reads=200,
 )

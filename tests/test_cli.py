@@ -479,13 +479,13 @@ def test_plot_by_time_draws_dates_on_x(demo_url: str, tmp_path: Path) -> None:
     import trackplug
 
     with trackplug.connect(demo_url) as t:
-        points = t.history("demo/cnn", "valid_loss")
-    axes = draw({"demo/cnn": points}, "valid_loss", (800, 500), x_axis="time").axes[0]
+        columns = t.history_columns("demo/cnn", "valid_loss")
+    axes = draw({"demo/cnn": columns}, "valid_loss", (800, 500), x_axis="time").axes[0]
     assert axes.get_xlabel() == "time (UTC)"
     xs = list(axes.lines[0].get_xdata())
     assert xs[0] == datetime.datetime(2025, 1, 1, 2, 1)  # the demo's first cnn epoch, UTC
     assert date2num(xs[-1]) - date2num(xs[0]) == pytest.approx(9 / (24 * 60))  # 9 minutes
-    by_step = draw({"demo/cnn": points}, "valid_loss", (800, 500)).axes[0]
+    by_step = draw({"demo/cnn": columns}, "valid_loss", (800, 500)).axes[0]
     assert by_step.get_xlabel() == "step"
     assert list(by_step.lines[0].get_xdata()) == list(range(1, 11))
 
@@ -979,3 +979,17 @@ def test_the_guide_has_a_row_and_a_synopsis_for_every_command() -> None:
     for name in cli.commands:
         assert re.search(rf"^\| \[`{name}\b.*\]\(#{name}\) \|", text, flags=re.M), name
         assert re.search(rf"^## {name}\n\n```\ntrackplug {name}\b", text, flags=re.M), name
+
+
+def test_plot_by_time_refuses_a_timestamp_past_the_dates_it_shows() -> None:
+    pytest.importorskip("matplotlib")
+    import click
+
+    from trackplug import Columns
+    from trackplug.cli._plot import draw
+
+    columns = Columns([1, 2], [1_000, 2**62], [0.5, 0.25])
+    with pytest.raises(
+        click.ClickException, match=r"loss at step 2 has timestamp 4611686018427387904"
+    ):
+        draw({"r": columns}, "loss", (800, 500), x_axis="time")

@@ -39,6 +39,25 @@ def test_writes_flushes_and_reads_end_within_the_timeout(cluster: Cluster) -> No
         assert [p.value for p in tracker.history("run", "loss")] == [1.0, 2.0]
 
 
+def test_reads_end_within_the_timeout_and_the_next_ones_reconnect(cluster: Cluster) -> None:
+    """Reads run on their own autocommit connections: each is cut at the bound too, and
+    the connection it cut is never handed out again."""
+    with trackplug.connect(cluster.url()) as tracker:
+        tracker.log_points("reader", [trackplug.MetricPoint("loss", 1.0, 1, 1)])
+        assert tracker.get_metric("reader", "loss") == 1.0  # a pooled reader connection
+        with cluster.frozen():
+            for read in (
+                lambda: tracker.get_metric("reader", "loss"),
+                lambda: tracker.best("acc"),
+                lambda: tracker.history("reader", "loss"),
+                lambda: list(tracker.iter_history("reader", "loss")),
+            ):
+                with within_the_bound(), pytest.raises(BackendError, match="did not answer"):
+                    read()
+        assert tracker.get_metric("reader", "loss") == 1.0
+        assert [p.value for p in tracker.iter_history("reader", "loss")] == [1.0]
+
+
 def test_opening_a_frozen_server_ends_within_the_timeout(cluster: Cluster) -> None:
     with (
         cluster.frozen(),

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import socket
+import threading
 import time
+
+import pytest
 
 from trackplug.plugin import Watchdog, cut_socket
 
@@ -52,5 +55,37 @@ def test_each_operation_past_its_deadline_is_cut_alone() -> None:
             time.sleep(0.5)
             assert slow.fired  # asked within the block: it forgets it on leaving
         assert cut == ["slow"]
+    finally:
+        watchdog.stop()
+
+
+def test_watching_never_wakes_the_watchdog_and_a_deadline_is_still_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The thread sleeps at most ``timeout`` at a time, so a new deadline (``timeout`` from
+    now) is never missed and no watch has to wake it: a thread switch per read cost more
+    than a small PostgreSQL read."""
+    watchdog = Watchdog(0.3)
+    cut: list[str] = []
+    with watchdog.watch(lambda: cut.append("first")):
+        pass  # the thread is started (which notifies, through threading.Event)
+    notified: list[int] = []
+    notify = threading.Condition.notify
+    monkeypatch.setattr(
+        threading.Condition, "notify", lambda self, n=1: (notified.append(n), notify(self, n))
+    )
+    try:
+        for _ in range(50):
+            with watchdog.watch(lambda: cut.append("quick")):
+                pass
+        time.sleep(0.5)  # the thread went to sleep with nothing to watch
+        started = time.monotonic()
+        with watchdog.watch(lambda: cut.append("slow")) as slow:
+            while not slow.fired and time.monotonic() - started < 5:
+                time.sleep(0.01)
+            assert slow.fired
+        assert 0.25 < time.monotonic() - started < 1.5
+        assert cut == ["slow"]
+        assert notified == []
     finally:
         watchdog.stop()

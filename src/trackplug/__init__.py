@@ -42,7 +42,7 @@ from ._errors import (
     UnsupportedValueError,
     ValidationError,
 )
-from ._model import Capabilities, MetricPoint, PerfRecord, Resource
+from ._model import Capabilities, Columns, MetricPoint, PerfRecord, Resource
 from ._tracker import Tracker, connect
 from .spec import hookimpl, hookspec
 
@@ -73,6 +73,7 @@ __all__ = [
     "Capabilities",
     "CloseWarning",
     "ClosedError",
+    "Columns",
     "CopySummary",
     "InvalidTypeError",
     "MetricPoint",

@@ -12,11 +12,12 @@ import struct
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "Batch",
     "Capabilities",
+    "Columns",
     "HistoryPage",
     "MetricPoint",
     "ParamValue",
@@ -74,6 +75,16 @@ class HistoryPage(NamedTuple):
 
     points: list[MetricPoint]
     cursor: str | None
+
+
+class Columns(NamedTuple):
+    """A history as three columns, in history order (``Tracker.history_columns``): the
+    standard library's compact ``array("q")``, ``array("q")`` and ``array("d")`` (8 bytes a
+    value, exact: NaN, ±inf, -0.0), or numpy ``int64``, ``int64`` and ``float64`` arrays."""
+
+    steps: Any
+    timestamps: Any
+    values: Any
 
 
 #: A param's value: a JSON scalar (``docs/semantics.md``, Params and tags).

@@ -47,12 +47,13 @@ class Watchdog:
         :class:`Watch` says afterwards whether it did."""
         watch = Watch(self, next(self._tokens))
         with self._cond:
+            # No notify: the thread wakes at the latest ``timeout`` after it went to sleep
+            # (sooner for an earlier deadline), never after this deadline. Waking it on every
+            # watch cost a thread switch per operation, more than a small read itself.
             self._deadlines[watch.token] = (time.monotonic() + self.timeout, cut)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-            if len(self._deadlines) == 1:  # it slept with nothing to watch; every other
-                self._cond.notify()  # deadline in flight is earlier than this one
         try:
             yield watch
         finally:
@@ -75,7 +76,7 @@ class Watchdog:
                         self._fired.add(token)
                         cut()
                 upcoming = [deadline for deadline, _ in self._deadlines.values()]
-                self._cond.wait(min(upcoming) - now if upcoming else None)
+                self._cond.wait(min(upcoming) - now if upcoming else self.timeout)
 
 
 class Watch:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +114,23 @@ def test_a_write_that_waits_longer_than_the_busy_timeout_is_a_backend_error(
 # -- PostgreSQL's failures, from every path, as BackendError ---------------------------------
 
 
+_CALLS: dict[str, Callable[[trackplug.Tracker], object]] = {
+    "flush": lambda t: t.flush(),
+    "history": lambda t: t.history("r", "x"),
+    "iter_history": lambda t: list(t.iter_history("r", "x")),
+    "get_metric": lambda t: t.get_metric("r", "x"),
+    "best": lambda t: t.best("x"),
+}
+
+
 @pytest.mark.parametrize(
     ("table", "operation"),
     [
         ("trackplug_points", "flush"),  # the bulk insert, on psycopg's cursor
-        ("trackplug_points", "history"),  # the history arrays, on psycopg's cursor
-        ("trackplug_series", "get_metric"),  # a statement run by SQLAlchemy
+        ("trackplug_points", "history"),  # the history arrays, an autocommit read
+        ("trackplug_points", "iter_history"),  # a page of them (history_page)
+        ("trackplug_series", "get_metric"),  # a small autocommit read
+        ("trackplug_series", "best"),
         ("trackplug_series", "flush"),  # the series upsert, run by SQLAlchemy
     ],
 )
@@ -143,7 +155,7 @@ def test_postgresql_failures_are_backend_errors_naming_the_url(
         with psycopg.connect(pg_schemas.url(schema)) as locker:
             locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
             with pytest.raises(BackendError) as info:
-                getattr(tracker, operation)(*(("r", "x") if operation != "flush" else ()))
+                _CALLS[operation](tracker)
             locker.rollback()
         message = str(info.value)
         assert "postgresql://postgres:***@" in message

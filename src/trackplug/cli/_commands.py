@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .._errors import TrackplugError, UnsupportedOperationError
 from .._export import TableName, metric_rows, param_rows, run_rows
-from .._model import Capabilities, MetricPoint, ParamValue, PerfRecord
+from .._model import Capabilities, Columns, MetricPoint, ParamValue, PerfRecord
 from .._outbox import Outbox
 from .._registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
 from .._runs import RunInfo, Runs, RunStatus
@@ -616,17 +616,18 @@ def plot(
     )
 
 
-def _series(tracker: Tracker, key: str, resources: list[str]) -> dict[str, list[MetricPoint]]:
-    """``{resource: history of key}``; every resource having ``key`` when none is named."""
+def _series(tracker: Tracker, key: str, resources: list[str]) -> dict[str, Columns]:
+    """``{resource: history of key}`` as columns (read a page at a time, no object per
+    point); every resource having ``key`` when none is named."""
     chosen = resources or [r for r in tracker.resources() if key in tracker.latest(r)]
     if not chosen:
         known = {k for r in tracker.resources() for k in tracker.latest(r)}
         raise click.ClickException(
             f"no resource in {tracker.url} has metric {key!r}; {suggest(key, known, 'metric')}"
         )
-    series = {resource: tracker.history(resource, key) for resource in chosen}
-    for resource, points in series.items():
-        if not points:
+    series = {resource: tracker.history_columns(resource, key) for resource in chosen}
+    for resource, columns in series.items():
+        if not columns.steps:
             raise click.ClickException(_no_history(tracker, resource, key))
     return series
 

@@ -6,14 +6,14 @@ matplotlib is imported here, when a plot is drawn, and only its object API is us
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from .._model import MetricPoint
+from .._model import Columns
 
 if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
     from matplotlib.figure import Figure
@@ -33,7 +33,7 @@ class MissingExtraError(click.ClickException):
 
 
 def render(
-    series: Mapping[str, Sequence[MetricPoint]],
+    series: Mapping[str, Columns],
     key: str,
     output: Path,
     size: tuple[int, int],
@@ -62,7 +62,7 @@ def render(
 
 
 def draw(
-    series: Mapping[str, Sequence[MetricPoint]],
+    series: Mapping[str, Columns],
     key: str,
     size: tuple[int, int],
     dpi: int = 100,
@@ -78,11 +78,10 @@ def draw(
     width, height = size
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
     axes = figure.add_subplot()
-    for resource, points in series.items():
-        marker = "o" if len(points) <= MARKER_LIMIT else None
-        xs: list[Any] = [_x_of(p, x_axis) for p in points]
-        values = [p.value for p in points]
-        axes.plot(xs, values, marker=marker, markersize=3, linewidth=1.5, label=resource)
+    for resource, columns in series.items():
+        marker = "o" if len(columns.steps) <= MARKER_LIMIT else None
+        xs: Any = columns.steps if x_axis == "step" else _times(key, columns)
+        axes.plot(xs, columns.values, marker=marker, markersize=3, linewidth=1.5, label=resource)
     if x_axis == "time":
         locator = AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib's own
         axes.xaxis.set_major_locator(locator)
@@ -100,14 +99,29 @@ def draw(
     return figure
 
 
-def _x_of(point: MetricPoint, x_axis: XAxis) -> int | datetime:
-    """The step, or the point's time as a UTC datetime (which matplotlib draws as dates)."""
-    if x_axis == "step":
-        return point.step
+def _times(key: str, columns: Columns) -> list[datetime]:
+    """The points' times as UTC datetimes (which matplotlib draws as dates)."""
     try:
-        return datetime.fromtimestamp(point.timestamp / 1000, UTC).replace(tzinfo=None)
+        return [
+            datetime.fromtimestamp(stamp / 1000, UTC).replace(tzinfo=None)
+            for stamp in columns.timestamps
+        ]
     except (OverflowError, ValueError, OSError):
+        step, stamp = next(
+            (step, stamp)
+            for step, stamp in zip(columns.steps, columns.timestamps, strict=True)
+            if not _shown(stamp)
+        )
         raise click.ClickException(
-            f"{point.key} at step {point.step} has timestamp {point.timestamp} (ms), "
+            f"{key} at step {step} has timestamp {stamp} (ms), "
             "past the dates a time axis shows; plot it by step"
         ) from None
+
+
+def _shown(stamp: int) -> bool:
+    """Whether a time axis can show this timestamp (ms)."""
+    try:
+        datetime.fromtimestamp(stamp / 1000, UTC)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True

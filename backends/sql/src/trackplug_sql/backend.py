@@ -21,6 +21,7 @@ from trackplug.plugin import (
     BackendFactory,
     Batch,
     Capabilities,
+    HistoryPage,
     LocalStore,
     MetricPoint,
     ParamValue,
@@ -28,8 +29,10 @@ from trackplug.plugin import (
     Resource,
     UrlForm,
     ValidationError,
+    cursor_order,
     float_bits,
     hookimpl,
+    order_cursor,
     param_text,
     raise_on_conflict,
     redact_url,
@@ -215,6 +218,18 @@ class SQLBackend:
         return _points_of(key, *self._store.history(resource.id, key))
 
     @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        """Keyset paging: a series' points are unique by their order (the primary key), so
+        the next page starts right after the last point's order; one row more than asked
+        for says whether a page follows."""
+        after = None if cursor is None else cursor_order(cursor)[0]
+        steps, stamps, bits = self._store.history_page(resource.id, key, after, limit + 1)
+        points = _points_of(key, steps[:limit], stamps[:limit], bits[:limit])
+        return HistoryPage(points, order_cursor(points) if len(steps) > limit else None)
+
+    @hookimpl
     def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
         return _points_of(key, *self._store.history_sampled(resource.id, key, max_points))
 
@@ -323,8 +338,9 @@ def _points_of(
 ) -> list[MetricPoint]:
     """A series' points from its columns (a history, or a sample of it)."""
     with _gc_paused():
-        points = zip(repeat(key), from_bits(bits), steps, stamps)
-        return list(map(MetricPoint._make, points))
+        # tuple.__new__ in C, not MetricPoint._make (a Python call per point: 1.5x slower)
+        rows = zip(repeat(key), from_bits(bits), steps, stamps)
+        return list(map(tuple.__new__, repeat(MetricPoint), rows))
 
 
 def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points | None:

@@ -1,12 +1,13 @@
 """PostgreSQL, through a SQLAlchemy engine on psycopg 3: the store a team shares.
 
 SQLAlchemy parses the URL, pools connections and binds the ``:name`` parameters of the
-shared statements (``text()``); the hot paths go to the psycopg cursor of the same
-connection and transaction: a write's series rows and points are copied (COPY binary) into
-staging tables of the session and moved by one statement each (no per-row round trip, no
-array parameters dumped as text), and a history is fetched as three arrays. These paths
-raise psycopg's exceptions, the rest SQLAlchemy's: every one of them becomes a BackendError
-by the one rule of :func:`~trackplug_sql.store.backend_errors`.
+shared statements in transactions (``text()``); the hot paths go to the psycopg cursor of the
+same connection and transaction: a write's series rows and points are copied (COPY binary)
+into staging tables of the session and moved by one statement each (no per-row round trip,
+no array parameters dumped as text). Reads of one statement run on autocommit connections
+of their own pool, on psycopg's cursor (a history and its pages as three arrays).
+psycopg's exceptions and SQLAlchemy's alike become a BackendError by the one rule of
+:func:`~trackplug_sql.store.backend_errors`.
 Imported only when a ``postgresql://`` URL is opened.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -21,7 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 import psycopg
-from sqlalchemy import URL, Connection, TextClause, create_engine, make_url, text
+from sqlalchemy import URL, Connection, Engine, TextClause, create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from trackplug import BackendError, ValidationError, redact_url
@@ -33,9 +35,11 @@ from .schema import Migration, PointColumns
 from .store import (
     HistoryColumns,
     Params,
+    PointOrder,
     Row,
     backend_errors,
     migrations_for,
+    page_params,
     sample_plan,
     sampled_columns,
 )
@@ -91,13 +95,11 @@ _SERIES_IDS = (
     'JOIN trackplug_series AS s ON s.resource = wanted.resource COLLATE "C" '
     'AND s.key = wanted.key COLLATE "C"'
 )
-_HISTORY_ARRAYS = """
-    SELECT array_agg(step ORDER BY step, timestamp_ms, value_order),
-           array_agg(timestamp_ms ORDER BY step, timestamp_ms, value_order),
-           array_agg(value_bits ORDER BY step, timestamp_ms, value_order)
-    FROM trackplug_points
-    WHERE series = (SELECT id FROM trackplug_series WHERE resource = %s AND key = %s)
-"""
+# A history as three arrays, aggregated over the ordered rows: array_agg(x ORDER BY …) would
+# sort once per array (PostgreSQL 15 does not use the index's order for it), spilling to disk
+# past work_mem, while the rows of the subquery come in order from an index-only scan of the
+# primary key and nothing between them and the aggregate reorders them.
+_ARRAYS = "SELECT array_agg(step), array_agg(timestamp_ms), array_agg(value_bits) FROM ({}) AS h"
 # Every bucket's least and greatest points in one statement: width_bucket numbers a point's
 # bucket by the buckets' lower bounds after the first; DISTINCT ON keeps one row per bucket
 # (of equal values, the first in history order, as the model and SQLite's MIN do).
@@ -156,11 +158,29 @@ def _text(sql: str) -> TextClause:
     return text(sql)
 
 
+@functools.cache
+def _psycopg_sql(sql: str) -> str:
+    """A shared statement (``:name`` parameters) in psycopg's spelling (``%(name)s``)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
+
+
+_HISTORY_ARRAYS = _psycopg_sql(_ARRAYS.format(schema.HISTORY))
+_PAGE_ARRAYS = {
+    after: _psycopg_sql(_ARRAYS.format(sql)) for after, sql in schema.HISTORY_PAGE.items()
+}
+
+
 def _driver(conn: Connection) -> psycopg.Connection[Any]:
     """The psycopg connection under a SQLAlchemy one."""
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # a pooled connection is never detached
     return driver
+
+
+def _arrays(conn: psycopg.Connection[Any], sql: str, params: Params) -> HistoryColumns:
+    """History columns fetched as three arrays (binary: no text to parse), not a row each."""
+    row = conn.execute(sql, params, binary=True).fetchone()
+    return ([], [], []) if row is None or row[0] is None else (row[0], row[1], row[2])
 
 
 class _Transaction:
@@ -219,9 +239,7 @@ class _Transaction:
                 cursor.execute(_MOVE_SKIPPING_DUPLICATES)
 
     def history(self, resource: str, key: str) -> HistoryColumns:
-        with self._cursor() as cursor:
-            row = cursor.execute(_HISTORY_ARRAYS, (resource, key)).fetchone()
-        return ([], [], []) if row is None or row[0] is None else (row[0], row[1], row[2])
+        return _arrays(_driver(self._conn), _HISTORY_ARRAYS, {"resource": resource, "key": key})
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         found = self.query(schema.SERIES_ID, {"resource": resource, "key": key})
@@ -252,6 +270,9 @@ class PostgreSQLStore:
             #: The pooled connections whose session has the staging table.
             self._staged: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
             self._engine = create_engine(target, pool_pre_ping=False)
+            # Reads of one statement need no transaction: BEGIN and COMMIT were two of
+            # their three round trips. Their own pool, of autocommit connections.
+            self._reader = create_engine(target, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
             try:
                 self._open_schema()
             except BaseException:
@@ -297,18 +318,27 @@ class PostgreSQLStore:
     def _bounded_transaction(self) -> Iterator[_Transaction]:
         """A transaction on a pooled connection, from its first statement to its commit
         bounded by the watchdog (opening the connection is bounded by ``connect_timeout``)."""
+        with self._bounded(self._engine) as conn:
+            with conn.begin():
+                tx = _Transaction(conn, self._staged)
+                yield tx
+            if tx.created_staging:  # committed: the session keeps the table
+                self._staged.add(_driver(conn))
+
+    @contextmanager
+    def _bounded(self, engine: Engine) -> Iterator[Connection]:
+        """A pooled connection of ``engine``, bounded by the watchdog until the block ends;
+        a connection that was cut, or that psycopg found broken, is never reused."""
         with (
-            self._connect() as conn,
+            self._connect(engine) as conn,
             self._watchdog.watch(functools.partial(cut_socket, _driver(conn).fileno())) as watch,
         ):
             try:
-                with conn.begin():
-                    tx = _Transaction(conn, self._staged)
-                    yield tx
-                if tx.created_staging:  # committed: the session keeps the table
-                    self._staged.add(_driver(conn))
+                yield conn
             except Exception as exc:
                 if not watch.fired:
+                    if _driver(conn).broken:  # on psycopg's own path SQLAlchemy cannot see it
+                        conn.invalidate()
                     raise
                 conn.invalidate()
                 raise self._timed_out() from getattr(exc, "orig", None) or exc
@@ -316,10 +346,16 @@ class PostgreSQLStore:
                 conn.invalidate()
 
     @contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        """The psycopg connection of one autocommit read: bounded, its errors translated."""
+        with self._errors(), self._bounded(self._reader) as conn:
+            yield _driver(conn)
+
+    @contextmanager
+    def _connect(self, engine: Engine) -> Iterator[Connection]:
         """A pooled connection; libpq's ``connect_timeout`` expiring is the same timeout."""
         try:
-            conn = self._engine.connect()
+            conn = engine.connect()
         except SQLAlchemyError as exc:
             if isinstance(exc.orig, psycopg.errors.ConnectionTimeout):  # type: ignore[attr-defined]
                 raise self._timed_out() from exc.orig  # type: ignore[attr-defined]
@@ -335,13 +371,21 @@ class PostgreSQLStore:
         )
 
     def query(self, sql: str, params: Params) -> list[Row]:
-        with self.transaction() as tx:
-            return tx.query(sql, params)
+        """On psycopg's cursor: SQLAlchemy's ``text()`` costs more than the round trip."""
+        with self._read() as conn:
+            return conn.execute(_psycopg_sql(sql), params).fetchall()
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         """Fetched as three arrays instead of one Python row per point."""
-        with self.transaction() as tx:
-            return tx.history(resource, key)
+        with self._read() as conn:
+            return _arrays(conn, _HISTORY_ARRAYS, {"resource": resource, "key": key})
+
+    def history_page(
+        self, resource: str, key: str, after: PointOrder | None, limit: int
+    ) -> HistoryColumns:
+        params = page_params(resource, key, after, limit)
+        with self._read() as conn:
+            return _arrays(conn, _PAGE_ARRAYS[after is not None], params)
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         """In one transaction (a snapshot, while a run may be logging)."""
@@ -355,3 +399,4 @@ class PostgreSQLStore:
         self._watchdog.stop()
         with self._errors():
             self._engine.dispose()
+            self._reader.dispose()

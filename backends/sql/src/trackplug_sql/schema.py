@@ -255,12 +255,25 @@ SET_TAG = (
 
 # -- reads -------------------------------------------------------------------------------
 
-HISTORY = """
-    SELECT p.step, p.timestamp_ms, p.value_bits
-    FROM trackplug_series AS s JOIN trackplug_points AS p ON p.series = s.id
-    WHERE s.resource = :resource AND s.key = :key
-    ORDER BY p.step, p.timestamp_ms, p.value_order
+# A history: one range of the points' primary key, read in its order (no sort). The series
+# is a scalar subquery, not a join, so PostgreSQL knows the range is one series and reads it
+# by an index-only scan in key order.
+_HISTORY = """
+    SELECT step, timestamp_ms, value_bits FROM trackplug_points
+    WHERE series = (SELECT id FROM trackplug_series WHERE resource = :resource AND key = :key)
+    {after}ORDER BY step, timestamp_ms, value_order{limit}
 """
+HISTORY = _HISTORY.format(after="", limit="")
+#: A page of a history (``history_page``), keyset paging: the first ``:limit`` points, or
+#: the ``:limit`` points after a point order (the page starts inside the primary key range,
+#: never by OFFSET). Keyed by whether the page follows a point.
+HISTORY_PAGE = {
+    False: _HISTORY.format(after="", limit=" LIMIT :limit"),
+    True: _HISTORY.format(
+        after="AND (step, timestamp_ms, value_order) > (:step, :timestamp_ms, :value_order)\n    ",
+        limit=" LIMIT :limit",
+    ),
+}
 # history_sampled (``trackplug._model.sample_points``): the series, whether it has more
 # points than asked for (reading at most that many), its first and last points, then each
 # bucket's least and greatest points (per store: sqlite.py, postgresql.py).

@@ -33,9 +33,11 @@ from .schema import Migration, PointColumns
 from .store import (
     HistoryColumns,
     Params,
+    PointOrder,
     Row,
     backend_errors,
     migrations_for,
+    page_params,
     sample_plan,
     sampled_columns,
 )
@@ -88,10 +90,12 @@ def _series_ids(pairs: int) -> str:
 # (~1.5 µs each), json.loads parses integers in C. The aggregates see the subquery's rows in
 # its ORDER BY order: SQLite keeps a subquery's ORDER BY under an aggregate on purpose
 # (rule 16 of its query flattener, for order-sensitive aggregates such as group_concat).
-_HISTORY_JSON = f"""
+_JSON_ARRAYS = """
     SELECT json_group_array(step), json_group_array(timestamp_ms), json_group_array(value_bits)
-    FROM ({schema.HISTORY})
+    FROM ({})
 """
+_HISTORY_JSON = _JSON_ARRAYS.format(schema.HISTORY)
+_PAGE_JSON = {after: _JSON_ARRAYS.format(sql) for after, sql in schema.HISTORY_PAGE.items()}
 # A bucket's least and greatest points: SQLite returns the other columns of the row that
 # MIN or MAX picked (its "bare columns" rule), and the range is a seek in the primary key,
 # so a sample reads each point once per extreme, with no sort. An empty bucket gives NULLs.
@@ -235,6 +239,17 @@ class _Transaction:
             self._db.execute(_insert_points(len(rest)), list(chain.from_iterable(rest)))
 
 
+def _columns(rows: list[Row]) -> HistoryColumns:
+    """History rows as columns (SQLite without the JSON functions)."""
+    return tuple(zip(*rows, strict=True)) if rows else ([], [], [])  # type: ignore[return-value]
+
+
+def _parsed(rows: list[Row]) -> HistoryColumns:
+    """The one row of JSON arrays as columns."""
+    ((steps, stamps, bits),) = rows
+    return (json.loads(steps), json.loads(stamps), json.loads(bits))
+
+
 class SQLiteStore:
     """One connection shared by the tracker's threads under a lock (the facade writes
     from one thread at a time anyway); other processes coordinate through SQLite's locks."""
@@ -322,15 +337,21 @@ class SQLiteStore:
     def history(self, resource: str, key: str) -> HistoryColumns:
         return self._history(self.query, resource, key)
 
+    def history_page(
+        self, resource: str, key: str, after: PointOrder | None, limit: int
+    ) -> HistoryColumns:
+        params = page_params(resource, key, after, limit)
+        if not self._json:
+            return _columns(self.query(schema.HISTORY_PAGE[after is not None], params))
+        return _parsed(self.query(_PAGE_JSON[after is not None], params))
+
     def _history(
         self, query: Callable[[str, Params], list[Row]], resource: str, key: str
     ) -> HistoryColumns:
         params = {"resource": resource, "key": key}
         if not self._json:
-            rows = query(schema.HISTORY, params)
-            return tuple(zip(*rows, strict=True)) if rows else ([], [], [])  # type: ignore[return-value]
-        ((steps, stamps, bits),) = query(_HISTORY_JSON, params)
-        return (json.loads(steps), json.loads(stamps), json.loads(bits))
+            return _columns(query(schema.HISTORY, params))
+        return _parsed(query(_HISTORY_JSON, params))
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         """One read transaction (a snapshot, while a run may be logging): the plan, then

@@ -21,12 +21,14 @@ from .schema import Migration, PointColumns
 __all__ = [
     "HistoryColumns",
     "PointColumns",
+    "PointOrder",
     "Row",
     "SamplePlan",
     "Store",
     "Transaction",
     "backend_errors",
     "migrations_for",
+    "page_params",
     "sample_plan",
     "sampled_columns",
 ]
@@ -35,6 +37,8 @@ Row = tuple[Any, ...]
 Params = Mapping[str, object]
 #: One series' history as columns, in history order: steps, timestamps, value bits.
 HistoryColumns = tuple[Sequence[int], Sequence[int], Sequence[int]]
+#: A point's place in its history: ``(step, timestamp_ms, value_order)``, unique per series.
+PointOrder = tuple[int, int, int]
 
 
 class Transaction(Protocol):
@@ -72,6 +76,12 @@ class Store(Protocol):
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         """Every point of one series (empty columns if there is none)."""
+
+    def history_page(
+        self, resource: str, key: str, after: PointOrder | None, limit: int
+    ) -> HistoryColumns:
+        """Up to ``limit`` points of one series in history order: its first ones, or those
+        after the point order ``after`` (keyset paging: one range of the primary key)."""
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         """``trackplug._model.sample_points`` of one series, computed in the database."""
@@ -133,6 +143,14 @@ def sample_plan(
     starts = [low, *sample_edges(low, high, sample_buckets(max_points))]
     ends = [start - 1 for start in starts[1:]] + [high]
     return SamplePlan(tuple(first), tuple(last), column, list(zip(starts, ends, strict=True)))
+
+
+def page_params(resource: str, key: str, after: PointOrder | None, limit: int) -> Params:
+    """The parameters of ``schema.HISTORY_PAGE[after is not None]``."""
+    params: dict[str, object] = {"resource": resource, "key": key, "limit": limit}
+    if after is not None:
+        params["step"], params["timestamp_ms"], params["value_order"] = after
+    return params
 
 
 def sampled_columns(rows: Iterable[Row]) -> HistoryColumns:

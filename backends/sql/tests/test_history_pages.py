@@ -1,0 +1,103 @@
+"""The SQL backend's own ``history_page``: keyset pages that are exactly the facade's pages
+of the whole history (what ``iter_history`` composes for a backend without the hook)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from trackplug_contract.strategies import points
+from trackplug_sql import SQLBackend
+from trackplug_sql.postgresql import PostgreSQLStore
+from trackplug_sql.sqlite import SQLiteStore
+
+import trackplug
+from trackplug.plugin import MetricPoint, Resource, float_bits
+
+_RESOURCES = itertools.count()
+
+
+@pytest.fixture(scope="module", params=["sqlite-file", "postgresql"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SQLBackend]:
+    """One store for every example (each example logs to a resource of its own)."""
+    if request.param == "sqlite-file":
+        url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'runs.db'}"
+        with_schemas = None
+    else:
+        from conftest import PostgreSQLSchemas, postgresql_base_url
+
+        with_schemas = PostgreSQLSchemas(postgresql_base_url())
+        url = with_schemas.new_url()
+    store = SQLBackend(url)
+    try:
+        yield store
+    finally:
+        store.close()
+        if with_schemas is not None:
+            with_schemas.drop_all()
+
+
+def exact(page: list[MetricPoint]) -> list[tuple[str, int, int, int]]:
+    """Points compared bit for bit (NaN equals itself, -0.0 differs from 0.0)."""
+    return [(p.key, float_bits(p.value), p.step, p.timestamp) for p in page]
+
+
+def native_pages(backend: SQLBackend, resource: Resource, size: int) -> list[list[MetricPoint]]:
+    pages, cursor = [], None
+    while True:
+        page = backend.history_page(resource, "m", cursor, size)
+        pages.append(page.points)
+        if page.cursor is None:
+            return pages
+        cursor = page.cursor
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    logged=st.lists(points(st.just("m")), max_size=40),
+    size=st.integers(min_value=1, max_value=12),
+)
+def test_native_pages_are_the_composed_pages(
+    backend: SQLBackend, logged: list[MetricPoint], size: int
+) -> None:
+    """Ties in step and timestamp (a page may end inside them), NaN, ±inf, -0.0, duplicates:
+    page by page, the native pages are the whole history cut every ``size`` points, and the
+    last page alone has no cursor."""
+    resource = Resource(f"r{next(_RESOURCES)}")
+    if logged:
+        backend.log_metric({resource: logged})
+    whole = backend.history(resource, "m")
+    composed = [whole[start : start + size] for start in range(0, len(whole), size)] or [[]]
+    assert [exact(page) for page in native_pages(backend, resource, size)] == [
+        exact(page) for page in composed
+    ]
+
+
+def test_iter_history_reads_pages_not_the_whole_history(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The facade uses the native pages: the store's whole-history read is never called,
+    and a point logged while iterating, after the page being read, is read too (each page
+    is a new range of the index)."""
+
+    def whole(*args: object) -> None:
+        raise AssertionError("iter_history read the whole history")
+
+    for store in (SQLiteStore, PostgreSQLStore):
+        monkeypatch.setattr(store, "history", whole)
+    with trackplug.connect(url) as tracker:
+        tracker.log_points("r", [MetricPoint("m", float(s), s, 1) for s in range(10)])
+        pages = tracker.iter_history("r", "m", page_size=4)
+        first = [next(pages) for _ in range(4)]
+        tracker.log_metric("r", "m", 99.0, step=99, timestamp=1)
+        rest = list(pages)
+    assert [p.step for p in first + rest] == [*range(10), 99]
