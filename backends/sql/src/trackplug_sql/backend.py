@@ -37,7 +37,7 @@ from trackplug.plugin import (
     scheme_of,
 )
 
-from . import schema
+from . import rollup, schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns
 from .store import Store, Transaction
@@ -157,6 +157,7 @@ class SQLBackend:
             tx.run(schema.COPY_SERIES, params)
             tx.run(schema.COPY_POINTS, params)
             tx.run(schema.COPY_PERF, params)
+            tx.run(rollup.DROP_TARGET, params)
 
     def _log(
         self,
@@ -187,11 +188,13 @@ class SQLBackend:
             part = parts[0]
             ids = {key: known[part.resource, key] for key in set(part.keys)}
             series: Sequence[int] = list(map(ids.__getitem__, part.keys))
-            tx.insert_points(
-                PointColumns(series, part.steps, part.stamps, part.orders, part.bits, part.values)
+            columns = PointColumns(
+                series, part.steps, part.stamps, part.orders, part.bits, part.values
             )
         else:
-            tx.insert_points(_concatenate(parts, known))
+            columns = _concatenate(parts, known)
+        tx.insert_points(columns)
+        tx.run_many(rollup.MARK_STALE, rollup.stale_marks(columns.series, columns.step))
         return found
 
     def _series_ids(
