@@ -61,16 +61,18 @@ def test_a_long_series_keeps_its_spike(url: str) -> None:
         assert (sample[0].step, sample[-1].step) == (0, 4999)
 
 
-#: What a test does to one series, in turn: log a batch of ``(value, step, stamp)`` points,
-#: sample it, or copy another resource's series over it.
+#: Batches over a range of steps that blocks of a few points cover whole (moved by an
+#: example's offset to either end of the signed 64-bit steps).
+DENSE = st.lists(
+    st.tuples(VALUES, st.integers(0, 240), st.integers(0, 2)), min_size=1, max_size=120
+)
+OFFSETS = st.sampled_from([-40, -(2**63), 2**63 - 241])
+#: What a test does to one series, in turn: log a batch of ``(value, step, stamp)`` points
+#: or copy another resource's series over it; then sample it to so many points.
 OPERATIONS = st.lists(
-    st.one_of(
-        st.tuples(st.just("log"), SERIES),
-        st.tuples(st.just("sample"), st.integers(4, 40)),
-        st.tuples(st.just("copy"), SERIES),
-    ),
+    st.tuples(st.sampled_from(["log", "log", "copy"]), DENSE, st.integers(4, 40)),
     min_size=1,
-    max_size=8,
+    max_size=6,
 )
 
 
@@ -91,28 +93,25 @@ def test_the_rollup_stays_exact_while_writes_go_on(url: str) -> None:
     with trackplug.connect(url) as tracker:
         counter = iter(range(10**6))
 
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(operations=OPERATIONS, per_block=st.sampled_from([1, 2, 3, 8, 64]))
-        def check(operations: list[tuple[str, object]], per_block: int) -> None:
+        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(operations=OPERATIONS, per_block=st.sampled_from([1, 2, 3, 8, 64]), offset=OFFSETS)
+        def check(
+            operations: list[tuple[str, list[tuple[float, int, int]], int]],
+            per_block: int,
+            offset: int,
+        ) -> None:
             rid = f"r{next(counter)}"
             with points_per_block(per_block):
-                for operation, argument in operations:
-                    if operation == "sample":
-                        assert isinstance(argument, int)
-                        history = tracker.history(rid, "m")
-                        sample = tracker.history_sampled(rid, "m", argument)
-                        assert exact(sample) == exact(sample_points(history, argument))
-                        continue
+                for operation, batch, max_points in operations:
                     target = rid if operation == "log" else f"{rid}-source"
                     points = [
-                        trackplug.MetricPoint("m", value, step, stamp)
-                        for value, step, stamp in argument  # type: ignore[attr-defined]
+                        trackplug.MetricPoint("m", value, offset + step, stamp)
+                        for value, step, stamp in batch
                     ]
                     tracker.log_points(target, points)
                     if operation == "copy":
                         tracker.copy_metrics(target, rid)
-                history = tracker.history(rid, "m")
-                for max_points in (4, 9, 40):
+                    history = tracker.history(rid, "m")
                     sample = tracker.history_sampled(rid, "m", max_points)
                     assert exact(sample) == exact(sample_points(history, max_points))
 
