@@ -194,7 +194,7 @@ class SQLBackend:
         else:
             columns = _concatenate(parts, known)
         tx.insert_points(columns)
-        tx.run_many(rollup.MARK_STALE, rollup.stale_marks(columns.series, columns.step))
+        tx.run_many(rollup.MARK_STALE, rollup.stale_marks(known.values(), columns.step))
         return found
 
     def _series_ids(

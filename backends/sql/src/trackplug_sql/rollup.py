@@ -16,7 +16,7 @@ blocks (about the cost of one ``history``), choosing ``shift`` so that a block h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from trackplug.plugin import INT64_MIN
@@ -99,9 +99,9 @@ def fresh_shift(query: Callable[[str, dict[str, int]], list[Row]], series: int) 
     return int(state[0][0]) if state and state[0][1] is None else None
 
 
-def stale_marks(series: Sequence[int], steps: Sequence[int]) -> list[dict[str, int]]:
-    """The write side's rows of :data:`MARK_STALE` for a batch's columns: each series it
-    wrote, stale from the least step of the batch (a bound: cheaper than one per series)."""
+def stale_marks(series: Iterable[int], steps: Sequence[int]) -> list[dict[str, int]]:
+    """The write side's rows of :data:`MARK_STALE` for a batch: each series it wrote, stale
+    from the least step of the batch's step column (a bound: cheaper than one per series)."""
     if not steps:
         return []
     least = min(steps)
