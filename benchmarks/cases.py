@@ -140,19 +140,29 @@ CASES: tuple[Case, ...] = (
          ("trackplug_sql", "transformers", "accelerate")),
     Case("fw-keras", "Keras (torch): TrackplugCallback (SQLite) vs no callback, CSVLogger",
          "trackplug", _FW + "keras_steps", "train_steps", _SQLITE, ("trackplug_sql", "keras")),
-    # a long metric for a chart (issue 20): sampled vs whole, trackplug vs MLflow, and plotted
-    Case("tp-sqlite-sampled", "trackplug history_sampled(1,000), SQLite", "trackplug",
-         _UI + "history_sampled", "chart", _SQLITE, _SQL_NEEDS, versus="mlflow-sampled",
-         limit="tp-sqlite-whole"),
+    # issue 20: a long metric for a chart: sampled vs whole, trackplug vs MLflow, and plotted;
+    # trackplug's sample from an up-to-date rollup (as a dashboard watching the run keeps
+    # it) and right after logging (the first sampled read builds it)
+    Case("tp-sqlite-sampled", "trackplug history_sampled(1,000), SQLite, rollup up to date",
+         "trackplug", _UI + "history_sampled", "chart", {**_SQLITE, "rollup": "fresh"}, _SQL_NEEDS,
+         versus="mlflow-sampled", limit="tp-sqlite-whole"),
+    Case("tp-sqlite-sampled-first", "trackplug history_sampled(1,000), SQLite, first after "
+         "logging (builds the rollup)", "trackplug", _UI + "history_sampled", "chart",
+         _SQLITE, _SQL_NEEDS, versus="mlflow-sampled", limit="tp-sqlite-whole"),
     Case("tp-sqlite-whole", "trackplug history(), SQLite", "trackplug", _UI + "history_whole",
          "chart", _SQLITE, _SQL_NEEDS, versus="mlflow-whole"),
     Case("mlflow-sampled", "MLflow get_metric_history_bulk_interval(1,000), SQLite store",
          "mlflow", _UI + "mlflow_sampled", "chart", {}, ("mlflow",), CHART),
     Case("mlflow-whole", "MlflowClient.get_metric_history, SQLite store", "mlflow",
          _UI + "mlflow_whole", "chart", {}, ("mlflow",), CHART),
-    Case("ui-sqlite-chart", "trackplug ui in chromium: page opened to chart drawn, SQLite",
-         "trackplug", _UI + "chart_in_browser", "chart", _SQLITE,
-         ("trackplug_sql", "starlette", "uvicorn", "playwright", "chromium")),
+    Case("ui-sqlite-chart", "trackplug ui in chromium: page opened to chart drawn, SQLite, "
+         "rollup up to date", "trackplug", _UI + "chart_in_browser", "chart",
+         {**_SQLITE, "rollup": "fresh"},
+         (*_SQL_NEEDS, "starlette", "uvicorn", "playwright", "chromium")),
+    Case("ui-sqlite-chart-first", "trackplug ui in chromium: page opened to chart drawn, "
+         "SQLite, first after logging (builds the rollup)", "trackplug",
+         _UI + "chart_in_browser", "chart", _SQLITE,
+         (*_SQL_NEEDS, "starlette", "uvicorn", "playwright", "chromium")),
     # issue 19: writes
     Case("limit-postgresql-copy", "limit: psycopg COPY binary, 1 transaction, same table shape",
          "limit", _WRITES + "postgresql_copy_binary", "per_point_postgresql", _PG, _PG_NEEDS),

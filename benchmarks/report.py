@@ -93,8 +93,9 @@ GROUPS = (
     Group(
         "A {s.chart:,}-point metric for a chart: sampled to 1,000 points vs read whole; "
         "plotted by trackplug ui in chromium (vs limit: the sample against the whole read)",
-        _rows(["tp-sqlite-sampled", "tp-sqlite-whole", "mlflow-sampled", "mlflow-whole",
-               "ui-sqlite-chart"], "seconds"),
+        _rows(["tp-sqlite-sampled", "tp-sqlite-sampled-first", "tp-sqlite-whole",
+               "mlflow-sampled", "mlflow-whole", "ui-sqlite-chart", "ui-sqlite-chart-first"],
+              "seconds"),
     ),
     Group(
         "Writes at scale (issue 19): PostgreSQL beside a raw COPY ({s.per_point_postgresql:,} "
@@ -245,11 +246,20 @@ TARGETS = (
     Target(19, "resident memory per series (growth over the last 3/4 of the series)", "≤ 300 B",
            lambda s: median(s, "tp-sqlite-series-memory", "bytes_per_series"),
            lambda v: v <= 300, lambda v: fmt_value("bytes_per_series", v)),
-    Target(20, "a 1,000,000-point metric plotted by trackplug ui from opening the page (SQLite)",
-           "≤ 1 s", lambda s: median(s, "ui-sqlite-chart", "seconds"),
+    Target(20, "a 1,000,000-point metric plotted by trackplug ui from opening the page "
+           "(SQLite, rollup up to date)", "≤ 1 s",
+           lambda s: median(s, "ui-sqlite-chart", "seconds"),
            lambda v: v <= 1.0, lambda v: fmt_value("seconds", v)),
-    Target(20, "its sampled read (1,000 points) vs the whole history (SQLite)", f"≥ 20{TIMES}",
+    Target(20, "the same, first chart after logging (the read builds the rollup)", "≤ 1 s",
+           lambda s: median(s, "ui-sqlite-chart-first", "seconds"),
+           lambda v: v <= 1.0, lambda v: fmt_value("seconds", v)),
+    Target(20, "its sampled read (1,000 points, rollup up to date) vs the whole history "
+           "(SQLite)", f"≥ 20{TIMES}",
            lambda s: advantage(s, "tp-sqlite-sampled", "tp-sqlite-whole", "seconds"),
+           lambda v: v >= 20, fmt_ratio),
+    Target(20, "the first sampled read after logging (builds the rollup) vs the whole history",
+           f"≥ 20{TIMES}",
+           lambda s: advantage(s, "tp-sqlite-sampled-first", "tp-sqlite-whole", "seconds"),
            lambda v: v >= 20, fmt_ratio),
     Target(5, "MLflow backend vs lolpop-style log_metric per point", f"≥ 20{TIMES}",
            lambda s: advantage(s, "tp-mlflow-log-metric", "lolpop-log-metric", "points_per_s"),

@@ -1,13 +1,24 @@
 """``Tracker.iter_history``: pages from the backend's ``history_page`` hook, checked so that a
 broken backend cannot loop forever or reorder a history; composed from ``history()`` for a
-backend without the hook. (The contract suite checks the pages of every backend we ship.)"""
+backend without the hook. (The contract suite checks the pages of every backend we ship.)
+The facade's own ``history_sampled`` reads such a backend's pages too."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from trackplug import BackendError, Resource, Tracker, ValidationError, hookimpl
-from trackplug.plugin import HistoryPage, MemoryBackend
+from trackplug import (
+    BackendError,
+    MetricPoint,
+    Resource,
+    Tracker,
+    ValidationError,
+    _hooks,
+    hookimpl,
+)
+from trackplug.plugin import HistoryPage, MemoryBackend, float_bits, page_of, sample_points
 
 
 class NoPages(MemoryBackend):
@@ -108,3 +119,40 @@ class NotAPage(MemoryBackend):
 def test_a_broken_page_is_a_backend_error_not_a_loop(backend: type, error: str) -> None:
     with logged(backend(), 5) as tracker, pytest.raises(BackendError, match=error):
         list(tracker.iter_history("r", "loss", page_size=2))
+
+
+class PagesOnly(CountingPages):
+    """A long history that a reader must page: reading it whole fails."""
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        raise AssertionError("the whole history was read into one list")
+
+    @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        """Cut from the stored points, as a database's pages would be."""
+        self.calls.append((cursor, limit))
+        return page_of(MemoryBackend.history(self, resource, key), cursor, limit)
+
+
+def test_the_facade_samples_a_paged_history_a_page_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``history_sampled`` of a backend without the hook but with pages: bounded memory (the
+    pages, and at most max_points points held), the contract's sample exactly."""
+    monkeypatch.setattr(_hooks, "SAMPLE_PAGE", 64)
+    backend = PagesOnly()
+    values = [math.nan if step == 333 else math.sin(step / 9) for step in range(1000)]
+    with Tracker(backend) as tracker, Tracker(MemoryBackend()) as reference:
+        for t in (tracker, reference):
+            t.log_points("r", [MetricPoint("m", v, step, 0) for step, v in enumerate(values)])
+        for max_points in (4, 57, 1000, 2000):
+            expected = sample_points(reference.history("r", "m"), max_points)
+            got = tracker.history_sampled("r", "m", max_points)
+            assert [(p.step, float_bits(p.value)) for p in got] == [
+                (p.step, float_bits(p.value)) for p in expected
+            ]
+    assert backend.calls
+    assert {limit for _, limit in backend.calls} == {64}

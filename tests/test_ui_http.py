@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 import trackplug
 from trackplug import MetricPoint, Resource, hookimpl
-from trackplug.plugin import MemoryBackend
+from trackplug.plugin import HistoryPage, MemoryBackend, page_of, sample_points
 from trackplug.ui import create_app
 
 PG_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
@@ -347,3 +347,34 @@ def test_the_wheel_ships_the_page_and_uplot_with_its_licence(tmp_path: Path) -> 
     for name in ("index.html", "app.js", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
         assert static + name in names, name
     assert "Provides-Extra: ui" in metadata
+
+
+class PagesOnly(MemoryBackend):
+    """A backend whose histories must be paged: reading one whole fails."""
+
+    @hookimpl
+    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
+        raise AssertionError("the whole history was read into one list")
+
+    @hookimpl
+    def history_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> HistoryPage:
+        """Cut from the stored points, as a database's pages would be."""
+        return page_of(MemoryBackend.history(self, resource, key), cursor, limit)
+
+
+def test_the_live_tail_and_the_sample_read_pages() -> None:
+    """The dashboard never holds a whole history: the sample (the facade's, for a backend
+    without ``history_sampled``) and the live tail both read it a page at a time."""
+    with trackplug.Tracker(PagesOnly()) as tracker:
+        points = [MetricPoint("loss", 1.0 / (s + 1), s, s) for s in range(300)]
+        tracker.log_points("r", points)
+        client = TestClient(create_app(tracker), raise_server_exceptions=False)
+        query = {"resource": "r", "key": "loss"}
+        sample = client.get("/api/history", params={**query, "max_points": 20})
+        assert sample.status_code == 200
+        assert sample.json()["step"] == [p.step for p in sample_points(points, 20)]
+        tail = client.get("/api/history", params={**query, "after_step": 298, "after_time": 298})
+        assert tail.status_code == 200
+        assert tail.json()["step"] == [298, 299]

@@ -29,14 +29,18 @@ SAMPLE = 1000
 CHROMIUM = os.environ.get("TRACKPLUG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def _filled(url: str, size: int) -> Tracker:
-    """A tracker on ``url`` once ``size`` points of the metric are stored, reopened cold."""
+def _filled(url: str, size: int, context: Context) -> Tracker:
+    """A tracker on ``url`` once ``size`` points of the metric are stored, reopened cold.
+    With ``params["rollup"] == "fresh"``, sampled once before (as a dashboard watching the
+    run would have: the SQL store's rollup is then up to date); else just logged."""
     import trackplug
 
     points = [trackplug.MetricPoint(data.KEY, v, s, 1_000 + s) for s, v in data.series(size)]
     with trackplug.connect(url) as writer:
         for start in range(0, len(points), 100_000):
             writer.log_points(data.RESOURCE, points[start : start + 100_000])
+        if context.params.get("rollup") == "fresh":
+            writer.history_sampled(data.RESOURCE, data.KEY, SAMPLE)
     tracker = trackplug.connect(url)
     tracker.get_metric("absent", data.KEY)  # opens the connection, outside the timer
     return tracker
@@ -58,9 +62,10 @@ def _sample_problem(sample: Sequence[MetricPoint], size: int) -> str | None:
 
 
 def history_sampled(context: Context) -> Result:
-    """``history_sampled(..., 1000)`` of one ``size``-point metric, from a store reopened cold."""
+    """``history_sampled(..., 1000)`` of one ``size``-point metric, from a store reopened cold
+    (its rollup up to date, or not: ``params["rollup"]``)."""
     with store_url(context) as url:
-        tracker = _filled(url, context.size)
+        tracker = _filled(url, context.size, context)
         start = time.perf_counter()
         sample = tracker.history_sampled(data.RESOURCE, data.KEY, SAMPLE)
         seconds = time.perf_counter() - start
@@ -71,7 +76,7 @@ def history_sampled(context: Context) -> Result:
 def history_whole(context: Context) -> Result:
     """``history()`` of the same metric, from a store reopened cold (the sample's yardstick)."""
     with store_url(context) as url:
-        tracker = _filled(url, context.size)
+        tracker = _filled(url, context.size, context)
         start = time.perf_counter()
         read = tracker.history(data.RESOURCE, data.KEY)
         seconds = time.perf_counter() - start
@@ -124,7 +129,7 @@ def chart_in_browser(context: Context) -> Result:
     from trackplug.ui import Dashboard
 
     with store_url(context) as url:
-        tracker = _filled(url, context.size)
+        tracker = _filled(url, context.size, context)
         dashboard = Dashboard(tracker)
         thread = threading.Thread(target=dashboard.run, daemon=True)
         thread.start()

@@ -15,6 +15,7 @@ its type unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any, Literal, TypeVar
 
 import pluggy
@@ -31,6 +32,7 @@ from ._model import (
     Resource,
     point_order,
     rank,
+    sample_history,
     sample_points,
 )
 from ._urls import scrubbing
@@ -38,6 +40,8 @@ from ._urls import scrubbing
 __all__ = ["BackendHooks", "check_hooks", "new_plugin_manager"]
 
 T = TypeVar("T")
+#: Points per page when the facade samples a paged history (``history_sampled``'s fallback).
+SAMPLE_PAGE = 10_000
 _HOOKS = spec.REQUIRED_HOOKS + spec.OPTIONAL_HOOKS
 
 
@@ -183,12 +187,19 @@ class BackendHooks:
             raise BackendError(f"backend {self.name}: hook history_page returned {error}")
 
     def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
-        """The backend's sample, else the contract's rule over the whole history."""
+        """The backend's sample, else the contract's rule over its history: read a page at a
+        time (twice) from a backend that pages, in bounded memory; else read whole once."""
         if "history_sampled" in self._implemented:
             return self._call(
                 "history_sampled", list, resource=resource, key=key, max_points=max_points
             )
-        return sample_points(self.history(resource, key), max_points)
+        if "history_page" not in self._implemented:
+            return sample_points(self.history(resource, key), max_points)
+
+        def read() -> Iterator[MetricPoint]:
+            return chain.from_iterable(self.history_pages(resource, key, SAMPLE_PAGE))
+
+        return sample_history(read, max_points)
 
     def latest(self, resource: Resource) -> dict[str, float]:
         return self._call("latest", dict, resource=resource)

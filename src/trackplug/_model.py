@@ -10,8 +10,9 @@ import bisect
 import math
 import struct
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "rank",
     "sample_buckets",
     "sample_edges",
+    "sample_history",
     "sample_points",
     "value_order",
 ]
@@ -194,23 +196,46 @@ def sample_points(points: Sequence[MetricPoint], max_points: int) -> list[Metric
     at most ``max_points`` points. The SQL backend uses the same buckets."""
     if len(points) <= max_points:
         return list(points)
-    first, last = points[0], points[-1]
+    return _sample(points, points[0], points[-1], max_points)
+
+
+def sample_history(read: Callable[[], Iterable[MetricPoint]], max_points: int) -> list[MetricPoint]:
+    """:func:`sample_points` of a history that ``read()`` yields in point order (a page at a
+    time, say), in bounded memory: one pass counts it and finds its ends, a second keeps
+    each bucket's extremes; at most ``max_points`` points are held. A history that grows
+    between the passes is sampled as long as the first pass found it."""
+    count, head, last = 0, [], None
+    for last in read():
+        count += 1
+        if count <= max_points:
+            head.append(last)
+    if last is None or count <= max_points:
+        return head
+    return _sample(islice(read(), count), head[0], last, max_points)
+
+
+def _sample(
+    points: Iterable[MetricPoint], first: MetricPoint, last: MetricPoint, max_points: int
+) -> list[MetricPoint]:
+    """The rule of :func:`sample_points` over ``points`` (more than ``max_points``) from
+    ``first`` to ``last``: each bucket's extremes, kept with their positions."""
     by_step = first.step != last.step
     low, high = (first.step, last.step) if by_step else (first.timestamp, last.timestamp)
     edges = sample_edges(low, high, sample_buckets(max_points))
-    least: dict[int, tuple[int, int]] = {}
-    greatest: dict[int, tuple[int, int]] = {}
+    least: dict[int, tuple[int, int, MetricPoint]] = {}
+    greatest: dict[int, tuple[int, int, MetricPoint]] = {}
+    index = -1
     for index, point in enumerate(points):
         bucket = bisect.bisect_right(edges, point.step if by_step else point.timestamp)
         order = value_order(point.value)
         if bucket not in least or order < least[bucket][0]:
-            least[bucket] = (order, index)
+            least[bucket] = (order, index, point)
         if bucket not in greatest or order > greatest[bucket][0]:
-            greatest[bucket] = (order, index)
-    kept = {0, len(points) - 1}
-    kept.update(index for _, index in least.values())
-    kept.update(index for _, index in greatest.values())
-    return [points[index] for index in sorted(kept)]
+            greatest[bucket] = (order, index, point)
+    kept = {0: first, index: last}
+    kept.update((i, point) for _, i, point in least.values())
+    kept.update((i, point) for _, i, point in greatest.values())
+    return [kept[i] for i in sorted(kept)]
 
 
 def sample_edges(low: int, high: int, buckets: int) -> list[int]:

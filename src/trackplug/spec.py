@@ -276,7 +276,7 @@ def history_sampled(resource: Resource, key: str, max_points: int) -> list[Metri
     least and greatest ``value_order`` — so the global min and max (and any NaN) are kept
     and no spike disappears. :func:`trackplug._model.sample_points` is the rule; a backend
     may bucket differently as long as the sample keeps those properties. Without it the
-    facade samples ``history``."""
+    facade samples the history, read a page at a time where ``history_page`` is there."""
 
 
 @hookspec(firstresult=True)

@@ -3,8 +3,9 @@ transaction, keeping every point bit-exact.
 
 ``fixtures/schema_v1.sqlite`` was written by the version-1 code (``fixtures/make_schema_v1.py``
 says how) and ``fixtures/schema_v1.json`` holds what it must read back, every value as its
-IEEE-754 bits. Version 2 (params and tags) is the first real change; a test migration on
-top of it (version 3) proves the path for the next ones.
+IEEE-754 bits. Version 2 (params and tags) is the first real change, version 3 (the
+sampling rollup) the second; ``fixtures/schema_v2.sqlite`` is a version-2 file. A test
+migration on top of the latest (:data:`NEXT`) proves the path for the next ones.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from trackplug import BackendError, Tracker
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "schema_v1.json").read_text())
 
-#: The migrations of this code (version 2: params and tags).
+#: The migrations of this code (version 2: params and tags; 3: the sampling rollup).
 REAL = schema.MIGRATIONS
+#: The version after this code's.
+NEXT = schema.latest_version() + 1
 #: A plausible next version: a table of notes, filled from the perf records.
 NOTES = Migration(
-    3,
+    NEXT,
     sqlite=(
         "CREATE TABLE trackplug_notes (resource TEXT NOT NULL, name TEXT NOT NULL, "
         "value TEXT NOT NULL, PRIMARY KEY (resource, name))",
@@ -44,7 +47,7 @@ NOTES = Migration(
 )
 #: A migration that fails half-way: its first statement must not survive, nor version 2.
 BROKEN = Migration(
-    3,
+    NEXT,
     sqlite=("CREATE TABLE trackplug_half (x INTEGER)", "INSERT INTO no_such_table VALUES (1)"),
     postgresql=("CREATE TABLE trackplug_half (x BIGINT)", "INSERT INTO no_such_table VALUES (1)"),
 )
@@ -108,7 +111,6 @@ def test_this_version_reads_a_version_1_file_bit_exactly(v1_url: str) -> None:
 def test_version_2_upgrades_a_version_1_file_in_place_and_keeps_params_and_tags(
     v1_url: str,
 ) -> None:
-    assert schema.latest_version() == 2
     with trackplug.connect(v1_url) as t:
         assert contents(t) == EXPECTED["resources"]
         assert t.params("model-1") == {}
@@ -120,7 +122,7 @@ def test_version_2_upgrades_a_version_1_file_in_place_and_keeps_params_and_tags(
         assert contents(t) == EXPECTED["resources"]
         assert t.params("model-1") == {"layers": 3, "lr": 0.01, "opt": "sgd", "warm": True}
         assert t.tags("model-1") == {"team": "vision"}
-    assert version_of(v1_url) == 2
+    assert version_of(v1_url) == schema.latest_version()
 
 
 def test_a_migration_upgrades_a_version_1_file_in_place_bit_exactly(
@@ -131,7 +133,7 @@ def test_a_migration_upgrades_a_version_1_file_in_place_bit_exactly(
         assert contents(t) == EXPECTED["resources"]
         assert ranking(t) == EXPECTED["best_valid_f1"]
         t.log_metric("model-3", "loss", -0.0)  # and the upgraded store takes writes
-    assert version_of(v1_url) == 3
+    assert version_of(v1_url) == NEXT
     with sqlite3.connect(v1_url.removeprefix("sqlite:///")) as db:
         notes = db.execute("SELECT resource, value FROM trackplug_notes ORDER BY resource")
         assert notes.fetchall() == [("model-1", "f1"), ("model-1-copy", "f1"), ("model-2", "f1")]
@@ -144,7 +146,7 @@ def test_a_new_store_is_built_by_the_same_migrations(
     monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, NOTES))
     url = f"sqlite:///{tmp_path / 'new.db'}"
     SQLBackend(url).close()
-    assert version_of(url) == 3
+    assert version_of(url) == NEXT
     assert {"trackplug_params", "trackplug_tags", "trackplug_notes"} <= tables_of(url)
 
 
@@ -153,8 +155,8 @@ def test_a_failing_migration_changes_nothing(v1_url: str, monkeypatch: pytest.Mo
     with pytest.raises(BackendError, match="no_such_table") as error:
         SQLBackend(v1_url)
     assert v1_url.removeprefix("sqlite:///") in str(error.value)
-    assert version_of(v1_url) == 1  # version 2, in the same transaction, rolled back too
-    assert not {"trackplug_half", "trackplug_params"} & tables_of(v1_url)
+    assert version_of(v1_url) == 1  # versions 2.., in the same transaction, rolled back too
+    assert not {"trackplug_half", "trackplug_params", "trackplug_blocks"} & tables_of(v1_url)
     monkeypatch.setattr(schema, "MIGRATIONS", ())
     with trackplug.connect(v1_url) as t:
         assert contents(t) == EXPECTED["resources"]
@@ -166,18 +168,28 @@ def test_a_store_of_a_newer_version_is_refused_untouched(
     monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, NOTES))
     SQLBackend(v1_url).close()
     monkeypatch.setattr(schema, "MIGRATIONS", REAL)
-    with pytest.raises(BackendError, match=r"version 3, written by a newer.*up to 2"):
+    with pytest.raises(
+        BackendError, match=rf"version {NEXT}, written by a newer.*up to {NEXT - 1}"
+    ):
         SQLBackend(v1_url)
-    assert version_of(v1_url) == 3
+    assert version_of(v1_url) == NEXT
 
 
 def test_postgresql_upgrades_in_one_transaction(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(schema, "MIGRATIONS", ())
-    with trackplug.connect(pg_url) as t:  # a version-1 store
+    import psycopg
+
+    search_path = pg_url.rpartition("search_path%3D")[2].partition("&")[0]
+    base = pg_url.partition("?")[0]
+    with trackplug.connect(pg_url) as t:
         t.log_metrics("m", {"valid": {"f1": -0.0}, "train": {"f1": float("nan")}}, "f1")
         before = contents(t)
+    with psycopg.connect(base, options=f"-csearch_path={search_path}") as db:
+        # back to a version-1 store: every later migration only added tables
+        for table in ("params", "tags", "rollups", "blocks"):
+            db.execute(f"DROP TABLE trackplug_{table}")
+        db.execute("UPDATE trackplug_meta SET value = '1' WHERE name = 'schema_version'")
     monkeypatch.setattr(schema, "MIGRATIONS", (*REAL, BROKEN))
     with pytest.raises(BackendError, match="no_such_table"):
         SQLBackend(pg_url)
@@ -186,12 +198,32 @@ def test_postgresql_upgrades_in_one_transaction(
         assert contents(t) == before
         t.log_params("m", {"lr": 0.5, "big": 2**70})
         assert t.params("m") == {"big": 2**70, "lr": 0.5}
-    import psycopg
-
-    search_path = pg_url.rpartition("search_path%3D")[2].partition("&")[0]
-    base = pg_url.partition("?")[0]
     with psycopg.connect(base, options=f"-csearch_path={search_path}") as db:
-        assert db.execute(schema.GET_VERSION).fetchone() == ("3",)
+        assert db.execute(schema.GET_VERSION).fetchone() == (str(NEXT),)
         assert db.execute("SELECT resource, value FROM trackplug_notes").fetchall() == [("m", "f1")]
         half = db.execute("SELECT to_regclass('trackplug_half')").fetchone()
         assert half == (None,)
+
+
+@pytest.fixture
+def v2_url(tmp_path: Path) -> str:
+    copy = tmp_path / "v2.sqlite"
+    shutil.copyfile(FIXTURES / "schema_v2.sqlite", copy)
+    return f"sqlite:///{copy}"
+
+
+def test_version_3_upgrades_a_version_2_file_and_samples_it_from_the_rollup(v2_url: str) -> None:
+    """The rollup of each series is built by its first sampled read, then kept up to date."""
+    expected = json.loads((FIXTURES / "schema_v2.json").read_text())
+    with sqlite3.connect(f"file:{FIXTURES / 'schema_v2.sqlite'}?mode=ro", uri=True) as db:
+        assert db.execute(schema.GET_VERSION).fetchone() == ("2",)
+    with trackplug.connect(v2_url) as t:
+        exact = [[p.step, p.timestamp, bits(p.value)] for p in t.history("run-1", "loss")]
+        assert exact == expected["history"]
+        sample = t.history_sampled("run-1", "loss", 100)
+        assert [[p.step, p.timestamp, bits(p.value)] for p in sample] == expected["sample"]
+        assert (t.params("run-1"), t.tags("run-1")) == (expected["params"], expected["tags"])
+    assert version_of(v2_url) == schema.latest_version()
+    with sqlite3.connect(v2_url.removeprefix("sqlite:///")) as db:
+        (blocks,) = db.execute("SELECT count(*) FROM trackplug_blocks").fetchone()
+    assert 0 < blocks < len(expected["history"]) // 10

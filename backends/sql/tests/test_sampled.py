@@ -1,14 +1,17 @@
 """``history_sampled`` is computed in the database, bucket for bucket as the contract's
-rule (``trackplug.plugin.sample_points``) computes it from the whole history: SQLite by
-range seeks in the points' primary key, PostgreSQL in one statement (``width_bucket``)."""
+rule (``trackplug.plugin.sample_points``) computes it from the whole history: from the
+block-extremes rollup (``trackplug_sql.rollup``), kept up to date while writes go on, or
+(every point at one step) from the points."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trackplug_sql import SQLBackend
+from trackplug_sql import SQLBackend, rollup
 
 import trackplug
 from trackplug.plugin import float_bits, sample_points
@@ -56,3 +59,83 @@ def test_a_long_series_keeps_its_spike(url: str) -> None:
         assert len(sample) <= 200
         assert [p.step for p in sample if p.value == 40.0] == [3210]
         assert (sample[0].step, sample[-1].step) == (0, 4999)
+
+
+#: Batches over a range of steps that blocks of a few points cover whole (moved by an
+#: example's offset to either end of the signed 64-bit steps).
+DENSE = st.lists(
+    st.tuples(VALUES, st.integers(0, 240), st.integers(0, 2)), min_size=1, max_size=120
+)
+OFFSETS = st.sampled_from([-40, -(2**63), 2**63 - 241])
+#: What a test does to one series, in turn: log a batch of ``(value, step, stamp)`` points
+#: or copy another resource's series over it; then sample it to so many points.
+OPERATIONS = st.lists(
+    st.tuples(st.sampled_from(["log", "log", "copy"]), DENSE, st.integers(4, 40)),
+    min_size=1,
+    max_size=6,
+)
+
+
+@contextmanager
+def points_per_block(count: int) -> Iterator[None]:
+    """Blocks of a few points, so that short series exercise whole blocks and edges."""
+    kept = rollup.POINTS_PER_BLOCK
+    rollup.POINTS_PER_BLOCK = count
+    try:
+        yield
+    finally:
+        rollup.POINTS_PER_BLOCK = kept
+
+
+def test_the_rollup_stays_exact_while_writes_go_on(url: str) -> None:
+    """Out-of-order steps, duplicates, NaN, ±inf, -0.0, the extreme steps; writes and copies
+    after a sample was read (the blocks are rebuilt from the stale step on)."""
+    with trackplug.connect(url) as tracker:
+        counter = iter(range(10**6))
+
+        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(operations=OPERATIONS, per_block=st.sampled_from([1, 2, 3, 8, 64]), offset=OFFSETS)
+        def check(
+            operations: list[tuple[str, list[tuple[float, int, int]], int]],
+            per_block: int,
+            offset: int,
+        ) -> None:
+            rid = f"r{next(counter)}"
+            with points_per_block(per_block):
+                for operation, batch, max_points in operations:
+                    target = rid if operation == "log" else f"{rid}-source"
+                    points = [
+                        trackplug.MetricPoint("m", value, offset + step, stamp)
+                        for value, step, stamp in batch
+                    ]
+                    tracker.log_points(target, points)
+                    if operation == "copy":
+                        tracker.copy_metrics(target, rid)
+                    history = tracker.history(rid, "m")
+                    sample = tracker.history_sampled(rid, "m", max_points)
+                    assert exact(sample) == exact(sample_points(history, max_points))
+
+        check()
+
+
+def test_a_write_marks_only_a_sampled_series_stale(persistent_url: str) -> None:
+    """The write side's whole cost: one row of ``trackplug_rollups`` per series sampled."""
+    with trackplug.connect(persistent_url) as tracker:
+        points = [trackplug.MetricPoint("m", float(i % 7), i, 0) for i in range(500)]
+        tracker.log_points("a", points)
+        tracker.log_points("b", points)
+        tracker.history_sampled("a", "m", 20)
+        tracker.log_points("a", [trackplug.MetricPoint("m", 99.0, 250, 1)])
+        tracker.log_points("b", [trackplug.MetricPoint("m", 99.0, 250, 1)])
+        store = SQLBackend(persistent_url)
+        try:
+            state = store._store.query(
+                "SELECT s.resource, r.stale_from FROM trackplug_rollups AS r "
+                "JOIN trackplug_series AS s ON s.id = r.series",
+                {},
+            )
+        finally:
+            store.close()
+        assert state == [("a", 250)]
+        sample = tracker.history_sampled("a", "m", 20)
+        assert [p.step for p in sample if p.value == 99.0] == [250]

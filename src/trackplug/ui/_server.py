@@ -15,8 +15,9 @@ import math
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
+from itertools import islice
 from typing import Any, TextIO
 
 from starlette.applications import Starlette
@@ -204,7 +205,7 @@ def _history(tracker: Tracker, request: Request) -> dict[str, object]:
             _integer(request, "after_step", 0, -(2**63), 2**63 - 1),
             _integer(request, "after_time", 0, -(2**63), 2**63 - 1),
         )
-        points = _after(tracker.history(resource, key), last)[:MAX_POINTS]
+        points = _after(tracker.iter_history(resource, key), last, MAX_POINTS)
     return {
         "resource": resource,
         "key": key,
@@ -214,14 +215,13 @@ def _history(tracker: Tracker, request: Request) -> dict[str, object]:
     }
 
 
-def _after(points: Sequence[MetricPoint], last: tuple[int, int]) -> list[MetricPoint]:
-    """The points after the last one a page has, ``(step, timestamp)``: a history is in
-    ``(step, timestamp, value)`` order, so the new ones are a tail (several values logged at
-    one step and time are all sent again: the page replaces what it had from there)."""
-    start = len(points)
-    while start and (points[start - 1].step, points[start - 1].timestamp) >= last:
-        start -= 1
-    return list(points[start:])
+def _after(points: Iterable[MetricPoint], last: tuple[int, int], limit: int) -> list[MetricPoint]:
+    """Up to ``limit`` points from the last one a page has, ``(step, timestamp)``: a history
+    is in ``(step, timestamp, value)`` order, so the new ones are a tail (several values
+    logged at one step and time are all sent again: the page replaces what it had from
+    there). ``points`` is read a page at a time, and no further than the ``limit``-th."""
+    tail = (point for point in points if (point.step, point.timestamp) >= last)
+    return list(islice(tail, limit))
 
 
 def _best(tracker: Tracker, request: Request) -> dict[str, object]:

@@ -39,7 +39,7 @@ from trackplug.plugin import (
     scheme_of,
 )
 
-from . import schema
+from . import rollup, schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns
 from .store import Row, Store, Transaction
@@ -159,6 +159,7 @@ class SQLBackend:
             tx.run(schema.COPY_SERIES, params)
             tx.run(schema.COPY_POINTS, params)
             tx.run(schema.COPY_PERF, params)
+            tx.run(rollup.DROP_TARGET, params)
 
     def _log(
         self,
@@ -188,6 +189,7 @@ class SQLBackend:
         _, values, steps, stamps, bits, orders = points
         columns = PointColumns(ids, steps, stamps, orders, bits, values)
         tx.insert_points(columns)
+        tx.run_many(rollup.MARK_STALE, rollup.stale_marks(known.values(), columns.step))
         return found
 
     def _series_ids(

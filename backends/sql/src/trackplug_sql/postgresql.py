@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from trackplug import BackendError, ValidationError, redact_url
 from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
-from . import schema
+from . import rollup, schema
 from .backend import POSTGRESQL_SCHEMES
 from .schema import Migration, PointColumns
 from .store import (
@@ -37,6 +37,7 @@ from .store import (
     Params,
     PointOrder,
     Row,
+    Transaction,
     backend_errors,
     migrations_for,
     page_params,
@@ -100,23 +101,67 @@ _SERIES_IDS = (
 # past work_mem, while the rows of the subquery come in order from an index-only scan of the
 # primary key and nothing between them and the aggregate reorders them.
 _ARRAYS = "SELECT array_agg(step), array_agg(timestamp_ms), array_agg(value_bits) FROM ({}) AS h"
-# Every bucket's least and greatest points in one statement: width_bucket numbers a point's
-# bucket by the buckets' lower bounds after the first; DISTINCT ON keeps one row per bucket
-# (of equal values, the first in history order, as the model and SQLite's MIN do).
-_SAMPLE = {
-    column: f"""
+# Every bucket's least and greatest points in one statement, when every point has the same
+# step (no rollup applies): width_bucket numbers a point's bucket by the buckets' lower
+# bounds after the first; DISTINCT ON keeps one row per bucket (of equal values, the first
+# in history order, as the model does).
+_SAMPLE_ONE_STEP = """
     WITH p AS (
         SELECT step, timestamp_ms, value_order, value_bits,
-               width_bucket({column}, %(starts)s::bigint[]) AS bucket
-        FROM trackplug_points WHERE series = %(series)s {extra})
+               width_bucket(timestamp_ms, %(starts)s::bigint[]) AS bucket
+        FROM trackplug_points WHERE series = %(series)s AND step = %(step)s)
     (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order, value_bits
      FROM p ORDER BY bucket, value_order, step, timestamp_ms)
     UNION
     (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order, value_bits
      FROM p ORDER BY bucket, value_order DESC, step, timestamp_ms)
-    """
-    for column, extra in (("step", ""), ("timestamp_ms", "AND step = %(step)s"))
-}
+"""
+# The rollup (rollup.py): each block's least and greatest points, from one sort of the
+# points from the stale step on.
+_BUILD_BLOCKS = """
+    INSERT INTO trackplug_blocks
+    SELECT least.series, least.block,
+           least.step, least.timestamp_ms, least.value_order, least.value_bits,
+           greatest.step, greatest.timestamp_ms, greatest.value_order, greatest.value_bits
+    FROM (SELECT DISTINCT ON (block) * FROM (
+            SELECT series, step >> :shift AS block, step, timestamp_ms, value_order, value_bits
+            FROM trackplug_points WHERE series = :series AND step >= :from_step) AS p
+          ORDER BY block, value_order, step, timestamp_ms) AS least
+    JOIN (SELECT DISTINCT ON (block) * FROM (
+            SELECT step >> :shift AS block, step, timestamp_ms, value_order, value_bits
+            FROM trackplug_points WHERE series = :series AND step >= :from_step) AS p
+          ORDER BY block, value_order DESC, step, timestamp_ms) AS greatest
+    USING (block)
+"""
+#: Serializes a rebuild against the series' writers, which lock its row first (its upsert).
+_LOCK_SERIES = "SELECT 1 FROM trackplug_series WHERE id = :series FOR UPDATE"
+# Every bucket's least and greatest points: of the extremes of the blocks it covers whole and
+# of its points outside them, one LATERAL pair per bucket.
+_CANDIDATES = """
+    SELECT {prefix}_step AS step, {prefix}_timestamp_ms AS timestamp_ms,
+           {prefix}_value_order AS value_order, {prefix}_value_bits AS value_bits
+    FROM trackplug_blocks
+    WHERE series = %(series)s AND block BETWEEN b.blocks_low AND b.blocks_high
+    UNION ALL
+    SELECT step, timestamp_ms, value_order, value_bits FROM trackplug_points
+    WHERE series = %(series)s AND step BETWEEN b.head_low AND b.head_high
+    UNION ALL
+    SELECT step, timestamp_ms, value_order, value_bits FROM trackplug_points
+    WHERE series = %(series)s AND step BETWEEN b.tail_low AND b.tail_high
+"""
+_RANGES = ("blocks_low", "blocks_high", "head_low", "head_high", "tail_low", "tail_high")
+_SAMPLE_ROLLUP = f"""
+    SELECT e.step, e.timestamp_ms, e.value_order, e.value_bits
+    FROM unnest({", ".join(f"%({name})s::bigint[]" for name in _RANGES)})
+        AS b({", ".join(_RANGES)})
+    CROSS JOIN LATERAL (
+        (SELECT * FROM ({_CANDIDATES.format(prefix="min")}) AS c
+         ORDER BY value_order, step, timestamp_ms LIMIT 1)
+        UNION ALL
+        (SELECT * FROM ({_CANDIDATES.format(prefix="max")}) AS c
+         ORDER BY value_order DESC, step, timestamp_ms LIMIT 1)) AS e
+"""
+_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _TABLE_EXISTS = "SELECT to_regclass('trackplug_meta') IS NOT NULL"
 #: What fails when the database does: SQLAlchemy's errors (connecting, pooling, and the
 #: statements it runs) and psycopg's (the two paths on its cursor).
@@ -241,7 +286,10 @@ class _Transaction:
     def history(self, resource: str, key: str) -> HistoryColumns:
         return _arrays(_driver(self._conn), _HISTORY_ARRAYS, {"resource": resource, "key": key})
 
-    def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
+    def history_sampled(
+        self, resource: str, key: str, max_points: int, refresh: bool
+    ) -> HistoryColumns | None:
+        """The sample; None when the rollup it needs is stale and ``refresh`` is False."""
         found = self.query(schema.SERIES_ID, {"resource": resource, "key": key})
         if not found:
             return ([], [], [])
@@ -249,11 +297,27 @@ class _Transaction:
         plan = sample_plan(self.query, series, max_points)
         if plan is None:
             return self.history(resource, key)
-        starts = [low for low, _ in plan.buckets[1:]]
-        params = {"series": series, "starts": starts, "step": plan.first[0]}
-        with self._cursor() as cursor:
-            rows = cursor.execute(_SAMPLE[plan.column], params).fetchall()
+        if plan.column == "timestamp_ms":
+            starts = [low for low, _ in plan.buckets[1:]]
+            params = {"series": series, "starts": starts, "step": plan.first[0]}
+            return sampled_columns([plan.first, plan.last, *self._fetch(_SAMPLE_ONE_STEP, params)])
+        shift = rollup.fresh_shift(self.query, series)
+        if shift is None:
+            if not refresh:
+                return None
+            shift = rollup.refresh(self, series, plan, _build_blocks, _LOCK_SERIES)
+        buckets = [rollup.bucket_ranges(low, high, shift).params() for low, high in plan.buckets]
+        columns = {name: [bucket[name] for bucket in buckets] for name in buckets[0]}
+        rows = self._fetch(_SAMPLE_ROLLUP, {"series": series, **columns})
         return sampled_columns([plan.first, plan.last, *rows])
+
+    def _fetch(self, sql: str, params: Params) -> list[Row]:
+        with self._cursor() as cursor:
+            return cursor.execute(sql, params).fetchall()
+
+
+def _build_blocks(tx: Transaction, series: int, shift: int, from_step: int, last: int) -> None:
+    tx.run(_BUILD_BLOCKS, {"series": series, "shift": shift, "from_step": from_step})
 
 
 class PostgreSQLStore:
@@ -388,9 +452,17 @@ class PostgreSQLStore:
             return _arrays(conn, _PAGE_ARRAYS[after is not None], params)
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
-        """In one transaction (a snapshot, while a run may be logging)."""
+        """A repeatable-read transaction (a snapshot, while a run may be logging); when the
+        series' rollup is stale, a transaction that rebuilds it under the series' lock,
+        then reads."""
         with self.transaction() as tx:
-            return tx.history_sampled(resource, key, max_points)
+            tx.run(_SNAPSHOT, {})
+            sample = tx.history_sampled(resource, key, max_points, refresh=False)
+        if sample is None:
+            with self.transaction() as tx:
+                sample = tx.history_sampled(resource, key, max_points, refresh=True)
+        assert sample is not None  # refresh=True always samples
+        return sample
 
     def sync(self) -> None:
         """Nothing to do: a committed transaction is durable in PostgreSQL."""

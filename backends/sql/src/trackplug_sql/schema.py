@@ -14,6 +14,10 @@ Tables (``docs/backends/sql.md`` shows the query plans):
   value comes back with its type).
 * ``trackplug_tags`` (version 2): each resource's tags, indexed by ``(key, value)`` so that
   the runs of one name are found without a scan.
+* ``trackplug_rollups`` and ``trackplug_blocks`` (version 3): the block-extremes rollup that
+  ``history_sampled`` reads instead of the points (:mod:`trackplug_sql.rollup`): per series,
+  its block width and the step from which its blocks are stale; per block of steps, its
+  least and greatest points.
 
 The DDL below is version 1's, forever: every later change is a :class:`Migration`, run on
 new stores and old ones alike, so both are built by the same statements.
@@ -48,6 +52,13 @@ class Migration(NamedTuple):
     postgresql: tuple[str, ...]
 
 
+#: A block's least and greatest points (by ``value_order``, ties by history order).
+_EXTREME_COLUMNS = ", ".join(
+    f"{extreme}_{column} {{int}} NOT NULL"
+    for extreme in ("min", "max")
+    for column in ("step", "timestamp_ms", "value_order", "value_bits")
+)
+
 #: Every change since version 1, oldest first. A store is upgraded in place, in one
 #: transaction, by the ones after its version; a store of a newer version is refused.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -78,6 +89,34 @@ MIGRATIONS: tuple[Migration, ...] = (
                 value TEXT COLLATE "C" NOT NULL,
                 PRIMARY KEY (resource, key))""",
             "CREATE INDEX trackplug_tags_by_value ON trackplug_tags (key, value, resource)",
+        ),
+    ),
+    # The sampling rollup. An existing store needs no filling here: no series has a rollup
+    # row yet, so each one's blocks are built by its first sampled read (a read of its points
+    # like ``history``), and kept up to date from then on.
+    Migration(
+        3,
+        sqlite=(
+            """CREATE TABLE trackplug_rollups (
+                series INTEGER PRIMARY KEY,
+                shift INTEGER NOT NULL,
+                stale_from INTEGER)""",
+            f"""CREATE TABLE trackplug_blocks (
+                series INTEGER NOT NULL,
+                block INTEGER NOT NULL,
+                {_EXTREME_COLUMNS.format(int="INTEGER")},
+                PRIMARY KEY (series, block)) WITHOUT ROWID""",
+        ),
+        postgresql=(
+            """CREATE TABLE trackplug_rollups (
+                series BIGINT PRIMARY KEY,
+                shift INTEGER NOT NULL,
+                stale_from BIGINT)""",
+            f"""CREATE TABLE trackplug_blocks (
+                series BIGINT NOT NULL,
+                block BIGINT NOT NULL,
+                {_EXTREME_COLUMNS.format(int="BIGINT")},
+                PRIMARY KEY (series, block))""",
         ),
     ),
 )

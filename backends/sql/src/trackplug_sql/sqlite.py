@@ -28,13 +28,14 @@ from urllib.parse import unquote, urlsplit
 
 from trackplug import BackendError, ValidationError
 
-from . import schema
+from . import rollup, schema
 from .schema import Migration, PointColumns
 from .store import (
     HistoryColumns,
     Params,
     PointOrder,
     Row,
+    Transaction,
     backend_errors,
     migrations_for,
     page_params,
@@ -96,9 +97,10 @@ _JSON_ARRAYS = """
 """
 _HISTORY_JSON = _JSON_ARRAYS.format(schema.HISTORY)
 _PAGE_JSON = {after: _JSON_ARRAYS.format(sql) for after, sql in schema.HISTORY_PAGE.items()}
-# A bucket's least and greatest points: SQLite returns the other columns of the row that
-# MIN or MAX picked (its "bare columns" rule), and the range is a seek in the primary key,
-# so a sample reads each point once per extreme, with no sort. An empty bucket gives NULLs.
+# A bucket's least and greatest points when every point has the same step (no rollup
+# applies), or this SQLite has no JSON functions: SQLite returns the other columns of the
+# row that MIN or MAX picked (its "bare columns" rule), and the range is a seek in the
+# primary key, so a sample reads each point once per extreme. An empty bucket gives NULLs.
 _IN_BUCKET = {
     "step": "step BETWEEN :low AND :high",
     "timestamp_ms": "step = :step AND timestamp_ms BETWEEN :low AND :high",
@@ -109,6 +111,59 @@ _BUCKET_EXTREME = {
     for extreme in ("MIN", "MAX")
     for column, where in _IN_BUCKET.items()
 }
+# The rollup (rollup.py): each block's least and greatest points, built in one statement
+# (by the same bare-column rule). The blocks that hold points are found by skipping from
+# one to the next in the primary key; the end of the top block may overflow into a REAL,
+# which still compares right. A point leaves its correlated subquery as one JSON array
+# (the CTE is MATERIALIZED: else each json_extract would run the subquery again).
+_BLOCK_END = "(n << :shift) + :span"
+_BLOCK_POINT = (
+    "(SELECT json_array(step, timestamp_ms, {extreme}(value_order), value_bits) "
+    f"FROM trackplug_points WHERE series = :series AND step BETWEEN n << :shift AND {_BLOCK_END})"
+)
+_BUILD_BLOCKS = f"""
+    INSERT INTO trackplug_blocks
+    WITH RECURSIVE blocks(n) AS (
+        SELECT (SELECT step FROM trackplug_points WHERE series = :series AND step >= :from_step
+                ORDER BY step LIMIT 1) >> :shift
+        UNION ALL
+        SELECT (SELECT step FROM trackplug_points WHERE series = :series AND step > {_BLOCK_END}
+                ORDER BY step LIMIT 1) >> :shift
+        FROM blocks WHERE n < :last_block),
+    extremes AS MATERIALIZED (
+        SELECT n, {_BLOCK_POINT.format(extreme="MIN")} AS least,
+               {_BLOCK_POINT.format(extreme="MAX")} AS greatest
+        FROM blocks WHERE n IS NOT NULL)
+    SELECT :series, n, {
+    ", ".join(f"json_extract({side}, '$[{i}]')" for side in ("least", "greatest") for i in range(4))
+}
+    FROM extremes
+"""
+# A bucket's candidates, each an index range read in history order: the least and the
+# greatest of the extremes of the blocks it covers whole, of its points before them and of
+# its points after them (NULLs where a range is empty). Python picks the bucket's two.
+
+
+def _candidate(extreme: str, ranges: str) -> str:
+    """The least (MIN) or greatest (MAX) point of a range of blocks or of steps."""
+    if ranges == "blocks":
+        pre = extreme.lower() + "_"
+        return (
+            f"SELECT {pre}step, {pre}timestamp_ms, {extreme}({pre}value_order), {pre}value_bits "
+            "FROM trackplug_blocks WHERE series = :series "
+            "AND block BETWEEN :blocks_low AND :blocks_high"
+        )
+    return (
+        f"SELECT step, timestamp_ms, {extreme}(value_order), value_bits FROM trackplug_points "
+        f"WHERE series = :series AND step BETWEEN :{ranges}_low AND :{ranges}_high"
+    )
+
+
+_ROLLUP_CANDIDATES = " UNION ALL ".join(
+    _candidate(extreme, ranges)
+    for ranges in ("blocks", "head", "tail")
+    for extreme in ("MIN", "MAX")
+)
 _TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trackplug_meta'"
 _TABLES = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
 #: Tables every MLflow database store has (the tracking schema's own).
@@ -179,6 +234,21 @@ def _immediate(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: every statement in it sees the same committed state."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
+def _build_blocks(tx: Transaction, series: int, shift: int, from_step: int, last: int) -> None:
+    params = {"series": series, "shift": shift, "span": (1 << shift) - 1}
+    tx.run(_BUILD_BLOCKS, {**params, "from_step": from_step, "last_block": last})
 
 
 class _Transaction:
@@ -354,33 +424,47 @@ class SQLiteStore:
         return _parsed(query(_HISTORY_JSON, params))
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
-        """One read transaction (a snapshot, while a run may be logging): the plan, then
-        each bucket's least and greatest points."""
+        """A read transaction (a snapshot, while a run may be logging); when the series'
+        rollup is stale, a write transaction that rebuilds it, then reads."""
         with self._errors(), self._lock:
-            self._db.execute("BEGIN")
-            try:
-                return self._sampled(resource, key, max_points)
-            finally:
-                self._db.execute("COMMIT")
+            tx = _Transaction(self._db, self._chunk)
+            with _snapshot(self._db):
+                sample = self._sampled(tx, resource, key, max_points, refresh=False)
+            if sample is None:
+                with _immediate(self._db):
+                    sample = self._sampled(tx, resource, key, max_points, refresh=True)
+            assert sample is not None  # refresh=True always samples
+            return sample
 
-    def _sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
-        def query(sql: str, params: Params) -> list[Row]:
-            return self._db.execute(sql, params).fetchall()
-
-        found = query(schema.SERIES_ID, {"resource": resource, "key": key})
+    def _sampled(
+        self, tx: _Transaction, resource: str, key: str, max_points: int, refresh: bool
+    ) -> HistoryColumns | None:
+        """The sample; None when the rollup it needs is stale and ``refresh`` is False."""
+        found = tx.query(schema.SERIES_ID, {"resource": resource, "key": key})
         if not found:
             return ([], [], [])
         series = found[0][0]
-        plan = sample_plan(query, series, max_points)
+        plan = sample_plan(tx.query, series, max_points)
         if plan is None:
-            return self._history(query, resource, key)
+            return self._history(tx.query, resource, key)
         rows: list[Row] = [plan.first, plan.last]
+        if plan.column == "step" and self._json:
+            shift = rollup.fresh_shift(tx.query, series)
+            if shift is None:
+                if not refresh:
+                    return None
+                shift = rollup.refresh(tx, series, plan, _build_blocks)
+            for low, high in plan.buckets:
+                ranges = rollup.bucket_ranges(low, high, shift)
+                found = tx.query(_ROLLUP_CANDIDATES, {"series": series, **ranges.params()})
+                rows.extend(rollup.extremes(found[0::2], found[1::2]))
+            return sampled_columns(rows)
         for low, high in plan.buckets:
             params = {"series": series, "low": low, "high": high, "step": plan.first[0]}
             for extreme in ("MIN", "MAX"):
-                step, stamp, order, bits = query(_BUCKET_EXTREME[extreme, plan.column], params)[0]
-                if order is not None:
-                    rows.append((step, stamp, order, bits))
+                (row,) = tx.query(_BUCKET_EXTREME[extreme, plan.column], params)
+                if row[2] is not None:
+                    rows.append(row)
         return sampled_columns(rows)
 
     def sync(self) -> None:

@@ -1,0 +1,155 @@
+"""The block-extremes rollup that ``history_sampled`` reads instead of the points.
+
+A series' steps are cut into blocks of ``2**shift`` steps (block ``step >> shift``); each
+block keeps its least and greatest points (by ``value_order``, ties by history order: the
+rule of ``trackplug._model.sample_points``). A sample's bucket is then the blocks it covers
+whole plus the points of the (at most two) blocks its edges cut: a 1,000,000-point series
+sampled to 1,000 points reads ~16,000 block rows and ~60,000 points instead of all of them.
+
+Kept up to date lazily, so that writes stay as fast as before: a write only marks the series
+it touched stale from the least step it wrote (one ``UPDATE`` of the series' rollup row, none
+for a series never sampled); the next sampled read rebuilds the blocks from there on, in its
+own write transaction, then reads them. The first sampled read of a series builds its
+blocks (about the cost of one ``history``), choosing ``shift`` so that a block holds
+~:data:`POINTS_PER_BLOCK` points. ``copy_metrics`` drops the target's rollup: rebuilt whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+from trackplug.plugin import INT64_MIN
+
+from .store import Row, SamplePlan, Transaction
+
+__all__ = [
+    "EMPTY",
+    "POINTS_PER_BLOCK",
+    "BucketRanges",
+    "bucket_ranges",
+    "choose_shift",
+    "refresh",
+]
+
+#: Points a block holds when a series' rollup is first built (~sqrt(points per bucket) of a
+#: 1,000,000-point series sampled to 1,000: block rows and points at the edges balance).
+POINTS_PER_BLOCK = 64
+#: An empty inclusive range of steps or blocks.
+EMPTY = (1, 0)
+
+STATE = "SELECT shift, stale_from FROM trackplug_rollups WHERE series = :series"
+COUNT = "SELECT count(*) FROM trackplug_points WHERE series = :series"
+NEW_STATE = (
+    "INSERT INTO trackplug_rollups (series, shift, stale_from) VALUES (:series, :shift, NULL)"
+)
+FRESH = "UPDATE trackplug_rollups SET stale_from = NULL WHERE series = :series"
+DROP_BLOCKS = "DELETE FROM trackplug_blocks WHERE series = :series AND block >= :block"
+#: copy_metrics: the target's series are rebuilt whole by their next sampled read.
+DROP_TARGET = (
+    "DELETE FROM trackplug_rollups WHERE series IN "
+    "(SELECT id FROM trackplug_series WHERE resource = :target)"
+)
+#: The write side (one row per series written, where its rollup exists at all).
+MARK_STALE = (
+    "UPDATE trackplug_rollups SET stale_from = :step "
+    "WHERE series = :series AND (stale_from IS NULL OR stale_from > :step)"
+)
+
+#: Builds the blocks of ``series`` from the one holding step ``from_step`` through
+#: ``last_block`` (each store its own way).
+Build = Callable[[Transaction, int, int, int, int], None]
+
+
+def choose_shift(count: int, first_step: int, last_step: int) -> int:
+    """The block width (``2**shift`` steps) holding ~:data:`POINTS_PER_BLOCK` of ``count``
+    points spread over ``[first_step, last_step]``."""
+    steps_per_block = (last_step - first_step + 1) * POINTS_PER_BLOCK // max(count, 1)
+    return min(62, max(0, steps_per_block.bit_length() - 1))  # the power of 2 at or below
+
+
+def refresh(
+    tx: Transaction, series: int, plan: SamplePlan, build: Build, lock: str | None = None
+) -> int:
+    """Bring the blocks of ``series`` up to date inside ``tx``, a write transaction that
+    ``lock`` (a statement) first serializes against the series' writers; returns its
+    ``shift``."""
+    if lock is not None:
+        tx.run(lock, {"series": series})
+    state = tx.query(STATE, {"series": series})
+    if state:
+        ((shift, stale_from),) = state
+        if stale_from is None:
+            return int(shift)
+        from_step = stale_from >> shift << shift  # the start of its block
+    else:  # never built, or dropped by copy_metrics: leftover blocks go too
+        ((count,),) = tx.query(COUNT, {"series": series})
+        shift = choose_shift(count, plan.first[0], plan.last[0])
+        tx.run(NEW_STATE, {"series": series, "shift": shift})
+        from_step = INT64_MIN
+    tx.run(DROP_BLOCKS, {"series": series, "block": from_step >> shift})
+    build(tx, series, shift, from_step, plan.last[0] >> shift)
+    tx.run(FRESH, {"series": series})
+    return int(shift)
+
+
+def fresh_shift(query: Callable[[str, dict[str, int]], list[Row]], series: int) -> int | None:
+    """The ``shift`` of the blocks of ``series`` when they exist and are up to date."""
+    state = query(STATE, {"series": series})
+    return int(state[0][0]) if state and state[0][1] is None else None
+
+
+def stale_marks(series: Iterable[int], steps: Sequence[int]) -> list[dict[str, int]]:
+    """The write side's rows of :data:`MARK_STALE` for a batch: each series it wrote, stale
+    from the least step of the batch's step column (a bound: cheaper than one per series)."""
+    if not steps:
+        return []
+    least = min(steps)
+    return [{"series": s, "step": least} for s in sorted(set(series))]
+
+
+def extremes(least: Sequence[Row], greatest: Sequence[Row]) -> list[Row]:
+    """A bucket's least and greatest points, of candidate rows ``(step, timestamp_ms,
+    value_order, value_bits)`` (``value_order`` None: no candidate): the least and the
+    greatest ``value_order``, ties by history order."""
+    lows = [row for row in least if row[2] is not None]
+    highs = [row for row in greatest if row[2] is not None]
+    if not lows:
+        return []
+    return [
+        min(lows, key=lambda r: (r[2], r[0], r[1])),
+        min(highs, key=lambda r: (-r[2], r[0], r[1])),
+    ]
+
+
+class BucketRanges(NamedTuple):
+    """One bucket ``[low, high]`` of a sample as what a read of the rollup takes: the blocks
+    it covers whole and the steps before and after them (each an inclusive range, maybe
+    :data:`EMPTY`)."""
+
+    blocks: tuple[int, int]
+    head: tuple[int, int]
+    tail: tuple[int, int]
+
+    def params(self) -> dict[str, int]:
+        """``blocks_low``, ``blocks_high``, ``head_low``… : the statements' parameters."""
+        return {
+            f"{name}_{end}": value
+            for name, pair in zip(self._fields, self, strict=True)
+            for end, value in zip(("low", "high"), pair, strict=True)
+        }
+
+
+def bucket_ranges(low: int, high: int, shift: int) -> BucketRanges:
+    """Every value is a signed 64-bit integer (an empty range is :data:`EMPTY`)."""
+    first_whole = -(-low >> shift)  # the first block that starts at or after low
+    last_whole = ((high + 1) >> shift) - 1  # the last block that ends at or before high
+    if first_whole > last_whole:
+        return BucketRanges(EMPTY, (low, high), EMPTY)
+    head_end = (first_whole << shift) - 1
+    tail_start = (last_whole + 1) << shift
+    return BucketRanges(
+        (first_whole, last_whole),
+        (low, head_end) if low <= head_end else EMPTY,
+        (tail_start, high) if tail_start <= high else EMPTY,
+    )
