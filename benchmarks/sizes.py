@@ -1,4 +1,5 @@
-"""How much each case logs or reads: the full run and the ``--quick`` smoke run."""
+"""How much each case logs or reads: the full run, the ``--quick`` smoke run, and the
+scaling curves of ``--scale`` (the full sizes; only the scaling cases run)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ class Sizes:
     trainer_steps: int = 60  # the same for transformers' Trainer (its steps cost ~20x more)
     fit_rounds: int = 3  # interleaved rounds of every logging variant inside a framework case
     chart: int = 1_000_000  # points of the metric sampled for a chart and plotted (trackplug ui)
+    chart_floor: int = 1_000  # the same page's floor: the chart of a metric this short
+    # the scaling curves (``--scale`` only): one series of this many points, written and read
+    scale_100k: int = 100_000
+    scale_1m: int = 1_000_000
+    scale_5m: int = 5_000_000
 
 
 FULL = Sizes(
