@@ -227,10 +227,13 @@ def _step_overhead(case: str, figure: str) -> Callable[[Summaries], float | None
     return lambda summaries: median(summaries, case, figure)
 
 
-#: Issue 4's and 20's absolute goals over their floors on the reference machine, quiet
-#: (load < 3, run FLOOR_RUN): 60,000 / RATE points/s, 20 µs / P99, ...
-F_LOG, F_LATENCY, F_HISTORY, F_BEST = 0.2, 50.0, 10.0, 500.0
-F_START_PYTHON, F_START_SQLITE3, F_CHART = 14.0, 8.0, 3.0
+#: Issue 4's and 20's absolute goals over their floors on this machine (docs/performance.md,
+#: "Targets and their floors"): 60,000 points/s over raw executemany's 280,781 (the quiet
+#: reference run); 20 µs over a bare call's p99, 2.1 µs; 0.35 s over the raw SELECT's 0.117 s;
+#: 15 ms over the raw top-1's 57 µs; 0.3 s over a bare interpreter's 21 ms and ``import
+#: sqlite3``'s 36 ms; 1 s over the page with a short metric, 0.25 s.
+F_LOG, F_LATENCY, F_HISTORY, F_BEST = 0.21, 9.5, 3.0, 260.0
+F_START_PYTHON, F_START_SQLITE3, F_CHART = 14.0, 8.0, 4.0
 
 TARGETS = (
     # issue 4's absolute goals (≥ 60,000 points/s, ≤ 20 µs, ≤ 0.35 s, ≤ 15 ms, ≤ 0.3 s), each

@@ -65,12 +65,13 @@ def sqlite_select(context: Context) -> Result:
     rows = [
         (data.RESOURCE, data.KEY, step, now, value) for step, value in data.series(context.size)
     ]
-    connection = sqlite3.connect(context.directory / "select.db", isolation_level=None)
+    connection = sqlite3.connect(context.directory / "select.db")  # implicit BEGIN
     connection.execute(
         "CREATE TABLE points (resource TEXT, key TEXT, step INTEGER, timestamp INTEGER, "
         "value REAL, PRIMARY KEY (resource, key, step, timestamp)) WITHOUT ROWID"
     )
-    connection.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
+    with connection:  # one transaction
+        connection.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", rows)
     connection.execute("SELECT 1").fetchall()  # the first query of the connection
     start = time.perf_counter()
     read = connection.execute(
@@ -89,12 +90,13 @@ def sqlite_best(context: Context) -> Result:
     """The resource with the greatest f1 of ``size``, one row each in an indexed table, by
     raw ``sqlite3`` (the floor of ``best()``)."""
     rows = data.ranked(context.size)
-    connection = sqlite3.connect(context.directory / "best.db", isolation_level=None)
+    connection = sqlite3.connect(context.directory / "best.db")  # implicit BEGIN
     connection.execute("CREATE TABLE latest (resource TEXT PRIMARY KEY, key TEXT, value REAL)")
     connection.execute("CREATE INDEX latest_by_value ON latest (key, value)")
-    connection.executemany(
-        "INSERT INTO latest VALUES (?, ?, ?)", [(r, data.RANK_KEY, f1) for r, f1, _ in rows]
-    )
+    with connection:
+        connection.executemany(
+            "INSERT INTO latest VALUES (?, ?, ?)", [(r, data.RANK_KEY, f1) for r, f1, _ in rows]
+        )
     connection.execute("SELECT 1").fetchall()
     start = time.perf_counter()
     top = connection.execute(
