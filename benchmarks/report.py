@@ -324,7 +324,8 @@ def header(run: Mapping[str, Any]) -> list[str]:
 def render(run: Mapping[str, Any], sizes: Sizes, summaries: Summaries, chart: str) -> str:
     title = "#### Targets (issues 4, 5, 18, 19 and 20)"
     lines = [*header(run), title, "", *targets_table(summaries)]
-    lines += [f"![trackplug vs MLflow: headline ratios]({chart})", ""]
+    if chart:
+        lines += [f"![trackplug vs MLflow: headline ratios]({chart})", ""]
     for group in GROUPS:
         lines += group_table(group, sizes, summaries)
     return "\n".join(lines).rstrip() + "\n"
