@@ -34,6 +34,7 @@ class Case:
     fixture: str | None = None  # an MLflow store of the run, copied in as mlflow.db
     versus: str | None = None
     limit: str | None = None
+    slow: bool = False  # a scaling curve: runs only under --scale, never in a full or quick run
 
 
 _TP = "benchmarks.bodies.trackplug:"
@@ -45,6 +46,8 @@ _FW = "benchmarks.bodies.frameworks:"
 _UI = "benchmarks.bodies.ui:"
 _WRITES = "benchmarks.bodies.writes:"
 _READS = "benchmarks.bodies.reads:"
+_FLOOR = "benchmarks.bodies.floors:"
+_SCALE = "benchmarks.bodies.scale:"
 _SQLITE = {"backend": "sqlite"}
 _PG = {"backend": "postgresql"}
 _MEMORY = {"backend": "memory"}
@@ -52,6 +55,28 @@ _MLFLOW = {"backend": "mlflow"}
 _SQL_NEEDS = ("trackplug_sql",)
 _PG_NEEDS = ("trackplug_sql", "postgresql")
 _MLB_NEEDS = ("trackplug_mlflow", "mlflow")
+_UI_NEEDS = ("trackplug_sql", "starlette", "uvicorn", "playwright", "chromium")
+
+
+def _scaling() -> tuple[Case, ...]:
+    """The scaling curves: a log_metric loop, history() and iter_history() of one series
+    of 100k, 1M and 5M points, on SQLite and PostgreSQL. Reads use the run's scale store."""
+    stores = (("sqlite", "SQLite", _SQL_NEEDS), ("postgresql", "PostgreSQL", _PG_NEEDS))
+    work: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("log", "log_metric per point + flush", {}),
+        ("history", "history()", {"store": "scale"}),
+        ("iter-history", "iter_history(), paged", {"store": "scale"}),
+    )
+    tiers = (("100k", "scale_100k"), ("1m", "scale_1m"), ("5m", "scale_5m"))
+    return tuple(
+        Case(f"scale-{backend}-{op}-{tier}", f"{shown}, {what}", "trackplug",
+             _SCALE + op.replace("-", "_"), size, {"backend": backend, **extra}, needs,
+             slow=True)
+        for backend, shown, needs in stores
+        for op, what, extra in work
+        for tier, size in tiers
+    )  # fmt: skip
+
 
 CASES: tuple[Case, ...] = (
     # one log_metric call per point, incl. the final flush
@@ -212,6 +237,25 @@ CASES: tuple[Case, ...] = (
     # peak memory
     Case("tp-sqlite-rss", "trackplug, SQLite", "trackplug", _TP + "peak_memory", "rss",
          _SQLITE, _SQL_NEEDS),
+    # issue 19: scaling
+    # floors of the absolute-time targets, measured in the same run (targets are ratios to them)
+    Case("floor-python", "floor: python -c pass", "limit", _FLOOR + "python_start",
+         "first_point"),
+    Case("floor-sqlite3", 'floor: python -c "import sqlite3"', "limit",
+         _FLOOR + "sqlite3_start", "first_point"),
+    Case("floor-call-latency", "floor: a bare Python call appending a tuple", "limit",
+         _FLOOR + "call_latency", "per_point"),
+    Case("floor-sqlite-select", "floor: sqlite3 indexed SELECT of the series, fetchall",
+         "limit", _FLOOR + "sqlite_select", "history"),
+    Case("floor-sqlite-best", "floor: sqlite3 indexed top-1 query", "limit",
+         _FLOOR + "sqlite_best", "resources"),
+    Case("floor-ui-chart", "floor: the same page charting a short metric", "limit",
+         _UI + "chart_in_browser", "chart_floor", _SQLITE, _UI_NEEDS),
+    # trackio, where it can do the shape: one call per point (it has no history read)
+    Case("trackio-log-metric", "trackio log({loss: value}) per point, local", "peer",
+         _PEER + "trackio_log_metric", "per_point", {}, ("trackio",)),
+    # the scaling curves, --scale only
+    *_scaling(),
 )  # fmt: skip
 
 BY_NAME: dict[str, Case] = {case.name: case for case in CASES}

@@ -10,10 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import scale
+from .bodies.stores import postgresql_schema
 from .cases import POSTGRESQL_ENV, Case
 from .fixtures import BEST, CHART, HISTORY
 from .sizes import Sizes
@@ -77,8 +80,37 @@ def build_fixtures(cases: Sequence[Case], sizes: Sizes, directory: Path) -> bool
     return True
 
 
-def case_spec(case: Case, round_: int, sizes: Sizes, directory: Path) -> dict[str, Any]:
+@contextmanager
+def scale_stores(cases: Sequence[Case], sizes: Sizes, directory: Path) -> Iterator[bool]:
+    """The stores the scaling curves read (:mod:`benchmarks.scale`), if any case reads one,
+    built in ``directory``; False when none does. A PostgreSQL one is dropped at the end."""
+    series = scale.wanted(cases, sizes)
+    if not series:
+        yield False
+        return
+    with ExitStack() as stack:
+        urls = {}
+        for backend in series:
+            if backend == "postgresql":
+                schema = postgresql_schema(
+                    os.environ[POSTGRESQL_ENV], f"trackplug_scale_{os.getpid()}"
+                )
+                urls[backend] = stack.enter_context(schema)
+            else:
+                urls[backend] = f"sqlite:///{directory / 'scale.db'}"
+        done = _python("benchmarks.scale", {"urls": urls, "series": series}, directory)
+        if done.returncode != 0:
+            raise RunFailed(f"building the scale stores failed:\n{done.stderr[-4000:]}")
+        (directory / scale.STORES).write_text(json.dumps(urls))
+        yield True
+
+
+def case_spec(
+    case: Case, round_: int, sizes: Sizes, directory: Path, fixtures: Path | None = None
+) -> dict[str, Any]:
     params = {**case.params, "keys": sizes.batch_keys, "fit_rounds": sizes.fit_rounds}
+    if fixtures is not None:
+        params["fixtures"] = str(fixtures)  # the run's prebuilt stores (MLflow's, scale's)
     if os.environ.get(POSTGRESQL_ENV):
         params["postgresql_url"] = os.environ[POSTGRESQL_ENV]
     return {
@@ -106,7 +138,8 @@ def run_case(case: Case, round_: int, sizes: Sizes, fixtures: Path) -> Record:
         if case.fixture:
             shutil.copyfile(fixtures / case.fixture, directory / "mlflow.db")
         started = time.perf_counter()
-        done = _python("benchmarks.worker", case_spec(case, round_, sizes, directory), directory)
+        spec = case_spec(case, round_, sizes, directory, fixtures)
+        done = _python("benchmarks.worker", spec, directory)
         wall = time.perf_counter() - started
     record = parse_record(done.stdout)
     where = f"case {case.name}, round {round_}"

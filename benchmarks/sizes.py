@@ -1,4 +1,5 @@
-"""How much each case logs or reads: the full run and the ``--quick`` smoke run."""
+"""How much each case logs or reads: the full run, the ``--quick`` smoke run, and the
+scaling curves of ``--scale`` (the full sizes; only the scaling cases run)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ class Sizes:
     reads: int = 1_000_000  # points of the history read whole, paged and raw (issue 19)
     reads_large: int = 5_000_000  # the same at the largest size (full run only)
     small_reads: int = 2_000  # calls of get_metric / latest / best timed per round
+    chart_floor: int = 1_000  # the same page's floor: the chart of a metric this short
+    # the scaling curves (``--scale`` only): one series of this many points, written and read
+    scale_100k: int = 100_000
+    scale_1m: int = 1_000_000
+    scale_5m: int = 5_000_000
 
 
 FULL = Sizes(

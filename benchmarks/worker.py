@@ -34,6 +34,11 @@ class Context:
         return str(self.params.get("backend", ""))
 
     @property
+    def fixtures(self) -> Path:
+        """The run's prebuilt stores (MLflow's read stores, the scale stores)."""
+        return Path(self.params["fixtures"])
+
+    @property
     def mlflow_db(self) -> Path:
         """The MLflow SQLite store of this case (a copy of the run's fixture, if any)."""
         return self.directory / "mlflow.db"

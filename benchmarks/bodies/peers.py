@@ -10,12 +10,21 @@ from ..worker import Context, Result
 
 
 def trackio_log_dict(context: Context) -> Result:
-    """The batch data as one ``trackio.log({key: value}, step=...)`` per step, then
-    ``finish()`` (which waits until every point is in trackio's SQLite file)."""
+    """The batch data as one ``trackio.log({key: value}, step=...)`` per step."""
+    return _trackio_log(context, data.grid(context.size, int(context.params["keys"])))
+
+
+def trackio_log_metric(context: Context) -> Result:
+    """One point per call, as ``log_metric`` logs: ``trackio.log({"loss": value}, step=i)``."""
+    return _trackio_log(context, [{data.KEY: value} for _, value in data.series(context.size)])
+
+
+def _trackio_log(context: Context, rows: list[dict[str, float]]) -> Result:
+    """``trackio.log(row, step=i)`` per row, then ``finish()`` (which waits until every
+    point is in trackio's SQLite file)."""
     os.environ["TRACKIO_DIR"] = str(context.directory / "trackio")  # before the import
     import trackio
 
-    rows = data.grid(context.size, int(context.params["keys"]))
     total = sum(len(row) for row in rows)
     start = time.perf_counter()
     trackio.init(project="bench", name=data.RESOURCE)

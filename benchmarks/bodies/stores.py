@@ -18,10 +18,16 @@ def store_url(context: Context) -> Iterator[str]:
     if context.backend != "postgresql":
         yield context.trackplug_url()
         return
+    with postgresql_schema(context.trackplug_url(), f"trackplug_bench_{os.getpid()}") as url:
+        yield url
+
+
+@contextmanager
+def postgresql_schema(base: str, schema: str) -> Iterator[str]:
+    """A new, empty schema in the database of ``base``: the URL that works in it; the
+    schema is dropped at the end."""
     import psycopg
 
-    base = context.trackplug_url()
-    schema = f"trackplug_bench_{os.getpid()}"
     with psycopg.connect(base, autocommit=True) as admin:
         admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.execute(f"CREATE SCHEMA {schema}")
