@@ -189,7 +189,7 @@ class SQLBackend:
         _, values, steps, stamps, bits, orders = points
         columns = PointColumns(ids, steps, stamps, orders, bits, values)
         tx.insert_points(columns)
-        tx.run_many(rollup.MARK_STALE, rollup.stale_marks(known.values(), columns.step))
+        tx.mark_stale(known.values(), min(columns.step))
         return found
 
     def _series_ids(

@@ -96,6 +96,12 @@ _SERIES_IDS = (
     'JOIN trackplug_series AS s ON s.resource = wanted.resource COLLATE "C" '
     'AND s.key = wanted.key COLLATE "C"'
 )
+# rollup.MARK_STALE for every series of a batch in one statement: a statement per series
+# (executemany) made a write of 1 point into each of 100,000 resources 1.6x slower.
+_MARK_STALE = (
+    "UPDATE trackplug_rollups SET stale_from = %(step)s WHERE series = ANY(%(series)b::bigint[]) "
+    "AND (stale_from IS NULL OR stale_from > %(step)s)"
+)
 # A history as three arrays, aggregated over the ordered rows: array_agg(x ORDER BY …) would
 # sort once per array (PostgreSQL 15 does not use the index's order for it), spilling to disk
 # past work_mem, while the rows of the subquery come in order from an index-only scan of the
@@ -282,6 +288,10 @@ class _Transaction:
                 cursor.execute(_MOVE_NEW)
             except psycopg.errors.UniqueViolation:
                 cursor.execute(_MOVE_SKIPPING_DUPLICATES)
+
+    def mark_stale(self, series: Iterable[int], step: int) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(_MARK_STALE, {"series": list(series), "step": step})
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         return _arrays(_driver(self._conn), _HISTORY_ARRAYS, {"resource": resource, "key": key})

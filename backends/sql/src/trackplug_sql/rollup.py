@@ -16,7 +16,7 @@ blocks (about the cost of one ``history``), choosing ``shift`` so that a block h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from trackplug.plugin import INT64_MIN
@@ -50,7 +50,9 @@ DROP_TARGET = (
     "DELETE FROM trackplug_rollups WHERE series IN "
     "(SELECT id FROM trackplug_series WHERE resource = :target)"
 )
-#: The write side (one row per series written, where its rollup exists at all).
+#: The write side: a series written from ``step`` on, where its rollup exists at all (one
+#: statement a batch: ``Transaction.mark_stale``, from the batch's least step, a bound
+#: cheaper than one per series).
 MARK_STALE = (
     "UPDATE trackplug_rollups SET stale_from = :step "
     "WHERE series = :series AND (stale_from IS NULL OR stale_from > :step)"
@@ -97,15 +99,6 @@ def fresh_shift(query: Callable[[str, dict[str, int]], list[Row]], series: int) 
     """The ``shift`` of the blocks of ``series`` when they exist and are up to date."""
     state = query(STATE, {"series": series})
     return int(state[0][0]) if state and state[0][1] is None else None
-
-
-def stale_marks(series: Iterable[int], steps: Sequence[int]) -> list[dict[str, int]]:
-    """The write side's rows of :data:`MARK_STALE` for a batch: each series it wrote, stale
-    from the least step of the batch's step column (a bound: cheaper than one per series)."""
-    if not steps:
-        return []
-    least = min(steps)
-    return [{"series": s, "step": least} for s in sorted(set(series))]
 
 
 def extremes(least: Sequence[Row], greatest: Sequence[Row]) -> list[Row]:

@@ -19,7 +19,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
 from operator import itemgetter
@@ -264,6 +264,9 @@ class _Transaction:
 
     def query(self, sql: str, params: Params) -> list[Row]:
         return self._db.execute(sql, params).fetchall()
+
+    def mark_stale(self, series: Iterable[int], step: int) -> None:
+        self._db.executemany(rollup.MARK_STALE, ({"series": s, "step": step} for s in series))
 
     def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
         """Multi-row upserts returning the ids they touch (one statement per row, and none

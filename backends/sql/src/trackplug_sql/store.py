@@ -62,6 +62,10 @@ class Transaction(Protocol):
     def insert_points(self, columns: PointColumns) -> None:
         """Insert point rows, ignoring exact duplicates of stored ones."""
 
+    def mark_stale(self, series: Iterable[int], step: int) -> None:
+        """:data:`rollup.MARK_STALE` for each of these series (one without a rollup is left
+        alone), by as few statements as the database allows (PostgreSQL: one)."""
+
 
 class Store(Protocol):
     #: The URL, password redacted.
