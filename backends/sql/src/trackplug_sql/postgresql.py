@@ -17,7 +17,6 @@ import math
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -29,7 +28,7 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import schema
 from .backend import POSTGRESQL_SCHEMES
-from .schema import Migration, PointColumns
+from .schema import Migration, PointColumns, SeriesRow
 from .store import (
     HistoryColumns,
     Params,
@@ -63,7 +62,6 @@ _CREATE_STAGING = (
     "timestamp_ms BIGINT, value_order BIGINT, value_bits BIGINT, value DOUBLE PRECISION) "
     "ON COMMIT DELETE ROWS"
 )
-_SERIES_FIELDS = schema.SERIES_COLUMNS.split(", ")
 _SERIES_TYPES = ("text", "text", "int8", "int8", "int8", "int8", "int8", "float8")
 _POINT_TYPES = ("int8", "int8", "int8", "int8", "int8", "float8")
 # In (resource, key) order: one lock order for every writer.
@@ -195,10 +193,10 @@ class _Transaction:
                 for row in rows:
                     copy.write_row(row)
 
-    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
         """Staged, then one statement: one per row (a write of one point into each of
         100,000 resources upserts as many) would cost more than the rest of the write."""
-        self._copy(_STAGED_SERIES, _SERIES_TYPES, map(itemgetter(*_SERIES_FIELDS), rows))
+        self._copy(_STAGED_SERIES, _SERIES_TYPES, rows)
         with self._cursor() as cursor:
             return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
 
