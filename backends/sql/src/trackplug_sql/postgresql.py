@@ -17,6 +17,7 @@ import math
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from itertools import chain
 from typing import Any
 
 import psycopg
@@ -71,6 +72,14 @@ _UPSERT_STAGED_SERIES = (
     )
     + schema.RETURNING_SERIES
 )
+#: Up to this many series rows go in as one VALUES statement: one round trip, where COPY
+#: takes three (most writes touch a few series: one per key logged).
+_SERIES_IN_VALUES = 500
+_upsert_series_values = functools.lru_cache(maxsize=16)(
+    functools.partial(schema.upsert_series_values, placeholder="%s")
+)
+
+
 _MOVE_STAGED_POINTS = (
     f"INSERT INTO trackplug_points ({schema.POINT_COLUMNS}) "
     f"SELECT {schema.POINT_COLUMNS} FROM {_STAGED_POINTS}"
@@ -194,8 +203,13 @@ class _Transaction:
                     copy.write_row(row)
 
     def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
-        """Staged, then one statement: one per row (a write of one point into each of
-        100,000 resources upserts as many) would cost more than the rest of the write."""
+        """One statement: of VALUES for a few rows, else from rows staged by COPY (one
+        statement per row, as for a write of one point into each of 100,000 resources,
+        would cost more than the rest of the write)."""
+        if len(rows) <= _SERIES_IN_VALUES:
+            with self._cursor() as cursor:
+                sql = _upsert_series_values(len(rows))
+                return cursor.execute(sql, list(chain.from_iterable(rows))).fetchall()
         self._copy(_STAGED_SERIES, _SERIES_TYPES, rows)
         with self._cursor() as cursor:
             return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()

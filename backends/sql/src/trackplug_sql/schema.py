@@ -209,6 +209,14 @@ def upsert_series(rows: str) -> str:
 #: has RETURNING): the write needs no other statement for their ids.
 RETURNING_SERIES = " RETURNING resource, key, id"
 
+
+def upsert_series_values(rows: int, placeholder: str) -> str:
+    """:func:`upsert_series` of ``rows`` rows of positional parameters (``?`` for sqlite3,
+    ``%s`` for psycopg), returning the ids it touched."""
+    row = f"({', '.join([placeholder] * len(SERIES_COLUMNS.split(', ')))})"
+    return upsert_series(f"VALUES {', '.join([row] * rows)}") + RETURNING_SERIES
+
+
 SET_PERF = """
     INSERT INTO trackplug_perf (resource, metric, value_bits, value)
     VALUES (:resource, :metric, :value_bits, :value)

@@ -63,14 +63,10 @@ def _insert_points(rows: int) -> str:
 
 #: Whether this SQLite has RETURNING (3.35): then an upsert returns the ids it touched.
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)
-_SERIES_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
-_UPSERT_ONE_SERIES = schema.upsert_series(f"VALUES {_SERIES_ROW}")
-
-
-@functools.lru_cache(maxsize=16)
-def _upsert_series(rows: int) -> str:
-    values = ", ".join([_SERIES_ROW] * rows)
-    return schema.upsert_series(f"VALUES {values}") + schema.RETURNING_SERIES
+_UPSERT_ONE_SERIES = schema.upsert_series("VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_upsert_series = functools.lru_cache(maxsize=16)(
+    functools.partial(schema.upsert_series_values, placeholder="?")
+)
 
 
 @functools.lru_cache(maxsize=16)
