@@ -204,3 +204,14 @@ def test_the_id_cache_keeps_the_batch_strings_not_copies_from_the_database(
     cached = list(backend._series)
     assert len(cached) == len(resources)
     assert all(rid is given[rid] for rid, _ in cached)
+
+
+def test_postgresql_creates_the_staging_tables_once_per_connection(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = _Statements(monkeypatch)
+    with contextlib.closing(SQLBackend(pg_url)) as backend:
+        first = statements.during(lambda: backend.log_metric(_two_keys_each(600, 0)))
+        later = statements.during(lambda: backend.log_metric(_two_keys_each(600, 1)))
+    assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # series and points staged
+    assert not [s for s in later if "CREATE TEMP TABLE" in s]

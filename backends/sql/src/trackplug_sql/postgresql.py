@@ -194,7 +194,7 @@ class _Transaction:
     def _copy(self, table: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY binary of ``rows`` into a staging table (created first on a new connection)."""
         with self._cursor() as cursor:
-            if _driver(self._conn) not in self._staged:
+            if not self.created_staging and _driver(self._conn) not in self._staged:
                 cursor.execute(_CREATE_STAGING)
                 self.created_staging = True
             with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
