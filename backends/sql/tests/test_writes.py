@@ -74,9 +74,16 @@ def test_special_values_are_exact_on_the_way_with_and_without_duplicates(
 
 
 def test_many_new_series_in_one_batch_get_their_points(backend: SQLBackend) -> None:
-    count = 2_500  # past SQLite's statements of 1,500 series ids and one chunk of rows
-    batch = {Resource(f"run-{i:05d}"): [MetricPoint("loss", float(i), i, 1)] for i in range(count)}
+    count = 2_500  # past SQLite's statements of 1,500 series ids, PostgreSQL's 500 in VALUES
+    batch = {
+        Resource(f"run-{i:05d}"): [MetricPoint("loss", math.nan if i % 7 else float(i), i, 1)]
+        for i in range(count)
+    }
     backend.log_metric(batch)
+    nan_latest = backend.get_metric(Resource("run-00001"), "loss")  # its best_order is NULL
+    assert nan_latest is not None
+    assert math.isnan(nan_latest)
+    assert backend.best("loss", "max", 1) == [("run-02499", 2499.0)]  # 7 * 357
     backend.log_metric({Resource("run-00007"): [MetricPoint("loss", -1.0, 99, 1)]})
     assert len(backend.resources()) == count
     assert backend.history(Resource("run-02499"), "loss") == [MetricPoint("loss", 2499.0, 2499, 1)]
@@ -197,3 +204,14 @@ def test_the_id_cache_keeps_the_batch_strings_not_copies_from_the_database(
     cached = list(backend._series)
     assert len(cached) == len(resources)
     assert all(rid is given[rid] for rid, _ in cached)
+
+
+def test_postgresql_creates_the_staging_tables_once_per_connection(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = _Statements(monkeypatch)
+    with contextlib.closing(SQLBackend(pg_url)) as backend:
+        first = statements.during(lambda: backend.log_metric(_two_keys_each(600, 0)))
+        later = statements.during(lambda: backend.log_metric(_two_keys_each(600, 1)))
+    assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # series and points staged
+    assert not [s for s in later if "CREATE TEMP TABLE" in s]

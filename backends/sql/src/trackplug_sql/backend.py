@@ -41,7 +41,7 @@ from trackplug.plugin import (
 
 from . import rollup, schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
-from .schema import PointColumns
+from .schema import PointColumns, SeriesRow
 from .store import Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
@@ -183,7 +183,7 @@ class SQLBackend:
         """Upsert each series' latest point, then insert the points; returns the series
         ids this transaction learned."""
         latest = _latest(points)
-        moved = tx.upsert_series([_series_row(points, *item) for item in latest])
+        moved = tx.upsert_series(_series_rows(points, latest))
         known, found = self._series_ids(tx, [series for series, _ in latest], moved)
         ids = list(map(known.__getitem__, points.series))
         _, values, steps, stamps, bits, orders = points
@@ -366,18 +366,13 @@ def _latest(points: _Points) -> list[tuple[tuple[str, str], int]]:
     return sorted(latest_indexes(points.series, points.steps, points.stamps, points.orders).items())
 
 
-def _series_row(points: _Points, series: tuple[str, str], i: int) -> dict[str, object]:
-    """The series' row as :data:`schema.UPSERT_SERIES` takes it: its latest point ``i``."""
-    return {
-        "resource": series[0],
-        "key": series[1],
-        "step": points.steps[i],
-        "timestamp_ms": points.stamps[i],
-        "value_order": points.orders[i],
-        "value_bits": points.bits[i],
-        "best_order": best_order(points.orders[i]),
-        "value": points.values[i],
-    }
+def _series_rows(points: _Points, latest: list[tuple[tuple[str, str], int]]) -> list[SeriesRow]:
+    """Each series' row as the upserts take it: its latest point."""
+    _, values, steps, stamps, bits, orders = points
+    return [
+        (rid, key, steps[i], stamps[i], orders[i], bits[i], best_order(orders[i]), values[i])
+        for (rid, key), i in latest
+    ]
 
 
 def _decoded(rows: list[Any]) -> dict[str, ParamValue]:

@@ -19,7 +19,7 @@ import re
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from operator import itemgetter
+from itertools import chain
 from typing import Any
 
 import psycopg
@@ -31,7 +31,7 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import rollup, schema
 from .backend import POSTGRESQL_SCHEMES
-from .schema import Migration, PointColumns
+from .schema import Migration, PointColumns, SeriesRow
 from .store import (
     HistoryColumns,
     Params,
@@ -68,7 +68,6 @@ _CREATE_STAGING = (
     "timestamp_ms BIGINT, value_order BIGINT, value_bits BIGINT, value DOUBLE PRECISION) "
     "ON COMMIT DELETE ROWS"
 )
-_SERIES_FIELDS = schema.SERIES_COLUMNS.split(", ")
 _SERIES_TYPES = ("text", "text", "int8", "int8", "int8", "int8", "int8", "float8")
 _POINT_TYPES = ("int8", "int8", "int8", "int8", "int8", "float8")
 # In (resource, key) order: one lock order for every writer.
@@ -78,6 +77,14 @@ _UPSERT_STAGED_SERIES = (
     )
     + schema.RETURNING_SERIES
 )
+#: Up to this many series rows go in as one VALUES statement: one round trip, where COPY
+#: takes three (most writes touch a few series: one per key logged).
+_SERIES_IN_VALUES = 500
+_upsert_series_values = functools.lru_cache(maxsize=16)(
+    functools.partial(schema.upsert_series_values, placeholder="%s")
+)
+
+
 _MOVE_STAGED_POINTS = (
     f"INSERT INTO trackplug_points ({schema.POINT_COLUMNS}) "
     f"SELECT {schema.POINT_COLUMNS} FROM {_STAGED_POINTS}"
@@ -258,7 +265,7 @@ class _Transaction:
     def _copy(self, table: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY binary of ``rows`` into a staging table (created first on a new connection)."""
         with self._cursor() as cursor:
-            if _driver(self._conn) not in self._staged:
+            if not self.created_staging and _driver(self._conn) not in self._staged:
                 cursor.execute(_CREATE_STAGING)
                 self.created_staging = True
             with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
@@ -266,10 +273,15 @@ class _Transaction:
                 for row in rows:
                     copy.write_row(row)
 
-    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
-        """Staged, then one statement: one per row (a write of one point into each of
-        100,000 resources upserts as many) would cost more than the rest of the write."""
-        self._copy(_STAGED_SERIES, _SERIES_TYPES, map(itemgetter(*_SERIES_FIELDS), rows))
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
+        """One statement: of VALUES for a few rows, else from rows staged by COPY (one
+        statement per row, as for a write of one point into each of 100,000 resources,
+        would cost more than the rest of the write)."""
+        if len(rows) <= _SERIES_IN_VALUES:
+            with self._cursor() as cursor:
+                sql = _upsert_series_values(len(rows))
+                return cursor.execute(sql, list(chain.from_iterable(rows))).fetchall()
+        self._copy(_STAGED_SERIES, _SERIES_TYPES, rows)
         with self._cursor() as cursor:
             return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
 

@@ -38,6 +38,7 @@ __all__ = [
     "SQLITE_DDL",
     "Migration",
     "PointColumns",
+    "SeriesRow",
     "latest_version",
     "pending",
 ]
@@ -233,6 +234,8 @@ _SET_LATEST = """
         > (trackplug_series.step, trackplug_series.timestamp_ms, trackplug_series.value_order)
 """
 SERIES_COLUMNS = "resource, key, step, timestamp_ms, value_order, value_bits, best_order, value"
+#: A series row as the upserts take it: :data:`SERIES_COLUMNS`, its latest point.
+SeriesRow = tuple[str, str, int, int, int, int, int | None, float]
 
 
 def upsert_series(rows: str) -> str:
@@ -244,10 +247,14 @@ def upsert_series(rows: str) -> str:
 #: What an upsert returns of each series it created or moved forward (where the database
 #: has RETURNING): the write needs no other statement for their ids.
 RETURNING_SERIES = " RETURNING resource, key, id"
-#: :func:`upsert_series` of one row of named parameters.
-UPSERT_SERIES = upsert_series(
-    "VALUES (:resource, :key, :step, :timestamp_ms, :value_order, :value_bits, :best_order, :value)"
-)
+
+
+def upsert_series_values(rows: int, placeholder: str) -> str:
+    """:func:`upsert_series` of ``rows`` rows of positional parameters (``?`` for sqlite3,
+    ``%s`` for psycopg), returning the ids it touched."""
+    row = f"({', '.join([placeholder] * len(SERIES_COLUMNS.split(', ')))})"
+    return upsert_series(f"VALUES {', '.join([row] * rows)}") + RETURNING_SERIES
+
 
 SET_PERF = """
     INSERT INTO trackplug_perf (resource, metric, value_bits, value)

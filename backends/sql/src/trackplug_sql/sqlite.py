@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 from trackplug import BackendError, ValidationError
 
 from . import rollup, schema
-from .schema import Migration, PointColumns
+from .schema import Migration, PointColumns, SeriesRow
 from .store import (
     HistoryColumns,
     Params,
@@ -66,14 +66,10 @@ def _insert_points(rows: int) -> str:
 
 #: Whether this SQLite has RETURNING (3.35): then an upsert returns the ids it touched.
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)
-_SERIES_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
-_SERIES_FIELDS = itemgetter(*schema.SERIES_COLUMNS.split(", "))
-
-
-@functools.lru_cache(maxsize=16)
-def _upsert_series(rows: int) -> str:
-    values = ", ".join([_SERIES_ROW] * rows)
-    return schema.upsert_series(f"VALUES {values}") + schema.RETURNING_SERIES
+_UPSERT_ONE_SERIES = schema.upsert_series("VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_upsert_series = functools.lru_cache(maxsize=16)(
+    functools.partial(schema.upsert_series_values, placeholder="?")
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -268,17 +264,17 @@ class _Transaction:
     def mark_stale(self, series: Iterable[int], step: int) -> None:
         self._db.executemany(rollup.MARK_STALE, ({"series": s, "step": step} for s in series))
 
-    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
         """Multi-row upserts returning the ids they touch (one statement per row, and none
         returned, on a SQLite without RETURNING)."""
         if not _RETURNING:
-            self._db.executemany(schema.UPSERT_SERIES, rows)
+            self._db.executemany(_UPSERT_ONE_SERIES, rows)
             return []
         per_statement = 6 * self._chunk // 8  # 8 parameters a row
         touched: list[Row] = []
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
-            values = list(chain.from_iterable(map(_SERIES_FIELDS, part)))
+            values = list(chain.from_iterable(part))
             touched += self._db.execute(_upsert_series(len(part)), values).fetchall()
         return touched
 

@@ -16,7 +16,7 @@ from trackplug import BackendError, TrackplugError
 from trackplug.plugin import redact_chain, sample_buckets, sample_edges
 
 from . import schema
-from .schema import Migration, PointColumns
+from .schema import Migration, PointColumns, SeriesRow
 
 __all__ = [
     "HistoryColumns",
@@ -50,8 +50,8 @@ class Transaction(Protocol):
 
     def query(self, sql: str, params: Params) -> list[Row]: ...
 
-    def upsert_series(self, rows: Sequence[Params]) -> list[Row]:
-        """:data:`schema.UPSERT_SERIES` of every row, in order, by as few statements as
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
+        """:func:`schema.upsert_series` of every row, in order, by as few statements as
         the database allows (PostgreSQL: one); returns ``(resource, key, id)`` of the
         series it created or moved forward (none where the database cannot say)."""
 
