@@ -140,10 +140,14 @@ class BucketRanges(NamedTuple):
 
     def params(self) -> dict[str, int]:
         """``blocks_low``, ``blocks_high``, ``head_low``… : the statements' parameters."""
+        (blocks_low, blocks_high), (head_low, head_high), (tail_low, tail_high) = self
         return {
-            f"{name}_{end}": value
-            for name, pair in zip(self._fields, self, strict=True)
-            for end, value in zip(("low", "high"), pair, strict=True)
+            "blocks_low": blocks_low,
+            "blocks_high": blocks_high,
+            "head_low": head_low,
+            "head_high": head_high,
+            "tail_low": tail_low,
+            "tail_high": tail_high,
         }
 
 
