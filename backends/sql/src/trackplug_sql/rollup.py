@@ -4,7 +4,8 @@ A series' steps are cut into blocks of ``2**shift`` steps (block ``step >> shift
 block keeps its least and greatest points (by ``value_order``, ties by history order: the
 rule of ``trackplug._model.sample_points``). A sample's bucket is then the blocks it covers
 whole plus the points of the (at most two) blocks its edges cut: a 1,000,000-point series
-sampled to 1,000 points reads ~16,000 block rows and ~60,000 points instead of all of them.
+sampled to 1,000 points reads ~16,000 block rows and the ~32,000 points of the blocks at the
+buckets' edges (each twice: least, greatest) instead of every point.
 
 Kept up to date lazily, so that writes stay as fast as before: a write only marks the series
 it touched stale from the least step it wrote (one ``UPDATE`` of the series' rollup row, none
@@ -24,11 +25,16 @@ from trackplug.plugin import INT64_MIN
 from .store import Row, SamplePlan, Transaction
 
 __all__ = [
+    "DROP_TARGET",
     "EMPTY",
+    "MARK_STALE",
     "POINTS_PER_BLOCK",
     "BucketRanges",
+    "Build",
     "bucket_ranges",
     "choose_shift",
+    "extremes",
+    "fresh_shift",
     "refresh",
 ]
 
@@ -126,15 +132,20 @@ class BucketRanges(NamedTuple):
 
     def params(self) -> dict[str, int]:
         """``blocks_low``, ``blocks_high``, ``head_low``… : the statements' parameters."""
+        (blocks_low, blocks_high), (head_low, head_high), (tail_low, tail_high) = self
         return {
-            f"{name}_{end}": value
-            for name, pair in zip(self._fields, self, strict=True)
-            for end, value in zip(("low", "high"), pair, strict=True)
+            "blocks_low": blocks_low,
+            "blocks_high": blocks_high,
+            "head_low": head_low,
+            "head_high": head_high,
+            "tail_low": tail_low,
+            "tail_high": tail_high,
         }
 
 
 def bucket_ranges(low: int, high: int, shift: int) -> BucketRanges:
-    """Every value is a signed 64-bit integer (an empty range is :data:`EMPTY`)."""
+    """The bucket ``[low, high]`` (steps) over blocks of ``2**shift`` steps; every value is a
+    signed 64-bit integer, as the statements take them (an empty range is :data:`EMPTY`)."""
     first_whole = -(-low >> shift)  # the first block that starts at or after low
     last_whole = ((high + 1) >> shift) - 1  # the last block that ends at or before high
     if first_whole > last_whole:
