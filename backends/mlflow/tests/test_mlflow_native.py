@@ -411,3 +411,32 @@ def test_the_guide_commands_run(tmp_path: Path, template_db: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 0, (command, done.stderr[-2000:])
         assert re.match(r"Copied [1-9]\d* resources, [1-9]\d* points", done.stdout), command
+
+
+def test_new_resources_do_not_read_every_run_again(
+    sqlite_stores: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing N new resources into ``?runs=all`` reads about N runs, not N²/2 (each
+    unknown resource is looked for among the runs started since the newest one held); a
+    run another writer starts meanwhile is still found."""
+    url = sqlite_stores.new_url("?runs=all&experiment=many")
+    backend = MLflowBackend(url)
+    read = []
+    search = backend._reads.search
+
+    def counting(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for run in search(*args, **kwargs):
+            read.append(run.info.run_id)
+            yield run
+
+    monkeypatch.setattr(backend._reads, "search", counting)
+    count = 30
+    for i in range(count):
+        backend.log_metrics(Resource(f"r{i}"), [MetricPoint("m", float(i), 0, 1)], None)
+    assert len(read) < 3 * count, len(read)  # before: every run again per resource (~N²/2)
+    client = MlflowClient(url.removeprefix("mlflow+").partition("?")[0])
+    (experiment,) = [e for e in client.search_experiments() if e.name == "many"]
+    late = client.create_run(experiment.experiment_id, run_name="late")
+    client.log_metric(late.info.run_id, "m", 7.0)
+    assert backend.get_metric(Resource("late"), "m") == 7.0
+    backend.close()
