@@ -37,15 +37,22 @@ def _stored(value: float) -> float:
     return 0.0 if value == 0.0 else value
 
 
+#: What MLflow's fluent API exports for subprocesses (set_tracking_uri, set_experiment).
+_FLUENT_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+
+
 def fill_native_store(tracking_uri: str, suffix: str = "") -> dict[str, str]:
     """What a user of MLflow alone leaves behind: two experiments, nested runs, two runs
     of one name, metrics with steps and without, NaN and ±inf, ``log_batch``, a run of
     ``mlflow.sklearn.autolog()`` and a deleted run, in the experiments ``alpha`` and
-    ``beta`` (+ ``suffix``). Returns {role: run id}."""
+    ``beta`` (+ ``suffix``). Returns {role: run id}. MLflow's fluent state and the
+    environment variables it exports are restored afterwards."""
+    from mlflow.tracking import _tracking_service, fluent
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    previous = mlflow.get_tracking_uri()
+    previous = _tracking_service.utils._tracking_uri  # None: MLflow's own choice
+    environment = {name: os.environ.get(name) for name in _FLUENT_ENVIRONMENT}
     mlflow.set_tracking_uri(tracking_uri)
     runs: dict[str, str] = {}
     try:
@@ -89,7 +96,13 @@ def fill_native_store(tracking_uri: str, suffix: str = "") -> dict[str, str]:
         finally:
             mlflow.sklearn.autolog(disable=True)
     finally:
-        mlflow.set_tracking_uri(previous)
+        _tracking_service.utils.set_tracking_uri(previous)
+        fluent._active_experiment_id = None
+        for name, value in environment.items():  # MLflow exports what it was set to
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return runs
 
 
