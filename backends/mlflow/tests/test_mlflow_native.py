@@ -37,15 +37,22 @@ def _stored(value: float) -> float:
     return 0.0 if value == 0.0 else value
 
 
+#: What MLflow's fluent API exports for subprocesses (set_tracking_uri, set_experiment).
+_FLUENT_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+
+
 def fill_native_store(tracking_uri: str, suffix: str = "") -> dict[str, str]:
     """What a user of MLflow alone leaves behind: two experiments, nested runs, two runs
     of one name, metrics with steps and without, NaN and ±inf, ``log_batch``, a run of
     ``mlflow.sklearn.autolog()`` and a deleted run, in the experiments ``alpha`` and
-    ``beta`` (+ ``suffix``). Returns {role: run id}."""
+    ``beta`` (+ ``suffix``). Returns {role: run id}. MLflow's fluent state and the
+    environment variables it exports are restored afterwards."""
+    from mlflow.tracking import _tracking_service, fluent
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    previous = mlflow.get_tracking_uri()
+    previous = _tracking_service.utils._tracking_uri  # None: MLflow's own choice
+    environment = {name: os.environ.get(name) for name in _FLUENT_ENVIRONMENT}
     mlflow.set_tracking_uri(tracking_uri)
     runs: dict[str, str] = {}
     try:
@@ -89,7 +96,13 @@ def fill_native_store(tracking_uri: str, suffix: str = "") -> dict[str, str]:
         finally:
             mlflow.sklearn.autolog(disable=True)
     finally:
-        mlflow.set_tracking_uri(previous)
+        _tracking_service.utils.set_tracking_uri(previous)
+        fluent._active_experiment_id = None
+        for name, value in environment.items():  # MLflow exports what it was set to
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return runs
 
 
@@ -411,3 +424,32 @@ def test_the_guide_commands_run(tmp_path: Path, template_db: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 0, (command, done.stderr[-2000:])
         assert re.match(r"Copied [1-9]\d* resources, [1-9]\d* points", done.stdout), command
+
+
+def test_new_resources_do_not_read_every_run_again(
+    sqlite_stores: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing N new resources into ``?runs=all`` reads about N runs, not N²/2 (each
+    unknown resource is looked for among the runs started since the newest one held); a
+    run another writer starts meanwhile is still found."""
+    url = sqlite_stores.new_url("?runs=all&experiment=many")
+    backend = MLflowBackend(url)
+    read = []
+    search = backend._reads.search
+
+    def counting(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for run in search(*args, **kwargs):
+            read.append(run.info.run_id)
+            yield run
+
+    monkeypatch.setattr(backend._reads, "search", counting)
+    count = 30
+    for i in range(count):
+        backend.log_metrics(Resource(f"r{i}"), [MetricPoint("m", float(i), 0, 1)], None)
+    assert len(read) < 3 * count, len(read)  # before: every run again per resource (~N²/2)
+    client = MlflowClient(url.removeprefix("mlflow+").partition("?")[0])
+    (experiment,) = [e for e in client.search_experiments() if e.name == "many"]
+    late = client.create_run(experiment.experiment_id, run_name="late")
+    client.log_metric(late.info.run_id, "m", 7.0)
+    assert backend.get_metric(Resource("late"), "m") == 7.0
+    backend.close()

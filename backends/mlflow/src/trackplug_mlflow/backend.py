@@ -83,7 +83,8 @@ class MLflowBackend:
     """trackplug's hooks on an MLflow tracking store; ``url`` as in :mod:`.urls`.
 
     :param experiment: the experiment's name (same as ``?experiment=``); created if missing.
-    :param client: an existing ``MlflowClient`` to use instead of building one.
+    :param client: an existing ``MlflowClient`` to use instead of building one (reads then
+        go through it too, not through :mod:`.tables`).
     :param probe_timeout: seconds to wait for a tracking server or database server to
         answer at open (default: the URL's ``?timeout=``, 30 s unless given).
     """
