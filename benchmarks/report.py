@@ -37,8 +37,8 @@ _LATENCY = ("p50_us", "p99_us", "max_us")
 GROUPS = (
     Group(
         "One log_metric call per point, incl. the final flush ({s.per_point:,} points; "
-        "PostgreSQL {s.per_point_postgresql:,}; MLflow backend {s.mlflow_backend_per_point:,}; "
-        "MlflowClient {s.mlflow_per_point:,})",
+        "PostgreSQL {s.per_point_postgresql:,}; MLflow backend and trackio "
+        "{s.mlflow_backend_per_point:,}; MlflowClient {s.mlflow_per_point:,})",
         _rows(
             ["tp-sqlite-log-metric", "tp-postgresql-log-metric", "tp-memory-log-metric",
              "tp-mlflow-log-metric", "mlflow-log-metric", "lolpop-log-metric",
