@@ -310,8 +310,9 @@ def targets_table(summaries: Summaries) -> list[str]:
 
 def header(run: Mapping[str, Any]) -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in run["versions"].items())
+    rounds = "1 round" if run["repeats"] == 1 else f"{run['repeats']} rounds"
     lines = [
-        f"Run `{run['run_id']}` ({run['mode']}, {run['repeats']} rounds): {run['machine']}.",
+        f"Run `{run['run_id']}` ({run['mode']}, {rounds}): {run['machine']}.",
         "",
         f"Versions: {versions}.",
         "",
