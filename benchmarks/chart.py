@@ -98,13 +98,13 @@ def draw_scaling(summaries: Summaries, sizes: Sizes, path: Path, subtitle: str) 
     )
     memory.set(
         xscale="log",
-        yscale="symlog",
+        yscale="log",
         xlabel="points in the series",
         ylabel="MiB above start (median)",
         title="peak resident memory",
     )
     memory.legend(fontsize=8)
-    figure.suptitle(f"trackplug at scale, same machine, same run\n{subtitle}", fontsize=10)
+    figure.suptitle(f"trackplug at scale, one machine\n{subtitle}", fontsize=10)
     _save(figure, path)
     return True
 

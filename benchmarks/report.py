@@ -37,8 +37,8 @@ _LATENCY = ("p50_us", "p99_us", "max_us")
 GROUPS = (
     Group(
         "One log_metric call per point, incl. the final flush ({s.per_point:,} points; "
-        "PostgreSQL {s.per_point_postgresql:,}; MLflow backend {s.mlflow_backend_per_point:,}; "
-        "MlflowClient {s.mlflow_per_point:,})",
+        "PostgreSQL {s.per_point_postgresql:,}; MLflow backend and trackio "
+        "{s.mlflow_backend_per_point:,}; MlflowClient {s.mlflow_per_point:,})",
         _rows(
             ["tp-sqlite-log-metric", "tp-postgresql-log-metric", "tp-memory-log-metric",
              "tp-mlflow-log-metric", "mlflow-log-metric", "lolpop-log-metric",
@@ -344,8 +344,9 @@ def targets_table(summaries: Summaries) -> list[str]:
 
 def header(run: Mapping[str, Any]) -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in run["versions"].items())
+    rounds = "1 round" if run["repeats"] == 1 else f"{run['repeats']} rounds"
     lines = [
-        f"Run `{run['run_id']}` ({run['mode']}, {run['repeats']} rounds): {run['machine']}.",
+        f"Run `{run['run_id']}` ({run['mode']}, {rounds}): {run['machine']}.",
         "",
         f"Versions: {versions}.",
         "",

@@ -95,7 +95,8 @@ def scale_stores(cases: Sequence[Case], sizes: Sizes, directory: Path) -> Iterat
                 schema = postgresql_schema(
                     os.environ[POSTGRESQL_ENV], f"trackplug_scale_{os.getpid()}"
                 )
-                urls[backend] = stack.enter_context(schema)
+                # a 5,000,000-point history() on a loaded machine outlasts the default 30 s
+                urls[backend] = f"{stack.enter_context(schema)}&timeout={CASE_TIMEOUT}"
             else:
                 urls[backend] = f"sqlite:///{directory / 'scale.db'}"
         done = _python("benchmarks.scale", {"urls": urls, "series": series}, directory)
