@@ -66,13 +66,23 @@ class PostgreSQLSchemas:
         self._admin.close()
 
 
-@pytest.fixture
-def pg_schemas() -> Iterator[PostgreSQLSchemas]:
+def _schemas() -> Iterator[PostgreSQLSchemas]:
     schemas = PostgreSQLSchemas(postgresql_base_url())
     try:
         yield schemas
     finally:
         schemas.drop_all()
+
+
+@pytest.fixture
+def pg_schemas() -> Iterator[PostgreSQLSchemas]:
+    yield from _schemas()
+
+
+@pytest.fixture(scope="module")
+def module_pg_schemas() -> Iterator[PostgreSQLSchemas]:
+    """The same for a store a whole test module shares."""
+    yield from _schemas()
 
 
 @pytest.fixture

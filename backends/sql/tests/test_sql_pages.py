@@ -27,19 +27,13 @@ def backend(
     """One store for every example (each example logs to a resource of its own)."""
     if request.param == "sqlite-file":
         url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'runs.db'}"
-        with_schemas = None
-    else:
-        from conftest import PostgreSQLSchemas, postgresql_base_url
-
-        with_schemas = PostgreSQLSchemas(postgresql_base_url())
-        url = with_schemas.new_url()
+    else:  # a fixture, not 'from conftest import': that finds whichever conftest came first
+        url = request.getfixturevalue("module_pg_schemas").new_url()
     store = SQLBackend(url)
     try:
         yield store
     finally:
         store.close()
-        if with_schemas is not None:
-            with_schemas.drop_all()
 
 
 def exact(page: list[MetricPoint]) -> list[tuple[str, int, int, int]]:
