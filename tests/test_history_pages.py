@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from paged_backends import CountingPages, PagesOnly
 
 from trackplug import (
     BackendError,
@@ -18,26 +19,13 @@ from trackplug import (
     _hooks,
     hookimpl,
 )
-from trackplug.plugin import HistoryPage, MemoryBackend, float_bits, page_of, sample_points
+from trackplug.plugin import HistoryPage, MemoryBackend, float_bits, sample_points
 
 
 class NoPages(MemoryBackend):
     """A backend written before the hook: the facade pages ``history()``."""
 
     history_page = None  # type: ignore[assignment]
-
-
-class CountingPages(MemoryBackend):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[str | None, int]] = []
-
-    @hookimpl
-    def history_page(
-        self, resource: Resource, key: str, cursor: str | None, limit: int
-    ) -> HistoryPage:
-        self.calls.append((cursor, limit))
-        return super().history_page(resource, key, cursor, limit)
 
 
 def logged(backend: object, n: int) -> Tracker:
@@ -119,22 +107,6 @@ class NotAPage(MemoryBackend):
 def test_a_broken_page_is_a_backend_error_not_a_loop(backend: type, error: str) -> None:
     with logged(backend(), 5) as tracker, pytest.raises(BackendError, match=error):
         list(tracker.iter_history("r", "loss", page_size=2))
-
-
-class PagesOnly(CountingPages):
-    """A long history that a reader must page: reading it whole fails."""
-
-    @hookimpl
-    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
-        raise AssertionError("the whole history was read into one list")
-
-    @hookimpl
-    def history_page(
-        self, resource: Resource, key: str, cursor: str | None, limit: int
-    ) -> HistoryPage:
-        """Cut from the stored points, as a database's pages would be."""
-        self.calls.append((cursor, limit))
-        return page_of(MemoryBackend.history(self, resource, key), cursor, limit)
 
 
 def test_the_facade_samples_a_paged_history_a_page_at_a_time(

@@ -19,11 +19,12 @@ import pytest
 pytest.importorskip("starlette", reason="trackplug ui needs the ui extra (starlette)")
 pytest.importorskip("httpx2", reason="Starlette's TestClient needs httpx2")
 
+from paged_backends import PagesOnly
 from starlette.testclient import TestClient
 
 import trackplug
 from trackplug import MetricPoint, Resource, hookimpl
-from trackplug.plugin import HistoryPage, MemoryBackend, page_of, sample_points
+from trackplug.plugin import MemoryBackend, sample_points
 from trackplug.ui import create_app
 
 PG_ENV = "TRACKPLUG_TEST_POSTGRESQL_URL"
@@ -347,21 +348,6 @@ def test_the_wheel_ships_the_page_and_uplot_with_its_licence(tmp_path: Path) -> 
     for name in ("index.html", "app.js", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
         assert static + name in names, name
     assert "Provides-Extra: ui" in metadata
-
-
-class PagesOnly(MemoryBackend):
-    """A backend whose histories must be paged: reading one whole fails."""
-
-    @hookimpl
-    def history(self, resource: Resource, key: str) -> list[MetricPoint]:
-        raise AssertionError("the whole history was read into one list")
-
-    @hookimpl
-    def history_page(
-        self, resource: Resource, key: str, cursor: str | None, limit: int
-    ) -> HistoryPage:
-        """Cut from the stored points, as a database's pages would be."""
-        return page_of(MemoryBackend.history(self, resource, key), cursor, limit)
 
 
 def test_the_live_tail_and_the_sample_read_pages() -> None:
