@@ -54,9 +54,11 @@ class Buffer:
     def add(self, resource: Resource, point: MetricPoint) -> None:
         """Buffer one point (the hot path of ``log_metric``)."""
         with self._lock:
-            self._points.setdefault(resource, []).append(point)
-            self._count += 1
-            count = self._count
+            points = self._points.get(resource)
+            if points is None:  # not setdefault: it would build a list on every call
+                points = self._points[resource] = []
+            points.append(point)
+            self._count = count = self._count + 1
         if count >= self._size:
             self._wake_flusher(count)
         elif self._flusher is None:

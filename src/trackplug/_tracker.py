@@ -62,6 +62,11 @@ class State(enum.Enum):
     CLOSED = "closed"  # flushed and released; every call raises ClosedError
 
 
+# A plain global for log_metric's test: ``State.OPEN`` is an enum descriptor lookup (0.15 µs,
+# about a tenth of the call).
+_OPEN = State.OPEN
+
+
 class Tracker:
     """Logs metrics to one or more backends and reads them back from the first.
 
@@ -203,7 +208,7 @@ class Tracker:
     ) -> None:
         """Log ``value`` for ``key`` at ``step`` (default 0) and ``timestamp`` (ms, default
         now). Validated now, written in the next batch; reads see it at once."""
-        if self._state is not State.OPEN or self._buffer.error is not None:
+        if self._state is not _OPEN or self._buffer.error is not None:
             self._ensure_open()  # the hot path tests the two conditions inline
         resource = check.to_resource(resource)
         if self._limited:
