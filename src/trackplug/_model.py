@@ -94,6 +94,8 @@ ParamValue = str | int | float | bool | None
 
 #: A write as backends receive it: points grouped by resource, in arrival order.
 Batch = Mapping[Resource, Sequence[MetricPoint]]
+#: A point's fields ``(key, value, step, timestamp)``, as the tracker's buffer holds them.
+PointFields = tuple[str, float, int, int]
 
 
 def float_bits(value: float) -> int:
