@@ -205,11 +205,14 @@ class SQLBackend:
         # and keys), not copies read from the database (the cache costs half as much).
         own = {pair: pair for pair in series}
         found = {own[rid, key]: sid for rid, key, sid in moved}
+        unmoved = [pair for pair in series if pair not in found]
+        if not unmoved:  # the usual case: every series was created or moved forward
+            return found, found
         with self._lock:
             cached = self._series
-            known = {pair: cached[pair] for pair in series if pair in cached}
+            known = {pair: cached[pair] for pair in unmoved if pair in cached}
         known.update(found)
-        missing = [pair for pair in series if pair not in known]
+        missing = [pair for pair in unmoved if pair not in known]
         if missing:
             looked_up = {own[rid, key]: sid for rid, key, sid in tx.series_ids(missing)}
             known.update(looked_up)

@@ -63,10 +63,13 @@ def latest_indexes(
     overwrite earlier ones keeps the greatest per series. (The sort alone cost ~4x more on
     a batch of many keys a step: their value orders are shuffled within every step.)
     """
-    if series.count(series[0]) == len(series):  # one series (a tuple compares by identity first)
-        return {series[0]: max(zip(steps, stamps, orders, range(len(series)), strict=True))[3]}
-    sort_keys = list(zip(steps, stamps, orders, strict=True))
+    first = series[0]  # one series? (a tuple compares by identity first)
+    if series[-1] == first and series.count(first) == len(series):
+        return {first: max(zip(steps, stamps, orders, range(len(series)), strict=True))[3]}
     last = dict(zip(series, range(len(series)), strict=True))
+    if len(last) == len(series):  # a point per series (one into each of many resources)
+        return last
+    sort_keys = list(zip(steps, stamps, orders, strict=True))
     each_last = map(sort_keys.__getitem__, map(last.__getitem__, series))
     if all(map(operator.le, sort_keys, each_last)):
         return last
