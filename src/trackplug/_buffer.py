@@ -90,7 +90,7 @@ class Buffer:
             if not batch:
                 return
             try:
-                self._deliver({resource: _as_points(points) for resource, points in batch.items()})
+                self._deliver(_as_batch(batch))
             except BaseException:
                 self._requeue(batch)
                 raise
@@ -163,11 +163,17 @@ class Buffer:
         return True
 
 
-def _as_points(points: list[PointFields]) -> list[MetricPoint]:
+def _as_batch(buffered: dict[Resource, list[PointFields]]) -> Batch:
     """The buffered fields as the points a batch holds (in C: no Python call per point;
-    with the collector paused, as they are all new: 3.6 -> 2.7 µs per logged point)."""
+    with the collector paused, as they are all new: 3.6 -> 2.7 µs per logged point). Paused
+    once for the whole batch, not per resource: a batch of one point into each of 100,000
+    resources spent more pausing than converting (0.7 s)."""
+    as_point = tuple.__new__
     with gc_paused():
-        return list(map(tuple.__new__, repeat(MetricPoint), points))
+        return {
+            resource: list(map(as_point, repeat(MetricPoint), points))
+            for resource, points in buffered.items()
+        }
 
 
 def _flush_in_background(

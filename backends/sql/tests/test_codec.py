@@ -67,3 +67,21 @@ def test_latest_indexes_pick_the_greatest_point_per_key(batch: list[MetricPoint]
 
 def test_nan_orders_lowest() -> None:
     assert to_orders(to_bits([math.nan, -math.nan])) == [INT64_MIN, INT64_MIN]
+
+
+@given(st.lists(points, min_size=1))
+def test_latest_indexes_of_a_batch_in_step_order(batch: list[MetricPoint]) -> None:
+    """As log_metrics buffers them: steps and timestamps in order, values in any order
+    (each series' last point is usually its latest; not when a point ties on both)."""
+    batch.sort(key=lambda p: (p.step, p.timestamp))
+    keys, values, steps, stamps = zip(*batch, strict=True)
+    found = latest_indexes(keys, steps, stamps, to_orders(to_bits(values)))
+    for key, index in found.items():
+        best = max((p for p in batch if p.key == key), key=point_order)
+        assert point_order(batch[index]) == point_order(best)
+
+
+@given(st.lists(st.floats(min_value=0.0), min_size=1))
+def test_orders_of_non_negative_values_are_their_bits(values: list[float]) -> None:
+    bits = to_bits(values)
+    assert to_orders(bits) == bits == [value_order(v) for v in values]

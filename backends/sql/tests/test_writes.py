@@ -91,6 +91,27 @@ def test_many_new_series_in_one_batch_get_their_points(backend: SQLBackend) -> N
     assert backend.latest(Resource("run-00007")) == {"loss": -1.0}
 
 
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "reopened"])
+def test_a_batch_where_some_series_move_forward_and_others_do_not(
+    persistent_url: str, cached: bool
+) -> None:
+    """Ids come from the upsert for the series it moves; the others (a late point of a
+    series, the latest unchanged) from the cache, or from the store once reopened."""
+    a, b = Resource("a"), Resource("b")
+    first = SQLBackend(persistent_url)
+    first.log_metric({a: _points([1.0], step=5), b: _points([1.0], step=5)})
+    second = first if cached else SQLBackend(persistent_url)
+    if not cached:
+        first.close()
+    try:
+        second.log_metric({a: _points([2.0], step=6), b: _points([3.0], step=1)})
+        assert [(p.step, p.value) for p in second.history(a, "x")] == [(5, 1.0), (6, 2.0)]
+        assert [(p.step, p.value) for p in second.history(b, "x")] == [(1, 3.0), (5, 1.0)]
+        assert second.latest(b) == {"x": 1.0}
+    finally:
+        second.close()
+
+
 class _Statements:
     """Every statement psycopg sends (SQLAlchemy's too: it runs on psycopg cursors)."""
 

@@ -165,14 +165,18 @@ class SQLBackend:
         items: Iterable[tuple[Resource, Sequence[MetricPoint]]],
         perf: tuple[Resource, PerfRecord] | None,
     ) -> None:
-        points = _columns(items)
-        if points is None and perf is None:
-            return
-        with self._store.transaction() as tx:
-            found = self._write_points(tx, points) if points is not None else {}
-            if perf is not None:
-                resource, record = perf
-                tx.run(schema.SET_PERF, _perf_params(resource.id, record))
+        # The collector paused for the whole write: it builds a few tuples per point and
+        # per series, all freed by their counts, and each collection they set off walks
+        # them in vain (0.3-0.5 s of a batch of one point into each of 100,000 resources).
+        with gc_paused():
+            points = _columns(items)
+            if points is None and perf is None:
+                return
+            with self._store.transaction() as tx:
+                found = self._write_points(tx, points) if points is not None else {}
+                if perf is not None:
+                    resource, record = perf
+                    tx.run(schema.SET_PERF, _perf_params(resource.id, record))
         with self._lock:  # only now: ids of a rolled-back transaction must not be kept
             if len(self._series) + len(found) > SERIES_CACHE_LIMIT:
                 self._series.clear()  # bounded memory; the ids are looked up again
@@ -201,11 +205,14 @@ class SQLBackend:
         # and keys), not copies read from the database (the cache costs half as much).
         own = {pair: pair for pair in series}
         found = {own[rid, key]: sid for rid, key, sid in moved}
+        unmoved = [pair for pair in series if pair not in found]
+        if not unmoved:  # the usual case: every series was created or moved forward
+            return found, found
         with self._lock:
             cached = self._series
-            known = {pair: cached[pair] for pair in series if pair in cached}
+            known = {pair: cached[pair] for pair in unmoved if pair in cached}
         known.update(found)
-        missing = [pair for pair in series if pair not in known]
+        missing = [pair for pair in unmoved if pair not in known]
         if missing:
             looked_up = {own[rid, key]: sid for rid, key, sid in tx.series_ids(missing)}
             known.update(looked_up)
@@ -331,7 +338,9 @@ def _points_of(
 
 def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points | None:
     """Every point of a write as columns (None: there is none), converted a whole batch at
-    a time: a write of one point into each of 100,000 resources is one batch too."""
+    a time: a write of one point into each of 100,000 resources is one batch too. (With the
+    collector paused, by the caller: a pair per point, 1.0 -> 0.3 µs per point of a
+    20,000-point batch.)"""
     rids: list[str] = []
     points: list[MetricPoint] = []
     for resource, part in items:
@@ -339,10 +348,9 @@ def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points
         points += part
     if not points:
         return None
-    with gc_paused():  # a pair per point: 1.0 -> 0.3 us per point of a 20,000-point batch
-        keys, values, steps, stamps = zip(*points, strict=True)
-        bits = to_bits(values)
-        series = list(zip(rids, keys, strict=True))
+    keys, values, steps, stamps = zip(*points, strict=True)
+    bits = to_bits(values)
+    series = list(zip(rids, keys, strict=True))
     return _Points(series, values, steps, stamps, bits, to_orders(bits))
 
 

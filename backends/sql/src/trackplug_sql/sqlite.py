@@ -83,6 +83,16 @@ def _series_ids(pairs: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _mark_stale(series: int) -> str:
+    """:data:`rollup.MARK_STALE` for ``series`` series at once: the step is ``?1``."""
+    ids = ", ".join(["?"] * series)
+    return (
+        "UPDATE trackplug_rollups SET stale_from = ?1 "
+        f"WHERE series IN ({ids}) AND (stale_from IS NULL OR stale_from > ?1)"
+    )
+
+
 # A history as three JSON arrays in one row: sqlite3 builds a Python tuple per fetched row
 # (~1.5 µs each), json.loads parses integers in C. The aggregates see the subquery's rows in
 # its ORDER BY order: SQLite keeps a subquery's ORDER BY under an aggregate on purpose
@@ -262,7 +272,13 @@ class _Transaction:
         return self._db.execute(sql, params).fetchall()
 
     def mark_stale(self, series: Iterable[int], step: int) -> None:
-        self._db.executemany(rollup.MARK_STALE, ({"series": s, "step": step} for s in series))
+        """Chunks of series per statement: one statement per series (``executemany``) was
+        0.15 s of a write of one point into each of 100,000 resources."""
+        ids = list(series)
+        per_statement = 6 * self._chunk - 1  # within the build's limit, with the step
+        for start in range(0, len(ids), per_statement):
+            part = ids[start : start + per_statement]
+            self._db.execute(_mark_stale(len(part)), [step, *part])
 
     def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
         """Multi-row upserts returning the ids they touch (one statement per row, and none
