@@ -12,6 +12,8 @@ class Sizes:
 
     repeats: int
     per_point: int  # trackplug log_metric one call per point, and the physical limits
+    # issue 19 states the PostgreSQL write at 200,000 points; at 50,000 the final flush and
+    # the fixed costs (an unoverlapped last batch, a commit more) were ~40% of the case
     per_point_postgresql: int
     mlflow_per_point: int  # MlflowClient.log_metric and lolpop-style logging
     mlflow_backend_per_point: int  # trackplug's MLflow backend, one log_metric per point
@@ -41,7 +43,7 @@ class Sizes:
 FULL = Sizes(
     repeats=3,
     per_point=200_000,
-    per_point_postgresql=50_000,
+    per_point_postgresql=200_000,
     mlflow_per_point=2_000,
     mlflow_backend_per_point=20_000,
     batch=100_000,

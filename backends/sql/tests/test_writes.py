@@ -1,6 +1,7 @@
-"""The write path at scale: PostgreSQL's staging tables (COPY, then one INSERT … SELECT),
-duplicates collapsing on either of its ways, exact values, and the series of a batch found
-by a bounded number of statements, however many are new."""
+"""The write path at scale: PostgreSQL's COPY straight into the points table (and, on a
+duplicate, through a staging table), duplicates collapsing on either of its ways, exact
+values, and the series of a batch found by a bounded number of statements, however many
+are new."""
 
 from __future__ import annotations
 
@@ -176,11 +177,32 @@ def test_postgresql_known_series_need_no_id_statement(
     assert not [s for s in sent if "JOIN trackplug_series" in s]
 
 
+def test_postgresql_new_points_are_copied_straight_into_the_points_table(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Points the store does not hold go in by one COPY, staged nowhere; a batch with a
+    duplicate (here only its last point, so the COPY fails late) goes through the staging
+    table with duplicates ignored, and every new point of it is stored once."""
+    r = Resource("r")
+    statements = _Statements(monkeypatch)
+    new = statements.during(lambda: pg_backend.log_metric({r: _points([1.0, 2.0])}))
+    later = statements.during(lambda: pg_backend.log_metric({r: _points([3.0], step=2)}))
+    for sent in (new, later):
+        assert [s for s in sent if s.startswith("COPY trackplug_points")], sent
+        assert not [s for s in sent if "trackplug_staged_points" in s], sent
+    replayed = [*_points([4.0, 5.0], step=3), *_points([1.0])]
+    duplicate = statements.during(lambda: pg_backend.log_metric({r: replayed}))
+    assert [s for s in duplicate if "ON CONFLICT DO NOTHING" in s], duplicate
+    history = pg_backend.history(r, "x")
+    assert [(p.step, p.value) for p in history] == [(i, float(i + 1)) for i in range(5)]
+
+
 def test_postgresql_staging_survives_a_rolled_back_first_write(
     pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The transaction that creates the staging tables can roll back (and with it the
-    tables): the next write on that connection creates them again."""
+    tables): the next write on that connection creates them again. (A batch with a
+    duplicate is staged.)"""
     from trackplug_sql import postgresql
 
     original = postgresql._Transaction.insert_points
@@ -192,10 +214,10 @@ def test_postgresql_staging_survives_a_rolled_back_first_write(
     monkeypatch.setattr(postgresql._Transaction, "insert_points", failing)
     r = Resource("r")
     with pytest.raises(RuntimeError, match="after staging"):
-        pg_backend.log_metric({r: _points([1.0])})
+        pg_backend.log_metric({r: _points([1.0]) * 2})
     monkeypatch.setattr(postgresql._Transaction, "insert_points", original)
     assert pg_backend.history(r, "x") == []
-    pg_backend.log_metric({r: _points([1.0, 2.0])})
+    pg_backend.log_metric({r: _points([1.0, 2.0]) * 2})
     assert [p.value for p in pg_backend.history(r, "x")] == [1.0, 2.0]
 
 
@@ -234,5 +256,5 @@ def test_postgresql_creates_the_staging_tables_once_per_connection(
     with contextlib.closing(SQLBackend(pg_url)) as backend:
         first = statements.during(lambda: backend.log_metric(_two_keys_each(600, 0)))
         later = statements.during(lambda: backend.log_metric(_two_keys_each(600, 1)))
-    assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # series and points staged
+    assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # its 1,200 series staged
     assert not [s for s in later if "CREATE TEMP TABLE" in s]

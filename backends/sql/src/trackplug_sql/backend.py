@@ -188,7 +188,10 @@ class SQLBackend:
         latest = _latest(points)
         moved = tx.upsert_series(_series_rows(points, latest))
         known, found = self._series_ids(tx, [series for series, _ in latest], moved)
-        ids = list(map(known.__getitem__, points.series))
+        if len(known) == 1:  # one series: no lookup per point
+            ids = [*known.values()] * len(points.series)
+        else:
+            ids = list(map(known.__getitem__, points.series))
         _, values, steps, stamps, bits, orders = points
         columns = PointColumns(ids, steps, stamps, orders, bits, values)
         tx.insert_points(columns)
