@@ -94,8 +94,8 @@ def _concurrent_pids(store: PostgreSQLStore, threads: int) -> set[int]:
     barrier = threading.Barrier(threads)
     pids: list[int] = []
 
-    def hold(conn: psycopg.Connection[Any], sql: str, params: Any) -> int:
-        pid: int = conn.execute(sql, params).fetchone()[0]  # type: ignore[index]
+    def hold(reader: psycopg.Cursor[Any], sql: str, params: Any) -> int:
+        pid: int = reader.execute(sql, params).fetchone()[0]  # type: ignore[index]
         barrier.wait(timeout=30)  # every reader holds its connection here at once
         return pid
 
@@ -112,14 +112,14 @@ def _concurrent_pids(store: PostgreSQLStore, threads: int) -> set[int]:
 
 
 def test_a_connection_left_mid_statement_is_never_given_back(pg_url: str) -> None:
-    """Sound means idle: a connection whose result was not read to the end (here: a
-    statement still in flight) is closed, not reused."""
+    """Sound means idle: a reader whose connection has a statement still in flight is
+    closed, not reused."""
     readers = Readers(lambda: psycopg.connect(pg_url, autocommit=True))
-    conn = readers.take()
-    conn.pgconn.send_query(b"SELECT 1")
-    readers.give_back(conn, cut=False)
-    assert conn.closed
-    assert readers.take() is not conn
+    reader = readers.take()
+    reader.connection.pgconn.send_query(b"SELECT 1")
+    readers.give_back(reader, cut=False)
+    assert reader.connection.closed
+    assert readers.take() is not reader
     readers.close()
 
 
@@ -128,12 +128,24 @@ def test_a_cut_connection_is_closed_and_closing_closes_the_idle_ones(pg_url: str
     cut, kept = readers.take(), readers.take()
     readers.give_back(cut, cut=True)
     readers.give_back(kept, cut=False)
-    assert cut.closed
-    assert not kept.closed
+    assert cut.connection.closed
+    assert not kept.connection.closed
     assert readers.take() is kept
     readers.give_back(kept, cut=False)
     readers.close()
-    assert kept.closed
-    late = psycopg.connect(pg_url, autocommit=True)
+    assert kept.connection.closed
+    late = psycopg.connect(pg_url, autocommit=True).cursor()
     readers.give_back(late, cut=False)  # a read still running when the store closed
-    assert late.closed
+    assert late.connection.closed
+
+
+def test_a_history_leaves_no_result_on_the_kept_reader(store: PostgreSQLStore) -> None:
+    """A history is fetched on a cursor of its own: the reader kept for small reads does not
+    hold the (large) packed history until its next read."""
+    store.query("SELECT 1", {})
+    store.history("r", "loss")
+    (reader,) = store._readers._idle
+    assert reader.pgresult is not None
+    assert reader.pgresult.ntuples == 1
+    assert reader.description is not None
+    assert reader.description[0].name == "?column?"  # still SELECT 1's, not the history's

@@ -34,7 +34,7 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import rollup, schema
 from .backend import POSTGRESQL_SCHEMES
-from .readers import Readers
+from .readers import Reader, Readers
 from .schema import Migration, PointColumns, SeriesRow
 from .store import (
     HistoryColumns,
@@ -246,8 +246,14 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
     return driver
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: Params) -> list[Row]:
-    return conn.execute(sql, params).fetchall()
+def _rows(reader: Reader, sql: str, params: Params) -> list[Row]:
+    return reader.execute(sql, params).fetchall()
+
+
+def _packed(reader: Reader, sql: str, params: Params) -> HistoryColumns:
+    """:func:`_columns` on a cursor of its own: the reader's would keep the packed history
+    (large) until its next read."""
+    return _columns(reader.connection, sql, params)
 
 
 def _columns(conn: psycopg.Connection[Any], sql: str, params: Params) -> HistoryColumns:
@@ -460,20 +466,19 @@ class PostgreSQLStore:
             if watch.fired:  # it finished as it was cut: never reuse the connection
                 conn.invalidate()
 
-    def _reading(
-        self, read: Callable[[psycopg.Connection[Any], str, Params], T], sql: str, params: Params
-    ) -> T:
-        """``read(conn, sql, params)`` on a reader connection: bounded by the watchdog, its
-        errors translated; the connection is given back (after the watch, which could still
-        cut it) unless the watchdog cut it or it is unsound. Plain ``with`` blocks and
-        ``try``: a read is too short for generator context managers (~1-5 µs each)."""
+    def _reading(self, read: Callable[[Reader, str, Params], T], sql: str, params: Params) -> T:
+        """``read(reader, sql, params)`` on an idle reader: bounded by the watchdog, its
+        errors translated; the reader is given back (after the watch, which could still cut
+        its connection) unless the watchdog cut it or it is unsound. Plain ``with`` blocks
+        and ``try``: a read is too short for generator context managers (~1-5 µs each)."""
         with self._errors():
-            conn = self._readers.take()
+            reader = self._readers.take()
             cut = False
             try:
-                with self._watchdog.watch(functools.partial(cut_socket, conn.fileno())) as watch:
+                cut_reader = functools.partial(cut_socket, reader.connection.fileno())
+                with self._watchdog.watch(cut_reader) as watch:
                     try:
-                        return read(conn, sql, params)
+                        return read(reader, sql, params)
                     except Exception as exc:
                         if watch.fired:
                             raise self._timed_out() from exc
@@ -481,7 +486,7 @@ class PostgreSQLStore:
                     finally:
                         cut = watch.fired  # asked within the watch: it forgets on leaving
             finally:
-                self._readers.give_back(conn, cut)
+                self._readers.give_back(reader, cut)
 
     @contextmanager
     def _connect(self, engine: Engine) -> Iterator[Connection]:
@@ -520,13 +525,13 @@ class PostgreSQLStore:
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         """Fetched as three arrays instead of one Python row per point."""
-        return self._reading(_columns, _HISTORY_PACKED, {"resource": resource, "key": key})
+        return self._reading(_packed, _HISTORY_PACKED, {"resource": resource, "key": key})
 
     def history_page(
         self, resource: str, key: str, after: PointOrder | None, limit: int
     ) -> HistoryColumns:
         params = page_params(resource, key, after, limit)
-        return self._reading(_columns, _PAGE_PACKED[after is not None], params)
+        return self._reading(_packed, _PAGE_PACKED[after is not None], params)
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         """A repeatable-read transaction (a snapshot, while a run may be logging); when the
