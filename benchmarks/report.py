@@ -285,6 +285,12 @@ TARGETS = (
     Target(19, "resident memory per series (growth over the last 3/4 of the series)", "≤ 300 B",
            lambda s: median(s, "tp-sqlite-series-memory", "bytes_per_series"),
            lambda v: v <= 300, lambda v: fmt_value("bytes_per_series", v)),
+    # PostgreSQL's small reads within 1.5x the same statement on a plain psycopg connection
+    *(
+        _over_floor(19, f"{read}() per call, PostgreSQL", f"tp-postgresql-{tag}-call", "seconds",
+                    f"raw-postgresql-{tag}-call", 1.5)
+        for read, tag in (("get_metric", "get-metric"), ("latest", "latest"), ("best", "best"))
+    ),
     _over_floor(20, "a 1,000,000-point metric plotted by trackplug ui from opening the page "
                 "(SQLite, rollup up to date)", "ui-sqlite-chart", "seconds", "floor-ui-chart",
                 F_CHART),

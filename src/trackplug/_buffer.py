@@ -86,7 +86,8 @@ class Buffer:
         with self.write_lock:
             with self._lock:
                 batch, self._points, self._count = self._points, {}, 0
-                self._taken.notify_all()
+                if batch:  # else no one waits (_make_room waits for a full buffer to go)
+                    self._taken.notify_all()
             if not batch:
                 return
             try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -135,15 +135,22 @@ def redact_chain(error: E, *urls: str) -> E:
     return error
 
 
-@contextmanager
-def scrubbing(*urls: str) -> Iterator[None]:
+class scrubbing:  # lower case: used as a function: ``with scrubbing(url): ...``
     """Whatever the block raises leaves it scrubbed of the passwords of ``urls``
-    (:func:`redact_chain`): around every call into a backend's code."""
-    try:
-        yield
-    except BaseException as exc:
-        redact_chain(exc, *urls)
-        raise
+    (:func:`redact_chain`): around every call into a backend's code. A class, not a
+    generator: it wraps every hook call, and the no-error path costs no more than a call."""
+
+    __slots__ = ("_urls",)
+
+    def __init__(self, *urls: str) -> None:
+        self._urls = urls
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if exc is not None:
+            redact_chain(exc, *self._urls)
 
 
 def scrub_chain(error: E, secrets: Mapping[str, str]) -> E:

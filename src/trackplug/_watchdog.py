@@ -20,8 +20,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 __all__ = ["Watch", "Watchdog", "cut_socket"]
 
@@ -32,7 +31,9 @@ class Watchdog:
     def __init__(self, timeout: float, name: str = "trackplug watchdog") -> None:
         self.timeout = timeout
         self._name = name
-        self._cond = threading.Condition()
+        # Arming and disarming take the lock itself: Condition's ``with`` is a Python call.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         # token -> (deadline, what cuts the operation)
         self._deadlines: dict[int, tuple[float, Callable[[], None]]] = {}
         self._fired: set[int] = set()
@@ -40,26 +41,26 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    @contextmanager
-    def watch(self, cut: Callable[[], None]) -> Iterator[Watch]:
-        """Bound the ``with`` block: past the deadline the watchdog's thread calls ``cut``
-        (which must not raise), which makes the block's wait end; the yielded
-        :class:`Watch` says afterwards whether it did."""
-        watch = Watch(self, next(self._tokens))
-        with self._cond:
+    def watch(self, cut: Callable[[], None]) -> Watch:
+        """Bound a ``with`` block: past the deadline the watchdog's thread calls ``cut``
+        (which must not raise), which makes the block's wait end; the :class:`Watch` says,
+        within the block, whether it did."""
+        return Watch(self, next(self._tokens), cut)
+
+    def _arm(self, watch: Watch) -> None:
+        with self._lock:
             # No notify: the thread wakes at the latest ``timeout`` after it went to sleep
             # (sooner for an earlier deadline), never after this deadline. Waking it on every
             # watch cost a thread switch per operation, more than a small read itself.
-            self._deadlines[watch.token] = (time.monotonic() + self.timeout, cut)
+            self._deadlines[watch.token] = (time.monotonic() + self.timeout, watch.cut)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-        try:
-            yield watch
-        finally:
-            with self._cond:
-                self._deadlines.pop(watch.token, None)
-                self._fired.discard(watch.token)
+
+    def _disarm(self, watch: Watch) -> None:
+        with self._lock:
+            self._deadlines.pop(watch.token, None)
+            self._fired.discard(watch.token)
 
     def stop(self) -> None:
         with self._cond:
@@ -80,15 +81,26 @@ class Watchdog:
 
 
 class Watch:
-    """One watched operation."""
+    """One watched operation, a context manager (a class, not a generator: it bounds reads
+    of ~100 µs, and a generator's ``with`` costs several µs of it)."""
 
-    def __init__(self, watchdog: Watchdog, token: int) -> None:
+    __slots__ = ("_watchdog", "cut", "token")
+
+    def __init__(self, watchdog: Watchdog, token: int, cut: Callable[[], None]) -> None:
         self.token = token
+        self.cut = cut
         self._watchdog = watchdog
+
+    def __enter__(self) -> Watch:
+        self._watchdog._arm(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._watchdog._disarm(self)
 
     @property
     def fired(self) -> bool:
-        """Whether the deadline passed and the connection was cut."""
+        """Whether the deadline passed and the connection was cut (forgotten on leaving)."""
         return self.token in self._watchdog._fired
 
 

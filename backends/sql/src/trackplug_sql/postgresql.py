@@ -4,8 +4,9 @@ SQLAlchemy parses the URL, pools connections and binds the ``:name`` parameters 
 shared statements in transactions (``text()``); the hot paths go to the psycopg cursor of the
 same connection and transaction: a write's series rows and points are copied (COPY binary)
 into staging tables of the session and moved by one statement each (no per-row round trip,
-no array parameters dumped as text). Reads of one statement run on autocommit connections
-of their own pool, on psycopg's cursor (a history and its pages as three arrays).
+no array parameters dumped as text). Reads of one statement run on autocommit psycopg
+connections the store holds itself (:mod:`trackplug_sql.readers`: no SQLAlchemy on their
+path), a history and its pages as three arrays.
 psycopg's exceptions and SQLAlchemy's alike become a BackendError by the one rule of
 :func:`~trackplug_sql.store.backend_errors`.
 Imported only when a ``postgresql://`` URL is opened.
@@ -19,10 +20,10 @@ import re
 import sys
 import weakref
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, TextClause, create_engine, make_url, text
@@ -33,6 +34,7 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import rollup, schema
 from .backend import POSTGRESQL_SCHEMES
+from .readers import Reader, Readers
 from .schema import Migration, PointColumns, SeriesRow
 from .store import (
     HistoryColumns,
@@ -189,6 +191,7 @@ _TABLE_EXISTS = "SELECT to_regclass('trackplug_meta') IS NOT NULL"
 #: What fails when the database does: SQLAlchemy's errors (connecting, pooling, and the
 #: statements it runs) and psycopg's (the two paths on its cursor).
 _FAILURES = (SQLAlchemyError, psycopg.Error)
+T = TypeVar("T")
 
 
 def engine_url(url: str) -> str:
@@ -243,6 +246,16 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # a pooled connection is never detached
     return driver
+
+
+def _rows(reader: Reader, sql: str, params: Params) -> list[Row]:
+    return reader.execute(sql, params).fetchall()
+
+
+def _packed(reader: Reader, sql: str, params: Params) -> HistoryColumns:
+    """:func:`_columns` on a cursor of its own: the reader's would keep the packed history
+    (large) until its next read."""
+    return _columns(reader.connection, sql, params)
 
 
 def _columns(conn: psycopg.Connection[Any], sql: str, params: Params) -> HistoryColumns:
@@ -375,7 +388,8 @@ def _build_blocks(tx: Transaction, series: int, shift: int, from_step: int, last
 
 
 class PostgreSQLStore:
-    """A connection pool; each transaction or read checks out one connection."""
+    """A connection pool for transactions (each checks out one connection), and the
+    connections of one-statement reads (:class:`~trackplug_sql.readers.Readers`)."""
 
     persistent = True
 
@@ -388,9 +402,12 @@ class PostgreSQLStore:
             #: The pooled connections whose session has the staging table.
             self._staged: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
             self._engine = create_engine(target, pool_pre_ping=False)
-            # Reads of one statement need no transaction: BEGIN and COMMIT were two of
-            # their three round trips. Their own pool, of autocommit connections.
-            self._reader = create_engine(target, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
+            # Reads of one statement need no transaction (BEGIN and COMMIT were two of their
+            # three round trips): autocommit connections, opened as the engine opens its own.
+            args, kwargs = self._engine.dialect.create_connect_args(target)
+            self._readers = Readers(
+                functools.partial(self._open_reader, *args, autocommit=True, **kwargs)
+            )
             try:
                 self._open_schema()
             except BaseException:
@@ -463,23 +480,51 @@ class PostgreSQLStore:
             if watch.fired:  # it finished as it was cut: never reuse the connection
                 conn.invalidate()
 
-    @contextmanager
-    def _read(self) -> Iterator[psycopg.Connection[Any]]:
-        """The psycopg connection of one autocommit read: bounded, its errors translated."""
-        with self._errors(), self._bounded(self._reader) as conn:
-            yield _driver(conn)
+    def _reading(self, read: Callable[[Reader, str, Params], T], sql: str, params: Params) -> T:
+        """``read(reader, sql, params)`` on an idle reader: bounded by the watchdog, its
+        errors translated; the reader is given back (after the watch, which could still cut
+        its connection) unless the watchdog cut it or it is unsound. Plain ``with`` blocks
+        and ``try``: a read is too short for generator context managers (~1-5 µs each)."""
+        with self._errors():
+            reader = self._readers.take()
+            cut = False
+            try:
+                cut_reader = functools.partial(cut_socket, reader.connection.fileno())
+                with self._watchdog.watch(cut_reader) as watch:
+                    try:
+                        return read(reader, sql, params)
+                    except Exception as exc:
+                        if watch.fired:
+                            raise self._timed_out() from exc
+                        raise
+                    finally:
+                        cut = watch.fired  # asked within the watch: it forgets on leaving
+            finally:
+                self._readers.give_back(reader, cut)
 
     @contextmanager
     def _connect(self, engine: Engine) -> Iterator[Connection]:
-        """A pooled connection; libpq's ``connect_timeout`` expiring is the same timeout."""
-        try:
+        """A pooled connection of ``engine``."""
+        with self._opening():
             conn = engine.connect()
-        except SQLAlchemyError as exc:
-            if isinstance(exc.orig, psycopg.errors.ConnectionTimeout):  # type: ignore[attr-defined]
-                raise self._timed_out() from exc.orig  # type: ignore[attr-defined]
-            raise
         with conn:
             yield conn
+
+    def _open_reader(self, *args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
+        with self._opening():
+            return psycopg.Connection.connect(*args, **kwargs)
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Opening a connection: libpq's ``connect_timeout`` expiring is the same timeout
+        (from psycopg, or wrapped by SQLAlchemy)."""
+        try:
+            yield
+        except (SQLAlchemyError, psycopg.errors.ConnectionTimeout) as exc:
+            cause = getattr(exc, "orig", exc)
+            if isinstance(cause, psycopg.errors.ConnectionTimeout):
+                raise self._timed_out() from cause
+            raise
 
     def _timed_out(self) -> BackendError:
         return BackendError(
@@ -490,20 +535,17 @@ class PostgreSQLStore:
 
     def query(self, sql: str, params: Params) -> list[Row]:
         """On psycopg's cursor: SQLAlchemy's ``text()`` costs more than the round trip."""
-        with self._read() as conn:
-            return conn.execute(_psycopg_sql(sql), params).fetchall()
+        return self._reading(_rows, _psycopg_sql(sql), params)
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         """Fetched as three arrays instead of one Python row per point."""
-        with self._read() as conn:
-            return _columns(conn, _HISTORY_PACKED, {"resource": resource, "key": key})
+        return self._reading(_packed, _HISTORY_PACKED, {"resource": resource, "key": key})
 
     def history_page(
         self, resource: str, key: str, after: PointOrder | None, limit: int
     ) -> HistoryColumns:
         params = page_params(resource, key, after, limit)
-        with self._read() as conn:
-            return _columns(conn, _PAGE_PACKED[after is not None], params)
+        return self._reading(_packed, _PAGE_PACKED[after is not None], params)
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         """A repeatable-read transaction (a snapshot, while a run may be logging); when the
@@ -525,4 +567,4 @@ class PostgreSQLStore:
         self._watchdog.stop()
         with self._errors():
             self._engine.dispose()
-            self._reader.dispose()
+            self._readers.close()

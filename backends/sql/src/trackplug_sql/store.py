@@ -8,8 +8,8 @@ transaction starts differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol
 
 from trackplug import BackendError, TrackplugError
@@ -96,27 +96,36 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-@contextmanager
-def backend_errors(
-    what: str, failures: tuple[type[Exception], ...], url: str = ""
-) -> Iterator[None]:
+class backend_errors:  # lower case: used as a function: ``with backend_errors(...)``
     """The one rule for a store's failures: an exception of the database's ``failures``
     becomes a :class:`~trackplug.BackendError` saying ``what`` failed (the store and its
     URL, password redacted), with the driver's own exception as ``__cause__``. trackplug's
     errors, and anything that is no database failure, pass through unchanged. Every
-    exception of the chain is scrubbed of ``url``'s password (:func:`redact_chain`)."""
-    try:
-        yield
-    except TrackplugError as exc:
-        redact_chain(exc, url)
-        raise
-    except failures as exc:
-        redact_chain(exc, url)
-        # SQLAlchemy wraps the driver's exception (``orig``); the driver's is the original,
-        # the same type whichever path ran the statement, and its message has no SQL.
-        orig = getattr(exc, "orig", None)
-        cause = orig if isinstance(orig, Exception) else exc
-        raise BackendError(f"{what}: {type(cause).__name__}: {str(cause).strip()}") from cause
+    exception of the chain is scrubbed of ``url``'s password (:func:`redact_chain`).
+    A class, not a generator: it wraps every read, and its no-error path costs nothing."""
+
+    __slots__ = ("_failures", "_url", "_what")
+
+    def __init__(self, what: str, failures: tuple[type[Exception], ...], url: str = "") -> None:
+        self._what = what
+        self._failures = failures
+        self._url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, TrackplugError):
+            redact_chain(exc, self._url)
+        elif isinstance(exc, self._failures):
+            redact_chain(exc, self._url)
+            # SQLAlchemy wraps the driver's exception (``orig``); the driver's is the
+            # original, the same type whichever path ran the statement, and its message
+            # has no SQL.
+            orig = getattr(exc, "orig", None)
+            cause = orig if isinstance(orig, Exception) else exc
+            message = f"{self._what}: {type(cause).__name__}: {str(cause).strip()}"
+            raise BackendError(message) from cause
 
 
 class SamplePlan(NamedTuple):

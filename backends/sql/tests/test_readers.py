@@ -1,0 +1,151 @@
+"""PostgreSQL's reads of one statement run on autocommit connections the store holds
+(``trackplug_sql.readers``): reused read after read, a sound one at a time per thread, never
+one that broke or was cut, and reopened after the server dropped them. Real connections to
+the test server throughout; a dropped connection is a real ``pg_terminate_backend``."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from trackplug_sql.postgresql import PostgreSQLStore
+from trackplug_sql.readers import KEEP, Readers
+
+from trackplug import BackendError
+
+SECRET = "r34d3r-pa55"
+_PID = "SELECT pg_backend_pid()"
+
+
+@pytest.fixture
+def store_url(pg_url: str) -> str:
+    """The test's store, its readers named (``application_name``) and with a password that
+    trust authentication ignores."""
+    name = f"trackplug_readers_{uuid.uuid4().hex[:8]}"
+    return pg_url.replace("://postgres@", f"://postgres:{SECRET}@") + f"&application_name={name}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[PostgreSQLStore]:
+    opened = PostgreSQLStore(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def admin(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        yield conn
+
+
+def _pid(store: PostgreSQLStore) -> int:
+    pid: int = store.query(_PID, {})[0][0]
+    return pid
+
+
+def _terminate(admin: psycopg.Connection[Any], *pids: int) -> None:
+    admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(pids)])
+
+
+def test_reads_one_after_another_reuse_one_connection(store: PostgreSQLStore) -> None:
+    assert len({_pid(store) for _ in range(50)}) == 1
+
+
+def test_a_dropped_connection_fails_one_read_then_the_next_reconnects(
+    store: PostgreSQLStore, admin: psycopg.Connection[Any]
+) -> None:
+    dropped = _pid(store)
+    _terminate(admin, dropped)
+    with pytest.raises(BackendError) as info:
+        _pid(store)
+    assert "***" in str(info.value)
+    assert SECRET not in str(info.value)
+    assert isinstance(info.value.__cause__, psycopg.OperationalError)
+    assert _pid(store) != dropped
+
+
+def test_a_restarted_server_costs_one_failed_read_not_one_per_idle_connection(
+    store: PostgreSQLStore, admin: psycopg.Connection[Any]
+) -> None:
+    """Every connection of a restarted server is gone: the first read that finds its own
+    broken drops the idle ones too, so the next read opens a new connection."""
+    pids = _concurrent_pids(store, 3)
+    assert len(pids) == 3  # three readers, idle now
+    _terminate(admin, *pids)
+    with pytest.raises(BackendError):
+        _pid(store)
+    assert _pid(store) not in pids
+
+
+def test_concurrent_reads_each_have_a_connection_and_at_most_keep_stay_open(
+    store: PostgreSQLStore,
+) -> None:
+    pids = _concurrent_pids(store, KEEP + 3)
+    assert len(pids) == KEEP + 3
+    assert len(_concurrent_pids(store, KEEP + 3) & pids) == KEEP  # the kept ones, reused
+
+
+def _concurrent_pids(store: PostgreSQLStore, threads: int) -> set[int]:
+    """The server process of each of ``threads`` reads held open at the same time."""
+    barrier = threading.Barrier(threads)
+    pids: list[int] = []
+
+    def hold(reader: psycopg.Cursor[Any], sql: str, params: Any) -> int:
+        pid: int = reader.execute(sql, params).fetchone()[0]  # type: ignore[index]
+        barrier.wait(timeout=30)  # every reader holds its connection here at once
+        return pid
+
+    def read() -> None:
+        pids.append(store._reading(hold, _PID, {}))
+
+    workers = [threading.Thread(target=read) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(pids) == threads
+    return set(pids)
+
+
+def test_a_connection_left_mid_statement_is_never_given_back(pg_url: str) -> None:
+    """Sound means idle: a reader whose connection has a statement still in flight is
+    closed, not reused."""
+    readers = Readers(lambda: psycopg.connect(pg_url, autocommit=True))
+    reader = readers.take()
+    reader.connection.pgconn.send_query(b"SELECT 1")
+    readers.give_back(reader, cut=False)
+    assert reader.connection.closed
+    assert readers.take() is not reader
+    readers.close()
+
+
+def test_a_cut_connection_is_closed_and_closing_closes_the_idle_ones(pg_url: str) -> None:
+    readers = Readers(lambda: psycopg.connect(pg_url, autocommit=True))
+    cut, kept = readers.take(), readers.take()
+    readers.give_back(cut, cut=True)
+    readers.give_back(kept, cut=False)
+    assert cut.connection.closed
+    assert not kept.connection.closed
+    assert readers.take() is kept
+    readers.give_back(kept, cut=False)
+    readers.close()
+    assert kept.connection.closed
+    late = psycopg.connect(pg_url, autocommit=True).cursor()
+    readers.give_back(late, cut=False)  # a read still running when the store closed
+    assert late.connection.closed
+
+
+def test_a_history_leaves_no_result_on_the_kept_reader(store: PostgreSQLStore) -> None:
+    """A history is fetched on a cursor of its own: the reader kept for small reads does not
+    hold the (large) packed history until its next read."""
+    store.query("SELECT 1", {})
+    store.history("r", "loss")
+    (reader,) = store._readers._idle
+    assert reader.pgresult is not None
+    assert reader.pgresult.ntuples == 1
+    assert reader.description is not None
+    assert reader.description[0].name == "?column?"  # still SELECT 1's, not the history's
