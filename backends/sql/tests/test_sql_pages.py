@@ -120,4 +120,5 @@ def test_postgresql_reads_a_history_in_key_order_without_statistics(pg_url: str)
         for read, (sql, params) in reads.items():
             plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", params))
             assert "Index Only Scan using trackplug_points_pkey" in plan, (read, plan)
-            assert "Sort" not in plan and "Bitmap" not in plan, (read, plan)
+            assert "Sort" not in plan, (read, plan)
+            assert "Bitmap" not in plan, (read, plan)
