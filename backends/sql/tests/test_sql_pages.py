@@ -13,6 +13,7 @@ from trackplug_contract.strategies import points
 from trackplug_sql import SQLBackend
 from trackplug_sql.postgresql import PostgreSQLStore
 from trackplug_sql.sqlite import SQLiteStore
+from trackplug_sql.store import page_params
 
 import trackplug
 from trackplug.plugin import MetricPoint, Resource, float_bits
@@ -95,3 +96,29 @@ def test_iter_history_reads_pages_not_the_whole_history(
         tracker.log_metric("r", "m", 99.0, step=99, timestamp=1)
         rest = list(pages)
     assert [p.step for p in first + rest] == [*range(10), 99]
+
+
+def test_postgresql_reads_a_history_in_key_order_without_statistics(pg_url: str) -> None:
+    """On a table PostgreSQL never analyzed (freshly filled, autovacuum off), a page in the
+    middle of a series and a whole history are still the index-only scan in key order: no
+    bitmap scan of the rest of the series and no sort of it."""
+    import psycopg
+    from trackplug_sql.postgresql import _HISTORY_PACKED, _PAGE_PACKED
+
+    points, middle = 20_000, (10_000, 11_000, 0)
+    reads = {
+        "page": (_PAGE_PACKED[True], page_params("r", "m", middle, 1_000)),
+        "history": (_HISTORY_PACKED, {"resource": "r", "key": "m"}),
+    }
+    with trackplug.connect(pg_url) as tracker, psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trackplug_points SET (autovacuum_enabled = false)")
+        tracker.log_points("r", [MetricPoint("m", 0.5, s, 1_000 + s) for s in range(points)])
+        tracker.flush()
+        assert conn.execute(
+            "SELECT reltuples < 0 FROM pg_class WHERE oid = 'trackplug_points'::regclass"
+        ).fetchone() == (True,), "the table has statistics: the test would prove nothing"
+        for read, (sql, params) in reads.items():
+            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", params))
+            assert "Index Only Scan using trackplug_points_pkey" in plan, (read, plan)
+            assert "Sort" not in plan, (read, plan)
+            assert "Bitmap" not in plan, (read, plan)

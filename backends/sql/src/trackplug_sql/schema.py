@@ -309,17 +309,20 @@ _HISTORY = """
     WHERE series = (SELECT id FROM trackplug_series WHERE resource = :resource AND key = :key)
     {after}ORDER BY step, timestamp_ms, value_order{limit}
 """
-HISTORY = _HISTORY.format(after="", limit="")
+_AFTER = "AND (step, timestamp_ms, value_order) > (:step, :timestamp_ms, :value_order)\n    "
+
+
+def history_statement(after: bool, limit: str) -> str:
+    """A history read: from its first point, or (``after``) from after the point order
+    ``(:step, :timestamp_ms, :value_order)``, with the clause ``limit`` ("" for none)."""
+    return _HISTORY.format(after=_AFTER if after else "", limit=limit)
+
+
+HISTORY = history_statement(after=False, limit="")
 #: A page of a history (``history_page``), keyset paging: the first ``:limit`` points, or
 #: the ``:limit`` points after a point order (the page starts inside the primary key range,
 #: never by OFFSET). Keyed by whether the page follows a point.
-HISTORY_PAGE = {
-    False: _HISTORY.format(after="", limit=" LIMIT :limit"),
-    True: _HISTORY.format(
-        after="AND (step, timestamp_ms, value_order) > (:step, :timestamp_ms, :value_order)\n    ",
-        limit=" LIMIT :limit",
-    ),
-}
+HISTORY_PAGE = {after: history_statement(after, " LIMIT :limit") for after in (False, True)}
 # history_sampled (``trackplug._model.sample_points``): the series, whether it has more
 # points than asked for (reading at most that many), its first and last points, then each
 # bucket's least and greatest points (per store: sqlite.py, postgresql.py).
