@@ -374,3 +374,18 @@ def test_the_live_tail_and_the_sample_read_pages() -> None:
         tail = client.get("/api/history", params={**query, "after_step": 298, "after_time": 298})
         assert tail.status_code == 200
         assert tail.json()["step"] == [298, 299]
+
+
+def test_the_live_tail_reads_only_what_is_new() -> None:
+    """A poll of a long live series seeks to the page's last point: no page from the
+    start, no point before it read (25,000 points: pages of 10,000 would be read whole)."""
+    backend = PagesOnly()
+    with trackplug.Tracker(backend) as tracker:
+        tracker.log_points("r", [MetricPoint("loss", 1.0, s, s) for s in range(25_000)])
+        client = TestClient(create_app(tracker), raise_server_exceptions=False)
+        query = {"resource": "r", "key": "loss", "after_step": 24_998, "after_time": 24_998}
+        backend.calls.clear()
+        tail = client.get("/api/history", params=query)
+        assert tail.json()["step"] == [24_998, 24_999]
+        assert backend.points_read == 2, "only the points from the last one the page has"
+        assert all(where is not None for where, _ in backend.calls), "never the first page"

@@ -15,7 +15,7 @@ import math
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from itertools import islice
 from typing import Any, TextIO
@@ -192,7 +192,9 @@ def _params(tracker: Tracker, rid: str) -> dict[str, object]:
 
 def _history(tracker: Tracker, request: Request) -> dict[str, object]:
     """A sampled history (``history_sampled``), or with ``after_step`` and ``after_time``
-    the points after that one (a live chart asks for what is new)."""
+    the points from that one on (a live chart asks for what is new; the points at that
+    step and time are sent again, and the page replaces what it had from there), read
+    from there a page at a time, no further than the :data:`MAX_POINTS`-th."""
     resource, key = _text(request, "resource"), _text(request, "key")
     limit = _integer(request, "max_points", DEFAULT_POINTS, 4, MAX_POINTS)
     after = request.query_params.get("after_step"), request.query_params.get("after_time")
@@ -205,7 +207,7 @@ def _history(tracker: Tracker, request: Request) -> dict[str, object]:
             _integer(request, "after_step", 0, -(2**63), 2**63 - 1),
             _integer(request, "after_time", 0, -(2**63), 2**63 - 1),
         )
-        points = _after(tracker.iter_history(resource, key), last, MAX_POINTS)
+        points = list(islice(tracker.iter_history(resource, key, since=last), MAX_POINTS))
     return {
         "resource": resource,
         "key": key,
@@ -213,15 +215,6 @@ def _history(tracker: Tracker, request: Request) -> dict[str, object]:
         "time": [p.timestamp for p in points],
         "value": [_number(p.value) for p in points],
     }
-
-
-def _after(points: Iterable[MetricPoint], last: tuple[int, int], limit: int) -> list[MetricPoint]:
-    """Up to ``limit`` points from the last one a page has, ``(step, timestamp)``: a history
-    is in ``(step, timestamp, value)`` order, so the new ones are a tail (several values
-    logged at one step and time are all sent again: the page replaces what it had from
-    there). ``points`` is read a page at a time, and no further than the ``limit``-th."""
-    tail = (point for point in points if (point.step, point.timestamp) >= last)
-    return list(islice(tail, limit))
 
 
 def _best(tracker: Tracker, request: Request) -> dict[str, object]:
