@@ -316,8 +316,6 @@ def test_the_command_warns_when_not_on_loopback(tmp_path: Path) -> None:
     process, address = start_ui(url, "--host", "0.0.0.0")
     try:
         assert address.startswith("http://0.0.0.0:")
-        # Serving first: a Ctrl-C in uvicorn's first milliseconds, before its handlers are in
-        # place, can be lost to asyncio's (the test then waited for an exit that never came).
         loopback = address.replace("0.0.0.0", "127.0.0.1")
         with urllib.request.urlopen(loopback + "api/runs", timeout=10) as response:
             assert response.status == 200
@@ -328,6 +326,44 @@ def test_the_command_warns_when_not_on_loopback(tmp_path: Path) -> None:
         finally:
             process.kill()
     assert "not loopback" in err
+
+
+def stopped_by(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
+    """Send ``sig``; the return code and stderr once it exits (30 s at most: else killed)."""
+    try:
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=30)
+        return process.returncode, err
+    finally:
+        process.kill()
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_ctrl_c_right_after_the_address_stops_the_command(tmp_path: Path, attempt: int) -> None:
+    """Ctrl-C as soon as the address is printed, while uvicorn is still starting: the
+    dashboard's own handler is in place from before the address, so the signal is never
+    lost between asyncio's handler and uvicorn's (it was: the child served on)."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with trackplug.connect(url) as tracker:
+        fill(tracker)
+    process, _ = start_ui(url)
+    returncode, err = stopped_by(process, signal.SIGINT)
+    assert returncode == 0, err
+    assert err.strip() == "trackplug ui: stopped"
+
+
+def test_sigterm_stops_the_command_cleanly(tmp_path: Path) -> None:
+    """SIGTERM (a service manager, ``kill``) ends it as Ctrl-C does: the store closed and
+    exit 0, not the signal's death."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with trackplug.connect(url) as tracker:
+        fill(tracker)
+    process, address = start_ui(url)
+    with urllib.request.urlopen(address + "api/runs", timeout=10) as response:
+        assert response.status == 200
+    returncode, err = stopped_by(process, signal.SIGTERM)
+    assert returncode == 0, err
+    assert err.strip() == "trackplug ui: stopped"
 
 
 def test_the_command_refuses_a_missing_store(tmp_path: Path) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from itertools import islice
 from typing import Any, TextIO
@@ -266,8 +268,8 @@ class Dashboard:
         self._server = uvicorn.Server(config)
 
     def run(self) -> None:
-        """Serve until :meth:`stop`, or Ctrl-C / SIGTERM in the main thread (uvicorn then
-        finishes the requests under way and raises the signal again)."""
+        """Serve until :meth:`stop` (:func:`serve` calls it on Ctrl-C or SIGTERM; run alone
+        in the main thread, uvicorn's handlers stop it, then raise the signal again)."""
         self._server.run(sockets=[self._socket])
 
     @property
@@ -275,21 +277,49 @@ class Dashboard:
         return self._server.started
 
     def stop(self) -> None:
+        """Stop serving once the requests under way are answered; a second call stops
+        without waiting for them (a second Ctrl-C)."""
+        if self._server.should_exit:
+            self._server.force_exit = True
         self._server.should_exit = True
 
 
 def serve(
     tracker: Tracker, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = None
 ) -> None:
-    """Serve the dashboard over ``tracker`` until Ctrl-C; port 0 picks a free one. Prints
-    the address to ``out`` (stdout) once it is bound."""
+    """Serve the dashboard over ``tracker`` until Ctrl-C or SIGTERM, then return; port 0
+    picks a free one. Prints the address to ``out`` (stdout) once it is bound."""
     dashboard = Dashboard(tracker, host, port)
-    print(
-        f"trackplug ui: {tracker.url} at {dashboard.address} (Ctrl-C stops it)",
-        file=out or sys.stdout,
-        flush=True,
-    )
-    dashboard.run()
+    with _stopped_by_signals(dashboard):
+        print(
+            f"trackplug ui: {tracker.url} at {dashboard.address} (Ctrl-C stops it)",
+            file=out or sys.stdout,
+            flush=True,
+        )
+        dashboard.run()
+
+
+@contextmanager
+def _stopped_by_signals(dashboard: Dashboard) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop ``dashboard`` from before its address is printed. Left to
+    uvicorn, a signal in its first milliseconds was lost: between ``asyncio.run``'s own
+    SIGINT handler (which cancels a task that had not started serving yet) and uvicorn's,
+    nothing stopped the server. With a handler of ours in place, asyncio installs none, and
+    a server told to stop before it started stops right after binding. (Signals can only be
+    handled in the main thread: elsewhere, nothing changes.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        dashboard.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _allowed_hosts(host: str) -> list[str] | None:
