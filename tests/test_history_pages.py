@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from paged_backends import CountingPages, PagesOnly
 
 from trackplug import (
@@ -19,13 +21,28 @@ from trackplug import (
     _hooks,
     hookimpl,
 )
-from trackplug.plugin import HistoryPage, MemoryBackend, float_bits, sample_points
+from trackplug.plugin import (
+    INT64_MAX,
+    INT64_MIN,
+    HistoryPage,
+    MemoryBackend,
+    float_bits,
+    point_order,
+    sample_points,
+)
 
 
 class NoPages(MemoryBackend):
     """A backend written before the hook: the facade pages ``history()``."""
 
     history_page = None  # type: ignore[assignment]
+
+
+class NoSeek(CountingPages):
+    """Pages, but no ``history_page_after``: the facade reads from the first page and
+    skips."""
+
+    history_page_after = None  # type: ignore[assignment]
 
 
 def logged(backend: object, n: int) -> Tracker:
@@ -128,3 +145,75 @@ def test_the_facade_samples_a_paged_history_a_page_at_a_time(
             ]
     assert backend.calls
     assert {limit for _, limit in backend.calls} == {64}
+
+
+# -- since: reading from a point on (a live reader asks for what is new) ---------------------
+
+
+def test_since_seeks_and_reads_no_point_before() -> None:
+    backend = CountingPages()
+    with logged(backend, 10) as tracker:
+        got = list(tracker.iter_history("r", "loss", page_size=3, since=(6, 6)))
+        assert [p.step for p in got] == [6, 7, 8, 9]
+    assert backend.calls[0] == ((6, 5, INT64_MAX), 3), "one seek to the first point at (6, 6)"
+    assert [limit for _, limit in backend.calls] == [3, 3]
+    assert backend.points_read == 4, "no point before since was read"
+
+
+def test_since_without_the_seek_reads_from_the_start_and_skips() -> None:
+    backend = NoSeek()
+    with logged(backend, 10) as tracker:
+        got = list(tracker.iter_history("r", "loss", page_size=3, since=(6, 6)))
+        assert [p.step for p in got] == [6, 7, 8, 9]
+    assert backend.calls[0] == (None, 3)
+
+
+def test_since_before_every_order_starts_at_the_first_page() -> None:
+    backend = CountingPages()
+    with logged(backend, 3) as tracker:
+        got = tracker.iter_history("r", "loss", since=(INT64_MIN, INT64_MIN))
+        assert [p.step for p in got] == [0, 1, 2]
+    assert backend.calls == [(None, 10_000)], "no order precedes it: the first page"
+
+
+STAMPS = st.integers(INT64_MIN, INT64_MAX) | st.integers(-3, 3)
+POINTS = st.lists(
+    st.builds(MetricPoint, st.just("m"), st.floats(), st.integers(-3, 3), st.integers(0, 3)),
+    max_size=12,
+)
+
+
+@given(points=POINTS, since=st.tuples(STAMPS, STAMPS), size=st.integers(1, 5))
+def test_since_is_the_history_from_that_point_on(
+    points: list[MetricPoint], since: tuple[int, int], size: int
+) -> None:
+    """Whichever way the backend pages (a seek, pages from the start, no pages), the same
+    points: those at or after ``since`` in history order."""
+    for backend in (CountingPages(), NoSeek(), NoPages()):
+        with Tracker(backend) as tracker:
+            tracker.log_points("r", points)
+            history = tracker.history("r", "m")
+            want = [p for p in history if (p.step, p.timestamp) >= since]
+            got = list(tracker.iter_history("r", "m", page_size=size, since=since))
+            assert [(point_order(p), float_bits(p.value)) for p in got] == [
+                (point_order(p), float_bits(p.value)) for p in want
+            ], type(backend).__name__
+
+
+@pytest.mark.parametrize("since", [5, (1,), (1, 2, 3), (1, 2.0), (True, 1), (2**63, 0), [1, 2]])
+def test_a_bad_since_is_refused_at_the_call(since: object) -> None:
+    with logged(MemoryBackend(), 1) as tracker, pytest.raises(ValidationError, match="since"):
+        tracker.iter_history("r", "loss", since=since)  # type: ignore[arg-type]
+
+
+class SeeksBack(MemoryBackend):
+    @hookimpl
+    def history_page_after(
+        self, resource: Resource, key: str, after: tuple[int, int, int], limit: int
+    ) -> object:
+        return super().history_page(resource, key, None, limit)  # ignores after
+
+
+def test_a_seek_that_does_not_follow_after_is_a_backend_error() -> None:
+    with logged(SeeksBack(), 5) as tracker, pytest.raises(BackendError, match="history_page_after"):
+        list(tracker.iter_history("r", "loss", since=(3, 3)))

@@ -316,8 +316,6 @@ def test_the_command_warns_when_not_on_loopback(tmp_path: Path) -> None:
     process, address = start_ui(url, "--host", "0.0.0.0")
     try:
         assert address.startswith("http://0.0.0.0:")
-        # Serving first: a Ctrl-C in uvicorn's first milliseconds, before its handlers are in
-        # place, can be lost to asyncio's (the test then waited for an exit that never came).
         loopback = address.replace("0.0.0.0", "127.0.0.1")
         with urllib.request.urlopen(loopback + "api/runs", timeout=10) as response:
             assert response.status == 200
@@ -328,6 +326,44 @@ def test_the_command_warns_when_not_on_loopback(tmp_path: Path) -> None:
         finally:
             process.kill()
     assert "not loopback" in err
+
+
+def stopped_by(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str]:
+    """Send ``sig``; the return code and stderr once it exits (30 s at most: else killed)."""
+    try:
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=30)
+        return process.returncode, err
+    finally:
+        process.kill()
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_ctrl_c_right_after_the_address_stops_the_command(tmp_path: Path, attempt: int) -> None:
+    """Ctrl-C as soon as the address is printed, while uvicorn is still starting: the
+    dashboard's own handler is in place from before the address, so the signal is never
+    lost between asyncio's handler and uvicorn's (it was: the child served on)."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with trackplug.connect(url) as tracker:
+        fill(tracker)
+    process, _ = start_ui(url)
+    returncode, err = stopped_by(process, signal.SIGINT)
+    assert returncode == 0, err
+    assert err.strip() == "trackplug ui: stopped"
+
+
+def test_sigterm_stops_the_command_cleanly(tmp_path: Path) -> None:
+    """SIGTERM (a service manager, ``kill``) ends it as Ctrl-C does: the store closed and
+    exit 0, not the signal's death."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with trackplug.connect(url) as tracker:
+        fill(tracker)
+    process, address = start_ui(url)
+    with urllib.request.urlopen(address + "api/runs", timeout=10) as response:
+        assert response.status == 200
+    returncode, err = stopped_by(process, signal.SIGTERM)
+    assert returncode == 0, err
+    assert err.strip() == "trackplug ui: stopped"
 
 
 def test_the_command_refuses_a_missing_store(tmp_path: Path) -> None:
@@ -374,3 +410,18 @@ def test_the_live_tail_and_the_sample_read_pages() -> None:
         tail = client.get("/api/history", params={**query, "after_step": 298, "after_time": 298})
         assert tail.status_code == 200
         assert tail.json()["step"] == [298, 299]
+
+
+def test_the_live_tail_reads_only_what_is_new() -> None:
+    """A poll of a long live series seeks to the page's last point: no page from the
+    start, no point before it read (25,000 points: pages of 10,000 would be read whole)."""
+    backend = PagesOnly()
+    with trackplug.Tracker(backend) as tracker:
+        tracker.log_points("r", [MetricPoint("loss", 1.0, s, s) for s in range(25_000)])
+        client = TestClient(create_app(tracker), raise_server_exceptions=False)
+        query = {"resource": "r", "key": "loss", "after_step": 24_998, "after_time": 24_998}
+        backend.calls.clear()
+        tail = client.get("/api/history", params=query)
+        assert tail.json()["step"] == [24_998, 24_999]
+        assert backend.points_read == 2, "only the points from the last one the page has"
+        assert all(where is not None for where, _ in backend.calls), "never the first page"

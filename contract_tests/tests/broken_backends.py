@@ -20,12 +20,14 @@ from trackplug_contract import BackendContract
 from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, hookimpl
 from trackplug.plugin import (
     FLOAT_MAX,
+    INT64_MAX,
     Batch,
     HistoryPage,
     MemoryBackend,
     cursor_order,
     float_bits,
     order_cursor,
+    page_after,
     point_order,
     sample_points,
     value_order,
@@ -731,6 +733,18 @@ class PagesSkipBoundary(MemoryBackend):
         return HistoryPage(page.points, rest.cursor)
 
 
+class SeekByStepOnly(MemoryBackend):
+    """``history_page_after`` seeks past the whole step of ``after`` (an index on steps
+    alone): the points at that step with a later timestamp are lost."""
+
+    @hookimpl
+    def history_page_after(
+        self, resource: Resource, key: str, after: tuple[int, int, int], limit: int
+    ) -> HistoryPage:
+        past_step = (after[0], INT64_MAX, INT64_MAX)
+        return page_after(MemoryBackend.history(self, resource, key), past_step, limit)
+
+
 class PagesRepeatBoundary(MemoryBackend):
     """``history_page`` starts a page at its cursor's point, not after it (``>=`` for
     ``>``): the last point of a page comes again at the head of the next."""
@@ -844,6 +858,7 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         PerfIgnoringCase,
         PagesSkipBoundary,
         PagesRepeatBoundary,
+        SeekByStepOnly,
         SampleDecimated,
         SampleIgnoresBound,
         SampleWithoutEnds,

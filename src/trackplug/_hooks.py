@@ -14,6 +14,7 @@ its type unchanged.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any, Literal, TypeVar
@@ -30,6 +31,7 @@ from ._model import (
     ParamValue,
     PerfRecord,
     Resource,
+    order_before,
     point_order,
     rank,
     sample_history,
@@ -157,34 +159,54 @@ class BackendHooks:
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
         return self._call("history", list, resource=resource, key=key)
 
-    def history_pages(self, resource: Resource, key: str, size: int) -> Iterator[list[MetricPoint]]:
-        """The history in pages of at most ``size`` points: the backend's own pages
-        (checked: the facade loops on cursors it cannot read), else ``history()`` cut up."""
+    def history_pages(
+        self, resource: Resource, key: str, size: int, since: tuple[int, int] | None = None
+    ) -> Iterator[list[MetricPoint]]:
+        """The history in pages of at most ``size`` points, from its first point at or after
+        ``since`` ``(step, timestamp)`` when given: the backend's own pages, starting there
+        where it can seek (``history_page_after``; checked: the facade loops on cursors it
+        cannot read), else read from the first page, or ``history()`` cut up, and skipped."""
+        after = None if since is None else order_before(*since)
+        pages: Iterator[list[MetricPoint]]
         if "history_page" not in self._implemented:
             points = self.history(resource, key)
-            for start in range(0, len(points), size):
-                yield points[start : start + size]
-            return
+            pages = (points[start : start + size] for start in range(0, len(points), size))
+        elif after is not None and "history_page_after" in self._implemented:
+            return self._paged(resource, key, size, after)
+        else:
+            pages = self._paged(resource, key, size, None)
+        return pages if after is None else _skipped(pages, after)
+
+    def _paged(
+        self, resource: Resource, key: str, size: int, after: tuple[int, int, int] | None
+    ) -> Iterator[list[MetricPoint]]:
+        """The backend's pages: from the first one after the order ``after`` (its own
+        seek), or from its first."""
+        hook = "history_page" if after is None else "history_page_after"
         cursor: str | None = None
-        last: MetricPoint | None = None
+        last = after
         while True:
-            page = self._call(
-                "history_page", HistoryPage, resource=resource, key=key, cursor=cursor, limit=size
-            )
-            self._check_page(page, cursor, size, last)
+            where = {"cursor": cursor} if hook == "history_page" else {"after": after}
+            page = self._call(hook, HistoryPage, resource=resource, key=key, limit=size, **where)
+            self._check_page(hook, page, cursor, size, last)
             if page.points:
                 yield page.points
-                last = page.points[-1]
+                last = point_order(page.points[-1])
             if page.cursor is None:
                 return
-            cursor = page.cursor
+            cursor, hook = page.cursor, "history_page"
 
     def _check_page(
-        self, page: HistoryPage, cursor: str | None, size: int, last: MetricPoint | None
+        self,
+        hook: str,
+        page: HistoryPage,
+        cursor: str | None,
+        size: int,
+        last: tuple[int, int, int] | None,
     ) -> None:
         """Refuse a page that would make the facade loop forever, lose or reorder points."""
-        if error := _page_error(page, cursor, size, last):
-            raise BackendError(f"backend {self.name}: hook history_page returned {error}")
+        if error := _page_error(page, cursor, size, last, strict=hook == "history_page_after"):
+            raise BackendError(f"backend {self.name}: hook {hook} returned {error}")
 
     def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
         """The backend's sample, else the contract's rule over its history: read a page at a
@@ -262,8 +284,14 @@ class BackendHooks:
 
 
 def _page_error(
-    page: HistoryPage, cursor: str | None, size: int, last: MetricPoint | None
+    page: HistoryPage,
+    cursor: str | None,
+    size: int,
+    last: tuple[int, int, int] | None,
+    strict: bool,
 ) -> str | None:
+    """What is wrong with a page read after the point order ``last`` (the previous page's
+    last point; with ``strict``, the order ``history_page_after`` was asked to follow)."""
     points = page.points
     if not isinstance(points, list) or not isinstance(page.cursor, str | None):
         return "a page that is not (list of points, cursor or None)"
@@ -273,6 +301,19 @@ def _page_error(
         return "a cursor to go on without a point to move it on"
     # Order within a page is the contract suite's to check; across pages, a cursor's here
     # (one comparison a page: paging stays as fast as the backend).
-    if last is not None and points and point_order(last) > point_order(points[0]):
-        return "a page starting before the previous one ended (a cursor that went back)"
+    if last is not None and points:
+        first = point_order(points[0])
+        if last > first or (strict and last == first):
+            return "a page starting before the previous one ended (a cursor that went back)"
     return None
+
+
+def _skipped(
+    pages: Iterator[list[MetricPoint]], after: tuple[int, int, int]
+) -> Iterator[list[MetricPoint]]:
+    """``pages`` (in history order) without their points up to the order ``after``."""
+    for page in pages:
+        if point_order(page[-1]) > after:
+            yield page[bisect_right(page, after, key=point_order) :]
+            break
+    yield from pages

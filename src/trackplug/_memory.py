@@ -19,6 +19,7 @@ from ._model import (
     PerfRecord,
     Resource,
     float_bits,
+    page_after,
     page_of,
     point_order,
 )
@@ -92,6 +93,12 @@ class MemoryBackend:
         self, resource: Resource, key: str, cursor: str | None, limit: int
     ) -> HistoryPage:
         return page_of(self.history(resource, key), cursor, limit)
+
+    @hookimpl
+    def history_page_after(
+        self, resource: Resource, key: str, after: tuple[int, int, int], limit: int
+    ) -> HistoryPage:
+        return page_after(self.history(resource, key), after, limit)
 
     @hookimpl
     def get_metric(self, resource: Resource, key: str) -> float | None:

@@ -29,7 +29,9 @@ __all__ = [
     "cursor_order",
     "float_bits",
     "gc_paused",
+    "order_before",
     "order_cursor",
+    "page_after",
     "point_order",
     "rank",
     "sample_buckets",
@@ -166,6 +168,29 @@ def page_of(points: Sequence[MetricPoint], cursor: str | None, limit: int) -> Hi
     page = list(points[start : start + limit])
     more = start + limit < len(points)
     return HistoryPage(page, order_cursor(page, cursor) if more else None)
+
+
+def page_after(
+    points: Sequence[MetricPoint], after: tuple[int, int, int], limit: int
+) -> HistoryPage:
+    """The ``history_page_after`` of a whole history ``points`` (in ``point_order``): the
+    first ``limit`` points whose order follows ``after``, and the :func:`page_of` cursor
+    of the rest, for a store that cannot seek itself."""
+    start = bisect.bisect_right(points, after, key=point_order)
+    page = list(points[start : start + limit])
+    more = start + limit < len(points)
+    return HistoryPage(page, order_cursor(page) if more else None)
+
+
+def order_before(step: int, timestamp: int) -> tuple[int, int, int] | None:
+    """The greatest ``point_order`` before every point at or after ``(step, timestamp)``
+    (any ``value_order`` is at most :data:`INT64_MAX`), or None when no order of signed
+    64-bit integers precedes them all: the history's first point is the start."""
+    if timestamp > INT64_MIN:
+        return (step, timestamp - 1, INT64_MAX)
+    if step > INT64_MIN:
+        return (step - 1, INT64_MAX, INT64_MAX)
+    return None
 
 
 def rank(

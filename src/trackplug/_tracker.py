@@ -448,25 +448,39 @@ class Tracker:
         return self._primary.history(resource, check.check_key(key))
 
     def iter_history(
-        self, resource: object, key: str, *, page_size: int = 10_000
+        self,
+        resource: object,
+        key: str,
+        *,
+        page_size: int = 10_000,
+        since: tuple[int, int] | None = None,
     ) -> Iterator[MetricPoint]:
         """The points of :meth:`history`, in its order, read ``page_size`` at a time: a
         history of millions of points in bounded memory, on backends that page natively
-        (the ``history_page`` hook; others read it whole). Arguments are checked at the
-        call; a point logged while iterating appears if it sorts after the current page."""
+        (the ``history_page`` hook; others read it whole). With ``since=(step,
+        timestamp)``, only the points at or after it in that order (``(point.step,
+        point.timestamp) >= since``): a reader that follows a live run asks for what is
+        new, and a backend that seeks (``history_page_after``) reads nothing before it.
+        Arguments are checked at the call; a point logged while iterating appears if it
+        sorts after the current page."""
         resource = self._read(resource)
         key = check.check_key(key)
         size = check.check_limit(page_size, "page_size")
-        return self._iter_pages(resource, key, size)
+        start = None if since is None else check.check_since(since)
+        return self._iter_pages(resource, key, size, start)
 
-    def _iter_pages(self, resource: Resource, key: str, size: int) -> Iterator[MetricPoint]:
-        for page in self._pages(resource, key, size):
+    def _iter_pages(
+        self, resource: Resource, key: str, size: int, since: tuple[int, int] | None = None
+    ) -> Iterator[MetricPoint]:
+        for page in self._pages(resource, key, size, since):
             yield from page
 
-    def _pages(self, resource: object, key: str, size: int) -> Iterator[list[MetricPoint]]:
+    def _pages(
+        self, resource: object, key: str, size: int, since: tuple[int, int] | None = None
+    ) -> Iterator[list[MetricPoint]]:
         """:meth:`iter_history` a page at a time (``copy`` writes each before the next)."""
         resource = self._read(resource)
-        for page in self._primary.history_pages(resource, check.check_key(key), size):
+        for page in self._primary.history_pages(resource, check.check_key(key), size, since):
             yield page
             self._buffer.drain()  # read-your-writes holds page by page
 

@@ -33,6 +33,7 @@ __all__ = [
     "check_point",
     "check_point_row",
     "check_rows",
+    "check_since",
     "check_step",
     "check_timestamp",
     "check_value",
@@ -287,6 +288,22 @@ def to_resource_ids(resources: object) -> list[str]:
     and without repeats; one string is not an iterable of resources here."""
     items = _items(resources, "resources", "an iterable of resources")
     return sorted({to_resource(resource).id for resource in items})
+
+
+def check_since(since: object) -> tuple[int, int]:
+    """Where a read of a history starts: a ``(step, timestamp)`` pair of signed 64-bit
+    integers (a point's own, or any other: the read starts at the first point not before
+    it)."""
+    if (
+        not isinstance(since, tuple)
+        or len(since) != 2
+        or not all(type(part) is int and INT64_MIN <= part <= INT64_MAX for part in since)
+    ):
+        raise InvalidTypeError(
+            f"since must be a (step, timestamp) tuple of signed 64-bit integers, not "
+            f"{short_repr(since)}"
+        )
+    return since[0], since[1]
 
 
 def check_limit(limit: object, name: str = "limit") -> int:

@@ -59,6 +59,7 @@ __all__ = [
     "get_tags",
     "history",
     "history_page",
+    "history_page_after",
     "history_sampled",
     "hookimpl",
     "hookspec",
@@ -268,6 +269,19 @@ def history_page(resource: Resource, key: str, cursor: str | None, limit: int) -
 
 
 @hookspec(firstresult=True)
+def history_page_after(
+    resource: Resource, key: str, after: tuple[int, int, int], limit: int
+) -> HistoryPage:
+    """*Optional, beside* ``history_page``. The first page of the points whose
+    ``point_order`` follows ``after`` (a ``(step, timestamp, value_order)``, which no point
+    need have): up to ``limit`` of them, and the ``history_page`` cursor where the next page
+    starts, None when no point follows. A live reader asks for what is new, never reading
+    the history from its start; a keyset store seeks there (one range of its index). The
+    facade calls it only for a backend that has ``history_page`` too; without it,
+    ``iter_history(since=...)`` pages from the first point and skips what comes before."""
+
+
+@hookspec(firstresult=True)
 def history_sampled(resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
     """*Optional.* A downsampled history for charts, at most ``max_points`` points (the
     facade passes at least 4): the whole history when it has no more points; else a subset
@@ -379,6 +393,7 @@ OPTIONAL_HOOKS = (
     "log_prediction_metrics",
     "best",
     "history_page",
+    "history_page_after",
     "history_sampled",
     "flush",
     "close",

@@ -290,6 +290,29 @@ class HistoryTests(ContractBase):
 
             check()
 
+    def test_history_since_a_point(self) -> None:
+        """``iter_history(since=(step, timestamp))``: the points at or after it in history
+        order, whatever the page size (read through ``history_page_after`` where the
+        backend seeks, else from the first page)."""
+        with self.pair() as pair:
+
+            @self.examples
+            @example(points=list(ORDERED_POINTS))
+            @given(points=st.lists(tps.points(st.just("m")), min_size=1, max_size=12))
+            def check(points: list[MetricPoint]) -> None:
+                rid = pair.fresh()
+                pair.log_points(rid, points)
+                history = pair.tracker.history(rid, "m")
+                edges = {(p.step, p.timestamp) for p in history}
+                starts = edges | {(s, t + 1) for s, t in edges if t < INT64_MAX}
+                for since in sorted(starts | {(INT64_MIN, INT64_MIN), (INT64_MAX, INT64_MAX)}):
+                    want = [p for p in history if (p.step, p.timestamp) >= since]
+                    for size in (1, 2, len(history) + 1):
+                        got = pair.tracker.iter_history(rid, "m", page_size=size, since=since)
+                        assert exact_history(list(got)) == exact_history(want), (since, size)
+
+            check()
+
 
 #: Points of one key in the contract's order: step, then timestamp, then value with NaN
 #: lowest and -0.0 just below 0.0 (logged shuffled, read back in this order).

@@ -909,7 +909,8 @@ def ui(url: str | None, host: str, port: int) -> None:
             f"Warning: serving on {host}, not loopback: anyone who can reach this machine can "
             "read the store's metrics, params and tags (the dashboard has no login)."
         )
-    # uvicorn shuts down cleanly on Ctrl-C, then raises it again: the end, not an error.
+    # serve() returns on Ctrl-C or SIGTERM, once its requests are answered; a Ctrl-C before
+    # its handler is in place (while the store opens) is the end too, not an error.
     with _open_existing(url) as tracker, contextlib.suppress(KeyboardInterrupt):
         dashboard.serve(tracker, host, port)
     _note("trackplug ui: stopped")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from itertools import islice
 from typing import Any, TextIO
@@ -192,7 +194,9 @@ def _params(tracker: Tracker, rid: str) -> dict[str, object]:
 
 def _history(tracker: Tracker, request: Request) -> dict[str, object]:
     """A sampled history (``history_sampled``), or with ``after_step`` and ``after_time``
-    the points after that one (a live chart asks for what is new)."""
+    the points from that one on (a live chart asks for what is new; the points at that
+    step and time are sent again, and the page replaces what it had from there), read
+    from there a page at a time, no further than the :data:`MAX_POINTS`-th."""
     resource, key = _text(request, "resource"), _text(request, "key")
     limit = _integer(request, "max_points", DEFAULT_POINTS, 4, MAX_POINTS)
     after = request.query_params.get("after_step"), request.query_params.get("after_time")
@@ -205,7 +209,7 @@ def _history(tracker: Tracker, request: Request) -> dict[str, object]:
             _integer(request, "after_step", 0, -(2**63), 2**63 - 1),
             _integer(request, "after_time", 0, -(2**63), 2**63 - 1),
         )
-        points = _after(tracker.iter_history(resource, key), last, MAX_POINTS)
+        points = list(islice(tracker.iter_history(resource, key, since=last), MAX_POINTS))
     return {
         "resource": resource,
         "key": key,
@@ -213,15 +217,6 @@ def _history(tracker: Tracker, request: Request) -> dict[str, object]:
         "time": [p.timestamp for p in points],
         "value": [_number(p.value) for p in points],
     }
-
-
-def _after(points: Iterable[MetricPoint], last: tuple[int, int], limit: int) -> list[MetricPoint]:
-    """Up to ``limit`` points from the last one a page has, ``(step, timestamp)``: a history
-    is in ``(step, timestamp, value)`` order, so the new ones are a tail (several values
-    logged at one step and time are all sent again: the page replaces what it had from
-    there). ``points`` is read a page at a time, and no further than the ``limit``-th."""
-    tail = (point for point in points if (point.step, point.timestamp) >= last)
-    return list(islice(tail, limit))
 
 
 def _best(tracker: Tracker, request: Request) -> dict[str, object]:
@@ -273,8 +268,8 @@ class Dashboard:
         self._server = uvicorn.Server(config)
 
     def run(self) -> None:
-        """Serve until :meth:`stop`, or Ctrl-C / SIGTERM in the main thread (uvicorn then
-        finishes the requests under way and raises the signal again)."""
+        """Serve until :meth:`stop` (:func:`serve` calls it on Ctrl-C or SIGTERM; run alone
+        in the main thread, uvicorn's handlers stop it, then raise the signal again)."""
         self._server.run(sockets=[self._socket])
 
     @property
@@ -282,21 +277,49 @@ class Dashboard:
         return self._server.started
 
     def stop(self) -> None:
+        """Stop serving once the requests under way are answered; a second call stops
+        without waiting for them (a second Ctrl-C)."""
+        if self._server.should_exit:
+            self._server.force_exit = True
         self._server.should_exit = True
 
 
 def serve(
     tracker: Tracker, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = None
 ) -> None:
-    """Serve the dashboard over ``tracker`` until Ctrl-C; port 0 picks a free one. Prints
-    the address to ``out`` (stdout) once it is bound."""
+    """Serve the dashboard over ``tracker`` until Ctrl-C or SIGTERM, then return; port 0
+    picks a free one. Prints the address to ``out`` (stdout) once it is bound."""
     dashboard = Dashboard(tracker, host, port)
-    print(
-        f"trackplug ui: {tracker.url} at {dashboard.address} (Ctrl-C stops it)",
-        file=out or sys.stdout,
-        flush=True,
-    )
-    dashboard.run()
+    with _stopped_by_signals(dashboard):
+        print(
+            f"trackplug ui: {tracker.url} at {dashboard.address} (Ctrl-C stops it)",
+            file=out or sys.stdout,
+            flush=True,
+        )
+        dashboard.run()
+
+
+@contextmanager
+def _stopped_by_signals(dashboard: Dashboard) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop ``dashboard`` from before its address is printed. Left to
+    uvicorn, a signal in its first milliseconds was lost: between ``asyncio.run``'s own
+    SIGINT handler (which cancels a task that had not started serving yet) and uvicorn's,
+    nothing stopped the server. With a handler of ours in place, asyncio installs none, and
+    a server told to stop before it started stops right after binding. (Signals can only be
+    handled in the main thread: elsewhere, nothing changes.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        dashboard.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _allowed_hosts(host: str) -> list[str] | None:

@@ -41,7 +41,7 @@ from trackplug.plugin import (
 from . import rollup, schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns, SeriesRow
-from .store import Row, Store, Transaction
+from .store import PointOrder, Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
 
@@ -236,6 +236,18 @@ class SQLBackend:
         the next page starts right after the last point's order; one row more than asked
         for says whether a page follows."""
         after = None if cursor is None else cursor_order(cursor)[0]
+        return self._page(resource, key, after, limit)
+
+    @hookimpl
+    def history_page_after(
+        self, resource: Resource, key: str, after: tuple[int, int, int], limit: int
+    ) -> HistoryPage:
+        """The same keyset range, starting right after ``after``: a live reader's seek."""
+        return self._page(resource, key, after, limit)
+
+    def _page(
+        self, resource: Resource, key: str, after: PointOrder | None, limit: int
+    ) -> HistoryPage:
         steps, stamps, bits = self._store.history_page(resource.id, key, after, limit + 1)
         points = _points_of(key, steps[:limit], stamps[:limit], bits[:limit])
         return HistoryPage(points, order_cursor(points) if len(steps) > limit else None)
