@@ -2,11 +2,12 @@
 
 SQLAlchemy parses the URL, pools connections and binds the ``:name`` parameters of the
 shared statements in transactions (``text()``); the hot paths go to the psycopg cursor of the
-same connection and transaction: a write's series rows and points are copied (COPY binary)
-into staging tables of the session and moved by one statement each (no per-row round trip,
-no array parameters dumped as text). Reads of one statement run on autocommit psycopg
-connections the store holds itself (:mod:`trackplug_sql.readers`: no SQLAlchemy on their
-path), a history and its pages as three arrays.
+same connection and transaction: a write's points are copied (COPY binary) straight into
+the points table, and many series rows (or points with a duplicate) through a staging table
+of the session moved by one statement (no per-row round trip, no array parameters dumped
+as text). Reads of one statement run on autocommit psycopg connections the store holds
+itself (:mod:`trackplug_sql.readers`: no SQLAlchemy on their path), a history and its pages
+as three arrays.
 psycopg's exceptions and SQLAlchemy's alike become a BackendError by the one rule of
 :func:`~trackplug_sql.store.backend_errors`.
 Imported only when a ``postgresql://`` URL is opened.
@@ -59,9 +60,9 @@ TIMEOUT_PARAM = "timeout"
 # Any constant: concurrent first connections take this lock to create the tables once
 # (CREATE TABLE IF NOT EXISTS alone races in PostgreSQL).
 _SCHEMA_LOCK = 0x7472_6B70  # "trkp"
-# A write's series rows and points go through staging tables of the session: COPY (binary)
-# fills them, then one INSERT … SELECT each moves them into the store's tables. They are
-# created once per connection and emptied by every commit.
+# Many series rows, and a batch of points with a duplicate, go through staging tables of the
+# session: COPY (binary) fills them, then one INSERT … SELECT moves them into the store's
+# tables. They are created on a connection's first such write and emptied by every commit.
 _STAGED_SERIES = "pg_temp.trackplug_staged_series"
 _STAGED_POINTS = "pg_temp.trackplug_staged_points"
 _CREATE_STAGING = (
