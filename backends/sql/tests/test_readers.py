@@ -238,3 +238,16 @@ def test_a_connection_that_fails_to_open_frees_its_slot(pg_url: str) -> None:
     assert not reader.connection.closed
     readers.give_back(reader, cut=False)
     readers.close()
+
+
+def test_closing_frees_the_idle_readers_places(pg_url: str) -> None:
+    """A read still running when the store closed, or one after, does not wait for
+    connections that closing closed."""
+    readers = _readers(pg_url, limit=1, wait=0.2)
+    idle = readers.take()
+    readers.give_back(idle, cut=False)
+    readers.close()
+    late = readers.take()  # no BackendError: the closed idle one's place is free
+    assert late is not idle
+    readers.give_back(late, cut=False)
+    assert late.connection.closed

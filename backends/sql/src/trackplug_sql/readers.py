@@ -95,12 +95,16 @@ class Readers:
 
     def _release(self, slots: int) -> None:
         with self._lock:
-            self._open -= slots
-            self._notify(slots)
+            self._forget(slots)
+
+    def _forget(self, slots: int) -> None:
+        """Under the lock: ``slots`` connections closed (or never opened): as many free."""
+        self._open -= slots
+        self._notify(slots)
 
     def _notify(self, freed: int) -> None:
-        """Under the lock: tell ``freed`` waiting reads (if any wait: the usual case costs
-        no call)."""
+        """Under the lock: tell up to ``freed`` waiting reads; with none waiting (the usual
+        case) the Condition is not called."""
         if self._waiting:
             self._freed.notify(freed)
 
@@ -120,8 +124,7 @@ class Readers:
             if conn.broken:
                 closing += self._idle
                 self._idle = []
-            self._open -= len(closing)
-            self._notify(len(closing))
+            self._forget(len(closing))
         _close(closing)
 
     def close(self) -> None:
@@ -129,8 +132,7 @@ class Readers:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._notify(len(idle))
+            self._forget(len(idle))
         _close(idle)
 
 
