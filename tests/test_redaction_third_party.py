@@ -75,8 +75,18 @@ def chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def everything_shown(error: BaseException) -> str:
-    """The printed traceback, and every argument, attribute and note of the chain."""
-    parts = [printed(error)]
+    """The printed traceback, and every argument, attribute and note of the chain. Not the
+    source lines the traceback quotes: they are code, read from files, and a password that
+    happens to be a piece of them (Hypothesis tries the code's own constants: ``failur``
+    of ``raise self.failure[2]``) leaks nothing."""
+    code = {
+        frame.line.strip()
+        for exc in chain(error)
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.line
+    }
+    lines = printed(error).splitlines(keepends=True)
+    parts = ["".join(line for line in lines if line.strip() not in code)]
     for exc in chain(error):
         parts += [repr(exc.args), repr(vars(exc)), repr(getattr(exc, "__notes__", []))]
     return "\n".join(parts)

@@ -1,6 +1,7 @@
 """PostgreSQL's reads of one statement run on autocommit connections the store holds
 (``trackplug_sql.readers``): reused read after read, a sound one at a time per thread, never
-one that broke or was cut, and reopened after the server dropped them. Real connections to
+one that broke or was cut, reopened after the server dropped them, and at most ``LIMIT``
+open at once (a read beyond them waits for one, up to the store's bound). Real connections to
 the test server throughout; a dropped connection is a real ``pg_terminate_backend``."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from trackplug_sql.postgresql import PostgreSQLStore
-from trackplug_sql.readers import KEEP, Readers
+from trackplug_sql.readers import KEEP, LIMIT, Readers
 
 from trackplug import BackendError
 
@@ -40,6 +41,10 @@ def store(store_url: str) -> Iterator[PostgreSQLStore]:
 def admin(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         yield conn
+
+
+def _readers(pg_url: str, limit: int = LIMIT, wait: float = 30) -> Readers:
+    return Readers(lambda: psycopg.connect(pg_url, autocommit=True), "test", wait, limit)
 
 
 def _pid(store: PostgreSQLStore) -> int:
@@ -114,7 +119,7 @@ def _concurrent_pids(store: PostgreSQLStore, threads: int) -> set[int]:
 def test_a_connection_left_mid_statement_is_never_given_back(pg_url: str) -> None:
     """Sound means idle: a reader whose connection has a statement still in flight is
     closed, not reused."""
-    readers = Readers(lambda: psycopg.connect(pg_url, autocommit=True))
+    readers = _readers(pg_url)
     reader = readers.take()
     reader.connection.pgconn.send_query(b"SELECT 1")
     readers.give_back(reader, cut=False)
@@ -124,7 +129,7 @@ def test_a_connection_left_mid_statement_is_never_given_back(pg_url: str) -> Non
 
 
 def test_a_cut_connection_is_closed_and_closing_closes_the_idle_ones(pg_url: str) -> None:
-    readers = Readers(lambda: psycopg.connect(pg_url, autocommit=True))
+    readers = _readers(pg_url)
     cut, kept = readers.take(), readers.take()
     readers.give_back(cut, cut=True)
     readers.give_back(kept, cut=False)
@@ -149,3 +154,100 @@ def test_a_history_leaves_no_result_on_the_kept_reader(store: PostgreSQLStore) -
     assert reader.pgresult.ntuples == 1
     assert reader.description is not None
     assert reader.description[0].name == "?column?"  # still SELECT 1's, not the history's
+
+
+_OPEN = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+
+
+def test_three_times_limit_concurrent_reads_never_hold_more_than_limit_connections(
+    store: PostgreSQLStore, store_url: str
+) -> None:
+    """Reads meet ``LIMIT`` at a time at a barrier (so the cap is reached), then count the
+    server's connections of the store (its ``application_name``)."""
+    name = store_url.rpartition("application_name=")[2]
+    store._engine.dispose()  # the transactions' pool keeps the open's connection: not a reader
+    barrier = threading.Barrier(LIMIT)
+    seen: list[int] = []
+
+    def count_open(reader: psycopg.Cursor[Any], sql: str, params: Any) -> int:
+        barrier.wait(timeout=30)  # LIMIT reads hold their connection here at once
+        opened: int = reader.execute(sql, params).fetchone()[0]  # type: ignore[index]
+        return opened
+
+    def read() -> None:
+        seen.append(store._reading(count_open, _OPEN, [name]))
+
+    workers = [threading.Thread(target=read) for _ in range(3 * LIMIT)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(seen) == 3 * LIMIT
+    assert max(seen) == LIMIT
+
+
+def test_a_waiting_read_gets_the_reader_given_back(pg_url: str) -> None:
+    readers = _readers(pg_url, limit=1)
+    held = readers.take()
+    taken: list[Any] = []
+    waiter = threading.Thread(target=lambda: taken.append(readers.take()))
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive()  # waiting: the one connection is held
+    readers.give_back(held, cut=False)
+    waiter.join(timeout=10)
+    assert taken == [held]
+    readers.give_back(held, cut=False)
+    readers.close()
+
+
+def test_a_read_waiting_past_the_bound_fails_saying_how_many_were_busy(
+    store_url: str,
+) -> None:
+    store = PostgreSQLStore(store_url + "&timeout=0.5")
+    held = [store._readers.take() for _ in range(LIMIT)]
+    try:
+        with pytest.raises(BackendError) as info:
+            store.query("SELECT 1", {})
+        message = str(info.value)
+        assert f"all {LIMIT} read connections stayed busy for 0.5 s" in message
+        assert "***" in message
+        assert SECRET not in message
+        for reader in held[:1]:
+            store._readers.give_back(reader, cut=False)
+        assert store.query("SELECT 1", {}) == [(1,)]  # one given back: the next read runs
+    finally:
+        for reader in held[1:]:
+            store._readers.give_back(reader, cut=False)
+        store.close()
+
+
+def test_a_connection_that_fails_to_open_frees_its_slot(pg_url: str) -> None:
+    attempts: list[int] = []
+
+    def connect() -> psycopg.Connection[Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise psycopg.OperationalError("refused")
+        return psycopg.connect(pg_url, autocommit=True)
+
+    readers = Readers(connect, "test", wait=0.2, limit=1)
+    with pytest.raises(psycopg.OperationalError):
+        readers.take()
+    reader = readers.take()  # the failed one's slot is free: no wait, no BackendError
+    assert not reader.connection.closed
+    readers.give_back(reader, cut=False)
+    readers.close()
+
+
+def test_closing_frees_the_idle_readers_places(pg_url: str) -> None:
+    """A read still running when the store closed, or one after, does not wait for
+    connections that closing closed."""
+    readers = _readers(pg_url, limit=1, wait=0.2)
+    idle = readers.take()
+    readers.give_back(idle, cut=False)
+    readers.close()
+    late = readers.take()  # no BackendError: the closed idle one's place is free
+    assert late is not idle
+    readers.give_back(late, cut=False)
+    assert late.connection.closed

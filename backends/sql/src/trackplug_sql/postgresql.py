@@ -420,7 +420,9 @@ class PostgreSQLStore:
             # three round trips): autocommit connections, opened as the engine opens its own.
             args, kwargs = self._engine.dialect.create_connect_args(target)
             self._readers = Readers(
-                functools.partial(self._open_reader, *args, autocommit=True, **kwargs)
+                functools.partial(self._open_reader, *args, autocommit=True, **kwargs),
+                f"PostgreSQL store {self.url}",
+                wait=timeout,  # as long as any operation may wait for the server
             )
             try:
                 self._open_schema()

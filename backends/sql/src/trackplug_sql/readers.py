@@ -19,10 +19,15 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-__all__ = ["KEEP", "Reader", "Readers"]
+from trackplug import BackendError
+
+__all__ = ["KEEP", "LIMIT", "Reader", "Readers"]
 
 #: Idle connections kept open (SQLAlchemy's default pool size); more are closed when given back.
 KEEP = 5
+#: Connections open at once, idle or reading (SQLAlchemy's default pool: 5 + 10 overflow):
+#: a cap of the store's own, so that many threads cannot exhaust the server's max_connections.
+LIMIT = 15
 
 #: A reader: a cursor kept on its own connection (``reader.connection``).
 Reader = psycopg.Cursor[Any]
@@ -30,21 +35,78 @@ Reader = psycopg.Cursor[Any]
 
 class Readers:
     """Readers on connections opened by ``connect`` (autocommit, as every read expects),
-    reused while they are sound."""
+    reused while they are sound: at most ``limit`` connections open, a read beyond them
+    waiting up to ``wait`` seconds for one; ``what`` (no password) names the store in the
+    error of a read that waited in vain."""
 
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], keep: int = KEEP) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        what: str,
+        wait: float,
+        limit: int = LIMIT,
+        keep: int = KEEP,
+    ) -> None:
         self._connect = connect
-        self._keep = keep
+        self._what = what
+        self._wait = wait
+        self._limit = limit
+        self._keep = min(keep, limit)
         self._idle: list[Reader] = []
+        self._open = 0  # connections open or opening: taken ones and idle ones
+        self._waiting = 0  # reads waiting in take(): told when a reader or a slot is free
         self._lock = threading.Lock()
+        # On the same lock: the no-contention path takes the lock alone (a Condition's
+        # ``with`` is a Python call), and only a read finding none free waits on it.
+        self._freed = threading.Condition(self._lock)
         self._closed = False
 
     def take(self) -> Reader:
-        """An idle reader, else a new one (the caller's to give back)."""
+        """An idle reader, else a new one while fewer than ``limit`` are open, else the
+        first given back (or whose slot is freed) within ``wait`` seconds (the caller's to
+        give back)."""
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return self._connect().cursor()
+            if self._open >= self._limit:
+                self._await_free()
+                if self._idle:
+                    return self._idle.pop()
+            self._open += 1
+        try:
+            return self._connect().cursor()
+        except BaseException:
+            self._release(1)  # a connection that failed to open holds no slot
+            raise
+
+    def _await_free(self) -> None:
+        """Under the lock: wait for an idle reader or a free slot, or fail after ``wait``."""
+        self._waiting += 1
+        try:
+            free = self._freed.wait_for(lambda: self._idle or self._open < self._limit, self._wait)
+        finally:
+            self._waiting -= 1
+        if not free:
+            raise BackendError(
+                f"{self._what}: all {self._limit} read connections stayed busy for "
+                f"{self._wait:g} s (more concurrent reads than the store's {self._limit} "
+                f"connections, or reads that do not end)"
+            )
+
+    def _release(self, slots: int) -> None:
+        with self._lock:
+            self._forget(slots)
+
+    def _forget(self, slots: int) -> None:
+        """Under the lock: ``slots`` connections closed (or never opened): as many free."""
+        self._open -= slots
+        self._notify(slots)
+
+    def _notify(self, freed: int) -> None:
+        """Under the lock: tell up to ``freed`` waiting reads; with none waiting (the usual
+        case) the Condition is not called."""
+        if self._waiting:
+            self._freed.notify(freed)
 
     def give_back(self, reader: Reader, cut: bool) -> None:
         """Keep ``reader`` for the next read if it is sound: not ``cut`` by the watchdog, and
@@ -56,11 +118,13 @@ class Readers:
         with self._lock:
             if sound and not self._closed and len(self._idle) < self._keep:
                 self._idle.append(reader)
+                self._notify(1)
                 return
             closing = [reader]
             if conn.broken:
                 closing += self._idle
                 self._idle = []
+            self._forget(len(closing))
         _close(closing)
 
     def close(self) -> None:
@@ -68,6 +132,7 @@ class Readers:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            self._forget(len(idle))
         _close(idle)
 
 
