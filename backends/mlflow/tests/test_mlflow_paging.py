@@ -65,13 +65,9 @@ def test_pages_are_the_history_in_the_contracts_order(
     assert [repr(p) for p in got] == [repr(p) for p in sorted(points, key=point_order)]
 
 
-@settings(max_examples=100, deadline=None)
-@given(histories, st.integers(1, 6), histories)
-def test_a_history_that_grows_between_pages_still_pages_in_order(
-    points: list[MetricPoint], limit: int, later: list[MetricPoint]
-) -> None:
-    """Points logged between two pages: every page still follows the one before, and
-    every point first held is read once."""
+def grown_between_pages(points: list[MetricPoint], limit: int, later: list[MetricPoint]) -> None:
+    """The first page of ``points``, then the rest of the pages of ``points`` + ``later``:
+    every page follows the one before, and every point first held is read once."""
     first = server_page(streaming(points), None, limit)
     if first.cursor is None:
         return
@@ -86,6 +82,30 @@ def test_a_history_that_grows_between_pages_still_pages_in_order(
     assert orders == sorted(orders)
     assert len(set(orders)) == len(orders)
     assert {point_order(p) for p in points} <= set(orders)
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories, st.integers(1, 6), histories)
+def test_a_history_that_grows_between_pages_still_pages_in_order(
+    points: list[MetricPoint], limit: int, later: list[MetricPoint]
+) -> None:
+    """Points logged between two pages, at later times than the points held (as a run
+    that goes on logging makes them; any steps): MLflow streams them after those."""
+    held_until = max((p.timestamp for p in points), default=0)
+    later = [p._replace(timestamp=held_until + 1 + p.timestamp) for p in later]
+    grown_between_pages(points, limit, later)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (docs/backends/mlflow.md): a point backfilled between two pages "
+    "with a timestamp before points held shifts MLflow's offsets; the fast path's check "
+    "sees a page that still follows its cursor and skips a held point",
+)
+def test_a_point_backfilled_between_pages_can_hide_a_held_one() -> None:
+    points = [MetricPoint("m", 0.0, -1, 0), MetricPoint("m", 0.0, -1, 2)]
+    later = [MetricPoint("m", 0.0, 0, 0), MetricPoint("m", 0.0, 0, 1)]
+    grown_between_pages(points, 1, later)
 
 
 @pytest.mark.parametrize("in_time_order", [True, False])
