@@ -92,10 +92,11 @@ def latest_indexes(
     """``{series: index of its latest point}``: the greatest ``(step, timestamp,
     value_order)`` of each.
 
-    Usually each series' points come in that order, so its last point is its latest: one
-    check per point, in C, says so. Otherwise sorting by that key and letting later entries
-    overwrite earlier ones keeps the greatest per series. (The sort alone cost ~4x more on
-    a batch of many keys a step: their value orders are shuffled within every step.)
+    Usually each series' points come in that order, so its last point is its latest: a
+    check per point, in C, says so (by steps alone when a series has one point a step).
+    Otherwise sorting by that key and letting later entries overwrite earlier ones keeps
+    the greatest per series. (The sort alone cost ~4x more on a batch of many keys a step:
+    their value orders are shuffled within every step.)
     """
     first = series[0]  # one series? (a tuple compares by identity first)
     if series[-1] == first and series.count(first) == len(series):
@@ -103,9 +104,16 @@ def latest_indexes(
     last = dict(zip(series, range(len(series)), strict=True))
     if len(last) == len(series):  # a point per series (one into each of many resources)
         return last
+    # By steps alone, without a key tuple per point: every point of a series is at a step
+    # below its last one's but the last one itself (one point per series has its last step).
+    last_steps = list(map(steps.__getitem__, map(last.__getitem__, series)))
+    if all(map(operator.le, steps, last_steps)) and sum(map(operator.eq, steps, last_steps)) == len(
+        last
+    ):
+        return last
     sort_keys = list(zip(steps, stamps, orders, strict=True))
     each_last = map(sort_keys.__getitem__, map(last.__getitem__, series))
-    if all(map(operator.le, sort_keys, each_last)):
+    if all(map(operator.le, sort_keys, each_last)):  # points at one step: the whole key
         return last
     ranked = sorted(range(len(series)), key=sort_keys.__getitem__)
     return dict(zip(map(series.__getitem__, ranked), ranked, strict=True))
