@@ -59,7 +59,7 @@ def test_orders_give_every_value_back(values: list[float]) -> None:
 @given(st.lists(floats, max_size=50))
 def test_the_sql_rule_is_the_codecs(values: list[float]) -> None:
     """schema.VALUE_BITS (the rollup's blocks keep their extremes' bits, computed in SQL)
-    is orders_to_bits, on SQLite (tests/test_sql_pages.py runs it on PostgreSQL)."""
+    is orders_to_bits, on SQLite (test_sampled.py checks it on PostgreSQL too)."""
     orders = to_orders(to_bits(values))
     with sqlite3.connect(":memory:") as db:
         db.execute("CREATE TABLE t (i INTEGER, value_order INTEGER)")
