@@ -10,15 +10,12 @@ from ..probes import status_kib
 from ..worker import Context, Result
 from .stores import store_url
 
-#: The shape of trackplug's points table: the same columns, key and included column.
+#: The shape of trackplug's points table (schema version 4): the same columns and key.
 _POINTS = """CREATE TABLE points (
     series BIGINT NOT NULL, step BIGINT NOT NULL, timestamp_ms BIGINT NOT NULL,
-    value_order BIGINT NOT NULL, value_bits BIGINT NOT NULL, value DOUBLE PRECISION,
-    PRIMARY KEY (series, step, timestamp_ms, value_order) INCLUDE (value_bits))"""
-_COPY = (
-    "COPY points (series, step, timestamp_ms, value_order, value_bits, value) "
-    "FROM STDIN (FORMAT BINARY)"
-)
+    value_order BIGINT NOT NULL,
+    PRIMARY KEY (series, step, timestamp_ms, value_order))"""
+_COPY = "COPY points (series, step, timestamp_ms, value_order) FROM STDIN (FORMAT BINARY)"
 _INT64_MAX = (1 << 63) - 1
 
 
@@ -37,13 +34,13 @@ def postgresql_copy_binary(context: Context) -> Result:
     rows = []
     for step, value in data.series(context.size):
         bits = _bits(value)  # data.series values are in [0, 1): the order is the bits
-        rows.append((1, step, now, bits, bits, value))
+        rows.append((1, step, now, bits))
     with store_url(context) as url, psycopg.connect(url) as connection:
         connection.execute(_POINTS)
         connection.commit()
         start = time.perf_counter()
         with connection.cursor() as cursor, cursor.copy(_COPY) as copy:
-            copy.set_types(["int8", "int8", "int8", "int8", "int8", "float8"])
+            copy.set_types(["int8", "int8", "int8", "int8"])
             for row in rows:
                 copy.write_row(row)
         connection.commit()

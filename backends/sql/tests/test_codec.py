@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import struct
+from array import array
 
 from hypothesis import given
 from hypothesis import strategies as st
-from trackplug_sql.codec import best_order, from_bits, latest_indexes, to_bits, to_orders
+from trackplug_sql.codec import (
+    CANONICAL_NAN_BITS,
+    best_order,
+    from_bits,
+    from_orders,
+    latest_indexes,
+    orders_to_bits,
+    to_bits,
+    to_orders,
+)
+from trackplug_sql.schema import VALUE_BITS
 
 from trackplug._model import INT64_MIN, MetricPoint, float_bits, point_order, value_order
 
@@ -25,6 +37,35 @@ def test_bits_and_orders_match_the_model(values: list[float]) -> None:
     assert bits == [float_bits(v) for v in values]
     assert to_orders(bits) == [value_order(v) for v in values]
     assert [float_bits(v) for v in from_bits(bits)] == bits
+
+
+def stored(value: float) -> int:
+    """The bits a value reads back as: itself, NaN as the canonical NaN (the facade's rule)."""
+    return CANONICAL_NAN_BITS if math.isnan(value) else float_bits(value)
+
+
+@given(st.lists(floats))
+def test_orders_give_every_value_back(values: list[float]) -> None:
+    """Schema version 4 stores a point's value as its order alone: reading it back gives
+    the same bits, every NaN the canonical NaN (whatever payload or sign it was logged with)."""
+    orders = to_orders(to_bits(values))
+    assert list(orders_to_bits(orders)) == [stored(v) for v in values]
+    assert [float_bits(v) for v in from_orders(orders)] == [stored(v) for v in values]
+    # PostgreSQL's histories arrive as array("q"): the same values
+    packed = from_orders(array("q", orders))
+    assert [float_bits(v) for v in packed] == [stored(v) for v in values]
+
+
+@given(st.lists(floats, max_size=50))
+def test_the_sql_rule_is_the_codecs(values: list[float]) -> None:
+    """schema.VALUE_BITS (the rollup's blocks keep their extremes' bits, computed in SQL)
+    is orders_to_bits, on SQLite (test_sampled.py checks it on PostgreSQL too)."""
+    orders = to_orders(to_bits(values))
+    with sqlite3.connect(":memory:") as db:
+        db.execute("CREATE TABLE t (i INTEGER, value_order INTEGER)")
+        db.executemany("INSERT INTO t VALUES (?, ?)", enumerate(orders))
+        found = [bits for (bits,) in db.execute(f"SELECT {VALUE_BITS} FROM t ORDER BY i")]
+    assert found == list(orders_to_bits(orders))
 
 
 @given(floats)

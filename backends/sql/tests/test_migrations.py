@@ -4,8 +4,10 @@ transaction, keeping every point bit-exact.
 ``fixtures/schema_v1.sqlite`` was written by the version-1 code (``fixtures/make_schema_v1.py``
 says how) and ``fixtures/schema_v1.json`` holds what it must read back, every value as its
 IEEE-754 bits. Version 2 (params and tags) is the first real change, version 3 (the
-sampling rollup) the second; ``fixtures/schema_v2.sqlite`` is a version-2 file. A test
-migration on top of the latest (:data:`NEXT`) proves the path for the next ones.
+sampling rollup) the second; ``fixtures/schema_v2.sqlite`` is a version-2 file. Version 4
+(a points row that is its key alone) rebuilds the points table; ``fixtures/schema_v3.sqlite``
+is a version-3 file holding every kind of value. A test migration on top of the latest
+(:data:`NEXT`) proves the path for the next ones.
 """
 
 from __future__ import annotations
@@ -186,7 +188,8 @@ def test_postgresql_upgrades_in_one_transaction(
         t.log_metrics("m", {"valid": {"f1": -0.0}, "train": {"f1": float("nan")}}, "f1")
         before = contents(t)
     with psycopg.connect(base, options=f"-csearch_path={search_path}") as db:
-        # back to a version-1 store: every later migration only added tables
+        # back to version 1's tables: migrations 2 and 3 only added tables, and 4 rebuilds
+        # the points table from the columns every version has
         for table in ("params", "tags", "rollups", "blocks"):
             db.execute(f"DROP TABLE trackplug_{table}")
         db.execute("UPDATE trackplug_meta SET value = '1' WHERE name = 'schema_version'")
@@ -227,3 +230,124 @@ def test_version_3_upgrades_a_version_2_file_and_samples_it_from_the_rollup(v2_u
     with sqlite3.connect(v2_url.removeprefix("sqlite:///")) as db:
         (blocks,) = db.execute("SELECT count(*) FROM trackplug_blocks").fetchone()
     assert 0 < blocks < len(expected["history"]) // 10
+
+
+V3 = json.loads((FIXTURES / "schema_v3.json").read_text())
+#: A NaN with a payload and the sign set: no trackplug writes one (the facade makes every NaN
+#: the canonical one), put into the version-3 file by hand.
+PAYLOAD_NAN_BITS = -0x0007FFFFFFFFFFFF  # 0xFFF8000000000001
+
+
+def histories(t: Tracker) -> dict[str, dict[str, list[list[int]]]]:
+    return {
+        r: {k: [[p.step, p.timestamp, bits(p.value)] for p in t.history(r, k)] for k in t.latest(r)}
+        for r in t.resources()
+    }
+
+
+def latest_bits(t: Tracker) -> dict[str, dict[str, int]]:
+    return {r: {k: bits(v) for k, v in t.latest(r).items()} for r in t.resources()}
+
+
+@pytest.fixture
+def v3_url(tmp_path: Path) -> str:
+    copy = tmp_path / "v3.sqlite"
+    shutil.copyfile(FIXTURES / "schema_v3.sqlite", copy)
+    return f"sqlite:///{copy}"
+
+
+def test_version_4_rebuilds_a_version_3_files_points_and_reads_them_bit_exactly(
+    v3_url: str,
+) -> None:
+    """NaN, ±0.0, ±inf, negative values, subnormals and the largest finite values come back
+    from their orders alone; a sampled series whose rollup was stale at version 3 samples as
+    the rule does; the store takes writes and reopens without migrating again."""
+    with sqlite3.connect(f"file:{FIXTURES / 'schema_v3.sqlite'}?mode=ro", uri=True) as db:
+        assert db.execute(schema.GET_VERSION).fetchone() == ("3",)
+    with trackplug.connect(v3_url) as t:
+        assert histories(t) == V3["history"]
+        assert latest_bits(t) == V3["latest"]
+        sample = t.history_sampled("run-1", "wave", 50)
+        assert [[p.step, p.timestamp, bits(p.value)] for p in sample] == V3["sample"]
+        t.log_metric("run-1", "value", -0.0, step=10**6)
+    assert version_of(v3_url) == schema.latest_version()
+    with sqlite3.connect(v3_url.removeprefix("sqlite:///")) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(trackplug_points)")]
+        assert columns == ["series", "step", "timestamp_ms", "value_order"]
+        assert "trackplug_points_v3" not in {
+            n for (n,) in db.execute("SELECT name FROM sqlite_master")
+        }
+    with trackplug.connect(v3_url) as t:
+        last = t.history("run-1", "value")[-1]
+        assert (last.step, bits(last.value)) == (10**6, bits(-0.0))
+        assert histories(t)["run-2"] == V3["history"]["run-2"]
+
+
+def test_a_nan_reads_back_as_the_canonical_nan_whatever_its_stored_payload(v3_url: str) -> None:
+    """Version 3 kept a NaN's bits; version 4 keeps its order, the same for every NaN, and
+    reads the canonical NaN, the one every backend holds (the facade's rule)."""
+    with sqlite3.connect(v3_url.removeprefix("sqlite:///")) as db:
+        (series,) = db.execute(
+            "SELECT id FROM trackplug_series WHERE resource = 'run-1' AND key = 'value'"
+        ).fetchone()
+        db.execute(
+            "INSERT INTO trackplug_points VALUES (?, 500, 1, ?, ?, NULL)",
+            (series, -(2**63), PAYLOAD_NAN_BITS),
+        )
+    with trackplug.connect(v3_url) as t:
+        (point,) = [p for p in t.history("run-1", "value") if p.step == 500]
+    assert bits(point.value) == bits(float("nan")) != PAYLOAD_NAN_BITS
+
+
+def test_postgresql_rebuilds_a_version_3_points_table(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version-3 file's histories, written as version 3 wrote its rows into a
+    version-3 PostgreSQL store, read back bit-exactly after version 4 rebuilt the table."""
+    import psycopg
+    from trackplug_sql.codec import best_order, to_orders
+
+    monkeypatch.setattr(schema, "MIGRATIONS", tuple(m for m in REAL if m.version <= 3))
+    SQLBackend(pg_url).close()  # a version-3 store
+    search_path = pg_url.rpartition("search_path%3D")[2].partition("&")[0]
+    with psycopg.connect(pg_url.partition("?")[0], options=f"-csearch_path={search_path}") as db:
+        for sid, (rid, key, points) in enumerate(
+            (rid, key, points)
+            for rid, keys in V3["history"].items()
+            for key, points in keys.items()
+        ):
+            orders = to_orders([b for _, _, b in points])
+            values = [struct.unpack("<d", struct.pack("<q", b))[0] for _, _, b in points]
+            rows = [
+                (sid, step, stamp, order, b, value)
+                for (step, stamp, b), order, value in zip(points, orders, values, strict=True)
+            ]
+            step, stamp, b = points[-1]
+            db.execute(
+                "INSERT INTO trackplug_series (id, resource, key, step, timestamp_ms, "
+                "value_order, value_bits, best_order, value) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (sid, rid, key, step, stamp, orders[-1], b, best_order(orders[-1]), values[-1]),
+            )
+            with db.cursor().copy("COPY trackplug_points FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    monkeypatch.setattr(schema, "MIGRATIONS", REAL)
+    with trackplug.connect(pg_url) as t:
+        assert histories(t) == V3["history"]
+        assert latest_bits(t) == V3["latest"]
+        sample = t.history_sampled("run-1", "wave", 50)
+        assert [[p.step, p.timestamp, bits(p.value)] for p in sample] == V3["sample"]
+    with psycopg.connect(pg_url.partition("?")[0], options=f"-csearch_path={search_path}") as db:
+        assert db.execute(schema.GET_VERSION).fetchone() == (str(schema.latest_version()),)
+        columns = db.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'trackplug_points'::regclass "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        ).fetchall()
+        assert [c for (c,) in columns] == ["series", "step", "timestamp_ms", "value_order"]
+        key = db.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'trackplug_points'::regclass AND indisprimary"
+        ).fetchone()
+        assert key is not None
+        assert key[0].endswith("(series, step, timestamp_ms, value_order)")

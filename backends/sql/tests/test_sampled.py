@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trackplug_sql import SQLBackend, rollup
+from trackplug_sql.codec import orders_to_bits
+from trackplug_sql.schema import VALUE_BITS
 
 import trackplug
 from trackplug.plugin import float_bits, sample_points
@@ -139,3 +141,27 @@ def test_a_write_marks_only_a_sampled_series_stale(persistent_url: str) -> None:
         assert state == [("a", 250)]
         sample = tracker.history_sampled("a", "m", 20)
         assert [p.step for p in sample if p.value == 99.0] == [250]
+
+
+def test_the_blocks_keep_their_extremes_bits(persistent_url: str) -> None:
+    """Since schema version 4 a point's bits are rebuilt from its order; the blocks still
+    keep their extremes' bits, computed in SQL (``schema.VALUE_BITS``) as the codec does."""
+    values = [math.nan, -0.0, 0.0, -1.5, 2.5, math.inf, -math.inf, 5e-324, -5e-324, -1e300]
+    points = [trackplug.MetricPoint("m", values[i % len(values)], i, 0) for i in range(400)]
+    with trackplug.connect(persistent_url) as tracker, points_per_block(4):
+        tracker.log_points("r", points)
+        tracker.history_sampled("r", "m", 20)
+    store = SQLBackend(persistent_url)
+    try:
+        blocks = store._store.query(
+            "SELECT min_value_order, min_value_bits, max_value_order, max_value_bits "
+            "FROM trackplug_blocks",
+            {},
+        )
+        each = store._store.query(f"SELECT value_order, {VALUE_BITS} FROM trackplug_points", {})
+    finally:
+        store.close()
+    assert len(blocks) >= 20
+    for order, bits in [*each, *[r[:2] for r in blocks], *[r[2:] for r in blocks]]:
+        assert bits == orders_to_bits([order])[0]
+    assert {bits for _, bits in each} == {float_bits(v) for v in values}

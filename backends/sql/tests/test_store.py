@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -101,14 +102,21 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> N
         SQLBackend(f"sqlite:///{path}")
 
 
-def test_points_are_stored_as_exact_bits_beside_a_readable_value(tmp_path: Path) -> None:
-    path = tmp_path / "bits.db"
+def test_a_point_row_is_its_key_alone_and_reads_back_exactly(tmp_path: Path) -> None:
+    """Schema version 4: a value is stored once, as its ``value_order`` (the key's last
+    column); NaN, -0.0 and a negative value come back bit-exactly from it."""
+    path = tmp_path / "orders.db"
+    values = [float("nan"), -0.0, 2.5, -2.5]
     with trackplug.connect(f"sqlite:///{path}") as tracker:
-        for step, value in enumerate([float("nan"), -0.0, 2.5]):
+        for step, value in enumerate(values):
             tracker.log_metric("r", "x", value, step=step)
+        read = [p.value for p in tracker.history("r", "x")]
+    assert [struct.pack("<d", v) for v in read] == [struct.pack("<d", v) for v in values]
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT value_bits, value FROM trackplug_points ORDER BY step").fetchall()
-    assert rows == [(0x7FF8000000000000, None), (-(2**63), 0.0), (0x4004000000000000, 2.5)]
+        columns = [row[1] for row in db.execute("PRAGMA table_info(trackplug_points)")]
+        orders = db.execute("SELECT value_order FROM trackplug_points ORDER BY step").fetchall()
+    assert columns == ["series", "step", "timestamp_ms", "value_order"]
+    assert orders == [(-(2**63),), (-1,), (0x4004000000000000,), (-0x4004000000000001,)]
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:

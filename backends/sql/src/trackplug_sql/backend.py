@@ -39,7 +39,7 @@ from trackplug.plugin import (
 )
 
 from . import rollup, schema
-from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
+from .codec import best_order, from_bits, from_orders, latest_indexes, to_bits, to_orders
 from .schema import PointColumns, SeriesRow
 from .store import PointOrder, Row, Store, Transaction
 
@@ -192,8 +192,7 @@ class SQLBackend:
             ids = [*known.values()] * len(points.series)
         else:
             ids = list(map(known.__getitem__, points.series))
-        _, values, steps, stamps, bits, orders = points
-        columns = PointColumns(ids, steps, stamps, orders, bits, values)
+        columns = PointColumns(ids, points.steps, points.stamps, points.orders)
         tx.insert_points(columns)
         tx.mark_stale(known.values(), min(columns.step))
         return found
@@ -248,8 +247,8 @@ class SQLBackend:
     def _page(
         self, resource: Resource, key: str, after: PointOrder | None, limit: int
     ) -> HistoryPage:
-        steps, stamps, bits = self._store.history_page(resource.id, key, after, limit + 1)
-        points = _points_of(key, steps[:limit], stamps[:limit], bits[:limit])
+        steps, stamps, orders = self._store.history_page(resource.id, key, after, limit + 1)
+        points = _points_of(key, steps[:limit], stamps[:limit], orders[:limit])
         return HistoryPage(points, order_cursor(points) if len(steps) > limit else None)
 
     @hookimpl
@@ -342,12 +341,12 @@ class SQLBackend:
 
 
 def _points_of(
-    key: str, steps: Sequence[int], stamps: Sequence[int], bits: Sequence[int]
+    key: str, steps: Sequence[int], stamps: Sequence[int], orders: Sequence[int]
 ) -> list[MetricPoint]:
     """A series' points from its columns (a history, or a sample of it)."""
     with gc_paused():
         # tuple.__new__ in C, not MetricPoint._make (a Python call per point: 1.5x slower)
-        rows = zip(repeat(key), from_bits(bits), steps, stamps)
+        rows = zip(repeat(key), from_orders(orders), steps, stamps)
         return list(map(tuple.__new__, repeat(MetricPoint), rows))
 
 

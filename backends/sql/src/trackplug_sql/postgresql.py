@@ -70,11 +70,10 @@ _CREATE_STAGING = (
     'key TEXT COLLATE "C", step BIGINT, timestamp_ms BIGINT, value_order BIGINT, '
     "value_bits BIGINT, best_order BIGINT, value DOUBLE PRECISION) ON COMMIT DELETE ROWS; "
     "CREATE TEMP TABLE IF NOT EXISTS trackplug_staged_points (series BIGINT, step BIGINT, "
-    "timestamp_ms BIGINT, value_order BIGINT, value_bits BIGINT, value DOUBLE PRECISION) "
-    "ON COMMIT DELETE ROWS"
+    "timestamp_ms BIGINT, value_order BIGINT) ON COMMIT DELETE ROWS"
 )
 _SERIES_TYPES = ("text", "text", "int8", "int8", "int8", "int8", "int8", "float8")
-_POINT_TYPES = ("int8", "int8", "int8", "int8", "int8", "float8")
+_POINT_TYPES = ("int8",) * len(PointColumns._fields)
 # In (resource, key) order: one lock order for every writer.
 _UPSERT_STAGED_SERIES = (
     schema.upsert_series(
@@ -118,14 +117,14 @@ _MARK_STALE = (
 )
 # A history as three columns of packed big-endian int8s (int8send), aggregated over the
 # ordered rows: the client unpacks each column in C (array.array), with no per-element
-# parsing, and the values' bits become floats without an int each (1.3x faster than three
-# binary array_agg). Aggregated over the subquery, not with string_agg(… ORDER BY …), which
-# PostgreSQL 15 would sort once per column, spilling past work_mem, whatever index gives the
-# order: the subquery's rows come in order from an index-only scan of the primary key and
-# nothing between them and the aggregate reorders them.
+# parsing, and the values' orders become floats without an int each (codec.from_orders;
+# 1.3x faster than three binary array_agg). Aggregated over the subquery, not with
+# string_agg(… ORDER BY …), which PostgreSQL 15 would sort once per column, spilling past
+# work_mem, whatever index gives the order: the subquery's rows come in order from an
+# index-only scan of the primary key and nothing between them and the aggregate reorders them.
 _PACKED = (
     "SELECT string_agg(int8send(step), ''), string_agg(int8send(timestamp_ms), ''), "
-    "string_agg(int8send(value_bits), '') FROM ({}) AS h"
+    "string_agg(int8send(value_order), '') FROM ({}) AS h"
 )
 # Every bucket's least and greatest points in one statement, when every point has the same
 # step (no rollup applies): width_bucket numbers a point's bucket by the buckets' lower
@@ -133,28 +132,30 @@ _PACKED = (
 # in history order, as the model does).
 _SAMPLE_ONE_STEP = """
     WITH p AS (
-        SELECT step, timestamp_ms, value_order, value_bits,
+        SELECT step, timestamp_ms, value_order,
                width_bucket(timestamp_ms, %(starts)s::bigint[]) AS bucket
         FROM trackplug_points WHERE series = %(series)s AND step = %(step)s)
-    (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order, value_bits
+    (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order
      FROM p ORDER BY bucket, value_order, step, timestamp_ms)
     UNION
-    (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order, value_bits
+    (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order
      FROM p ORDER BY bucket, value_order DESC, step, timestamp_ms)
 """
 # The rollup (rollup.py): each block's least and greatest points, from one sort of the
-# points from the stale step on.
-_BUILD_BLOCKS = """
+# points from the stale step on; their bits rebuilt from their orders (schema.VALUE_BITS).
+_BUILD_BLOCKS = f"""
     INSERT INTO trackplug_blocks
     SELECT least.series, least.block,
            least.step, least.timestamp_ms, least.value_order, least.value_bits,
            greatest.step, greatest.timestamp_ms, greatest.value_order, greatest.value_bits
     FROM (SELECT DISTINCT ON (block) * FROM (
-            SELECT series, step >> :shift AS block, step, timestamp_ms, value_order, value_bits
+            SELECT series, step >> :shift AS block, step, timestamp_ms, value_order,
+                   {schema.VALUE_BITS} AS value_bits
             FROM trackplug_points WHERE series = :series AND step >= :from_step) AS p
           ORDER BY block, value_order, step, timestamp_ms) AS least
     JOIN (SELECT DISTINCT ON (block) * FROM (
-            SELECT step >> :shift AS block, step, timestamp_ms, value_order, value_bits
+            SELECT step >> :shift AS block, step, timestamp_ms, value_order,
+                   {schema.VALUE_BITS} AS value_bits
             FROM trackplug_points WHERE series = :series AND step >= :from_step) AS p
           ORDER BY block, value_order DESC, step, timestamp_ms) AS greatest
     USING (block)
@@ -165,19 +166,19 @@ _LOCK_SERIES = "SELECT 1 FROM trackplug_series WHERE id = :series FOR UPDATE"
 # of its points outside them, one LATERAL pair per bucket.
 _CANDIDATES = """
     SELECT {prefix}_step AS step, {prefix}_timestamp_ms AS timestamp_ms,
-           {prefix}_value_order AS value_order, {prefix}_value_bits AS value_bits
+           {prefix}_value_order AS value_order
     FROM trackplug_blocks
     WHERE series = %(series)s AND block BETWEEN b.blocks_low AND b.blocks_high
     UNION ALL
-    SELECT step, timestamp_ms, value_order, value_bits FROM trackplug_points
+    SELECT step, timestamp_ms, value_order FROM trackplug_points
     WHERE series = %(series)s AND step BETWEEN b.head_low AND b.head_high
     UNION ALL
-    SELECT step, timestamp_ms, value_order, value_bits FROM trackplug_points
+    SELECT step, timestamp_ms, value_order FROM trackplug_points
     WHERE series = %(series)s AND step BETWEEN b.tail_low AND b.tail_high
 """
 _RANGES = ("blocks_low", "blocks_high", "head_low", "head_high", "tail_low", "tail_high")
 _SAMPLE_ROLLUP = f"""
-    SELECT e.step, e.timestamp_ms, e.value_order, e.value_bits
+    SELECT e.step, e.timestamp_ms, e.value_order
     FROM unnest({", ".join(f"%({name})s::bigint[]" for name in _RANGES)})
         AS b({", ".join(_RANGES)})
     CROSS JOIN LATERAL (

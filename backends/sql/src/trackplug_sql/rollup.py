@@ -109,7 +109,7 @@ def fresh_shift(query: Callable[[str, dict[str, int]], list[Row]], series: int) 
 
 def extremes(least: Sequence[Row], greatest: Sequence[Row]) -> list[Row]:
     """A bucket's least and greatest points, of candidate rows ``(step, timestamp_ms,
-    value_order, value_bits)`` (``value_order`` None: no candidate): the least and the
+    value_order)`` (``value_order`` None: no candidate): the least and the
     greatest ``value_order``, ties by history order."""
     lows = [row for row in least if row[2] is not None]
     highs = [row for row in greatest if row[2] is not None]

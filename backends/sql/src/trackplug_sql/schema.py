@@ -9,6 +9,8 @@ Tables (``docs/backends/sql.md`` shows the query plans):
 * ``trackplug_points``: every point, keyed by ``(series, step, timestamp_ms, value_order)``,
   which is the history's order and the duplicate rule at once: ``value_order`` is a
   one-to-one function of a (canonical-NaN) value's bits, so equal keys are exact duplicates.
+  Since version 4 the key is the whole row: a value is read back from its ``value_order``
+  (:func:`trackplug_sql.codec.from_orders`).
 * ``trackplug_perf``: the performance record of each resource.
 * ``trackplug_params`` (version 2): each resource's write-once params, as JSON text (so a
   value comes back with its type).
@@ -18,6 +20,7 @@ Tables (``docs/backends/sql.md`` shows the query plans):
   ``history_sampled`` reads instead of the points (:mod:`trackplug_sql.rollup`): per series,
   its block width and the step from which its blocks are stale; per block of steps, its
   least and greatest points.
+* version 4 rebuilds ``trackplug_points`` without ``value_bits`` and ``value``.
 
 The DDL below is version 1's, forever: every later change is a :class:`Migration`, run on
 new stores and old ones alike, so both are built by the same statements.
@@ -36,6 +39,7 @@ __all__ = [
     "POSTGRESQL_DDL",
     "SCHEMA_VERSION",
     "SQLITE_DDL",
+    "VALUE_BITS",
     "Migration",
     "PointColumns",
     "SeriesRow",
@@ -52,6 +56,18 @@ class Migration(NamedTuple):
     sqlite: tuple[str, ...]
     postgresql: tuple[str, ...]
 
+
+#: A point's value bits (``float_bits``) from its ``value_order``, in SQL: the inverse of
+#: :func:`trackplug_sql.codec.to_orders` (:func:`trackplug_sql.codec.orders_to_bits`, which
+#: the reads use, in bulk), for the rollup's blocks, which keep the bits of their extremes.
+#: Non-negative orders are the bits; a negative value's order is its bits with the 63 low
+#: bits flipped (``~order`` with the sign bit set); the least order is the canonical NaN.
+#: ``-9223372036854775807 - 1``: SQLite reads the literal ``-9223372036854775808`` as REAL.
+VALUE_BITS = (
+    "(CASE WHEN value_order >= 0 THEN value_order "
+    "WHEN value_order = -9223372036854775807 - 1 THEN 9221120237041090560 "
+    "ELSE (~value_order) | (-9223372036854775807 - 1) END)"
+)
 
 #: A block's least and greatest points (by ``value_order``, ties by history order).
 _EXTREME_COLUMNS = ", ".join(
@@ -120,6 +136,44 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (series, block))""",
         ),
     ),
+    # A points row that is its key alone. ``value_bits`` and ``value`` repeated the value
+    # that ``value_order`` already holds: the order is a one-to-one function of a value's
+    # bits, every NaN being the one canonical NaN (the facade's rule for every backend; a
+    # NaN's payload was never a metric, and two NaNs of one step and time were already one
+    # duplicate), so reads rebuild the bits from it (codec.from_orders). Dropping both cut
+    # SQLite's insert CPU by 45% (one of them: 28%) and the table by 41%
+    # (docs/backends/sql.md, "Exactness"). The table is rebuilt, not altered: SQLite's DROP
+    # COLUMN needs 3.35 and PostgreSQL's leaves the dropped values in every row on disk. In
+    # PostgreSQL the primary key is added after the copy (one sorted build, not one index
+    # insertion per row); it no longer INCLUDEs anything: the key is every column.
+    Migration(
+        4,
+        sqlite=(
+            "ALTER TABLE trackplug_points RENAME TO trackplug_points_v3",
+            """CREATE TABLE trackplug_points (
+                series INTEGER NOT NULL,
+                step INTEGER NOT NULL,
+                timestamp_ms INTEGER NOT NULL,
+                value_order INTEGER NOT NULL,
+                PRIMARY KEY (series, step, timestamp_ms, value_order)) WITHOUT ROWID""",
+            "INSERT INTO trackplug_points SELECT series, step, timestamp_ms, value_order "
+            "FROM trackplug_points_v3 ORDER BY series, step, timestamp_ms, value_order",
+            "DROP TABLE trackplug_points_v3",
+        ),
+        postgresql=(
+            "ALTER TABLE trackplug_points RENAME TO trackplug_points_v3",
+            """CREATE TABLE trackplug_points (
+                series BIGINT NOT NULL,
+                step BIGINT NOT NULL,
+                timestamp_ms BIGINT NOT NULL,
+                value_order BIGINT NOT NULL)""",
+            "INSERT INTO trackplug_points SELECT series, step, timestamp_ms, value_order "
+            "FROM trackplug_points_v3",
+            "DROP TABLE trackplug_points_v3",
+            "ALTER TABLE trackplug_points "
+            "ADD PRIMARY KEY (series, step, timestamp_ms, value_order)",
+        ),
+    ),
 )
 
 
@@ -144,8 +198,6 @@ class PointColumns(NamedTuple):
     step: Sequence[int]
     timestamp_ms: Sequence[int]
     value_order: Sequence[int]
-    value_bits: Sequence[int]
-    value: Sequence[float]
 
 
 POINT_COLUMNS = ", ".join(PointColumns._fields)
@@ -182,8 +234,8 @@ SQLITE_DDL = (
 
 # COLLATE "C": ids and keys sort by code point, as Python sorts them (the database's
 # locale collation would not). The points' primary key INCLUDEs the bits, so a history is
-# an index-only scan. No foreign key: its per-row trigger would halve insert speed, and
-# series ids only ever come from the same transaction.
+# an index-only scan (version 4: the key is the whole row). No foreign key: its per-row
+# trigger would halve insert speed, and series ids only ever come from the same transaction.
 POSTGRESQL_DDL = (
     'CREATE TABLE IF NOT EXISTS trackplug_meta (name TEXT COLLATE "C" PRIMARY KEY, '
     "value TEXT NOT NULL)",
@@ -274,7 +326,7 @@ COPY_SERIES = (
 )
 COPY_POINTS = f"""
     INSERT INTO trackplug_points ({POINT_COLUMNS})
-    SELECT target.id, p.step, p.timestamp_ms, p.value_order, p.value_bits, p.value
+    SELECT target.id, p.step, p.timestamp_ms, p.value_order
     FROM trackplug_series AS source
     JOIN trackplug_points AS p ON p.series = source.id
     JOIN trackplug_series AS target ON target.resource = :target AND target.key = source.key
@@ -305,7 +357,7 @@ SET_TAG = (
 # is a scalar subquery, not a join, so PostgreSQL knows the range is one series and reads it
 # by an index-only scan in key order.
 _HISTORY = """
-    SELECT step, timestamp_ms, value_bits FROM trackplug_points
+    SELECT step, timestamp_ms, value_order FROM trackplug_points
     WHERE series = (SELECT id FROM trackplug_series WHERE resource = :resource AND key = :key)
     {after}ORDER BY step, timestamp_ms, value_order{limit}
 """
@@ -332,7 +384,7 @@ COUNT_UP_TO = (
     "LIMIT :limit) AS head"
 )
 SAMPLE_ENDS = {
-    end: "SELECT step, timestamp_ms, value_order, value_bits FROM trackplug_points "
+    end: "SELECT step, timestamp_ms, value_order FROM trackplug_points "
     f"WHERE series = :series ORDER BY step {d}, timestamp_ms {d}, value_order {d} LIMIT 1"
     for end, d in (("first", "ASC"), ("last", "DESC"))
 }

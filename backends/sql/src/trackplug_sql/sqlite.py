@@ -52,7 +52,7 @@ BUSY_TIMEOUT = 60.0
 _FAILURES = (sqlite3.Error,)
 #: Rows per multi-row INSERT (fewer if the SQLite build allows fewer parameters).
 CHUNK_ROWS = 500
-_ROW = "(?, ?, ?, ?, ?, ?)"
+_ROW = f"({', '.join(['?'] * len(PointColumns._fields))})"
 
 
 @functools.lru_cache(maxsize=16)
@@ -98,7 +98,7 @@ def _mark_stale(series: int) -> str:
 # its ORDER BY order: SQLite keeps a subquery's ORDER BY under an aggregate on purpose
 # (rule 16 of its query flattener, for order-sensitive aggregates such as group_concat).
 _JSON_ARRAYS = """
-    SELECT json_group_array(step), json_group_array(timestamp_ms), json_group_array(value_bits)
+    SELECT json_group_array(step), json_group_array(timestamp_ms), json_group_array(value_order)
     FROM ({})
 """
 _HISTORY_JSON = _JSON_ARRAYS.format(schema.HISTORY)
@@ -112,7 +112,7 @@ _IN_BUCKET = {
     "timestamp_ms": "step = :step AND timestamp_ms BETWEEN :low AND :high",
 }
 _BUCKET_EXTREME = {
-    (extreme, column): f"SELECT step, timestamp_ms, {extreme}(value_order), value_bits "
+    (extreme, column): f"SELECT step, timestamp_ms, {extreme}(value_order) "
     f"FROM trackplug_points WHERE series = :series AND {where}"
     for extreme in ("MIN", "MAX")
     for column, where in _IN_BUCKET.items()
@@ -121,10 +121,12 @@ _BUCKET_EXTREME = {
 # (by the same bare-column rule). The blocks that hold points are found by skipping from
 # one to the next in the primary key; the end of the top block may overflow into a REAL,
 # which still compares right. A point leaves its correlated subquery as one JSON array
-# (the CTE is MATERIALIZED: else each json_extract would run the subquery again).
+# (the CTE is MATERIALIZED: else each json_extract would run the subquery again). A block
+# keeps its extremes' bits too, rebuilt from their orders (schema.VALUE_BITS, evaluated on
+# the row MIN or MAX picked).
 _BLOCK_END = "(n << :shift) + :span"
 _BLOCK_POINT = (
-    "(SELECT json_array(step, timestamp_ms, {extreme}(value_order), value_bits) "
+    f"(SELECT json_array(step, timestamp_ms, {{extreme}}(value_order), {schema.VALUE_BITS}) "
     f"FROM trackplug_points WHERE series = :series AND step BETWEEN n << :shift AND {_BLOCK_END})"
 )
 _BUILD_BLOCKS = f"""
@@ -155,12 +157,12 @@ def _candidate(extreme: str, ranges: str) -> str:
     if ranges == "blocks":
         pre = extreme.lower() + "_"
         return (
-            f"SELECT {pre}step, {pre}timestamp_ms, {extreme}({pre}value_order), {pre}value_bits "
+            f"SELECT {pre}step, {pre}timestamp_ms, {extreme}({pre}value_order) "
             "FROM trackplug_blocks WHERE series = :series "
             "AND block BETWEEN :blocks_low AND :blocks_high"
         )
     return (
-        f"SELECT step, timestamp_ms, {extreme}(value_order), value_bits FROM trackplug_points "
+        f"SELECT step, timestamp_ms, {extreme}(value_order) FROM trackplug_points "
         f"WHERE series = :series AND step BETWEEN :{ranges}_low AND :{ranges}_high"
     )
 
@@ -331,8 +333,8 @@ def _columns(rows: list[Row]) -> HistoryColumns:
 
 def _parsed(rows: list[Row]) -> HistoryColumns:
     """The one row of JSON arrays as columns."""
-    ((steps, stamps, bits),) = rows
-    return (json.loads(steps), json.loads(stamps), json.loads(bits))
+    ((steps, stamps, orders),) = rows
+    return (json.loads(steps), json.loads(stamps), json.loads(orders))
 
 
 class SQLiteStore:

@@ -35,7 +35,8 @@ __all__ = [
 
 Row = tuple[Any, ...]
 Params = Mapping[str, object]
-#: One series' history as columns, in history order: steps, timestamps, value bits.
+#: One series' history as columns, in history order: steps, timestamps, value orders
+#: (``value_order``: the points table's only copy of a value since schema version 4).
 HistoryColumns = tuple[Sequence[int], Sequence[int], Sequence[int]]
 #: A point's place in its history: ``(step, timestamp_ms, value_order)``, unique per series.
 PointOrder = tuple[int, int, int]
@@ -130,7 +131,7 @@ class backend_errors:  # lower case: used as a function: ``with backend_errors(.
 
 class SamplePlan(NamedTuple):
     """How a series too long for ``max_points`` is sampled: its first and last rows
-    ``(step, timestamp_ms, value_order, value_bits)``, the column its buckets split
+    ``(step, timestamp_ms, value_order)``, the column its buckets split
     (``step``, or ``timestamp_ms`` when every point has the same step) and the buckets as
     inclusive ``(low, high)`` ranges of it."""
 
@@ -167,10 +168,10 @@ def page_params(resource: str, key: str, after: PointOrder | None, limit: int) -
 
 
 def sampled_columns(rows: Iterable[Row]) -> HistoryColumns:
-    """Sampled rows ``(step, timestamp_ms, value_order, value_bits)``, duplicates dropped,
-    as history columns in history order."""
+    """Sampled rows ``(step, timestamp_ms, value_order)``, duplicates dropped, as history
+    columns in history order."""
     ordered = sorted(set(rows))
-    return ([r[0] for r in ordered], [r[1] for r in ordered], [r[3] for r in ordered])
+    return ([r[0] for r in ordered], [r[1] for r in ordered], [r[2] for r in ordered])
 
 
 def migrations_for(found: object, url: str) -> tuple[Migration, ...]:
