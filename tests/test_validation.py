@@ -314,3 +314,25 @@ def test_an_infinity_given_as_such_is_kept_by_the_same_rule() -> None:
     assert check_value("k", -math.inf) == -math.inf
     with pytest.raises(ValidationError, match="too large"):
         check_value("k", Fraction(10**400, 3))
+
+
+_NOT_IN_AN_ID = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+@given(
+    st.one_of(
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=260),
+        st.text(max_size=260),
+    )
+)
+@settings(max_examples=500)
+def test_a_new_string_id_is_taken_by_the_one_rule_printable_ascii_or_not(rid: str) -> None:
+    """A new plain id takes a shortcut when it is printable ASCII (tested in C); the rule is
+    the same: 1 to 250 characters, none a control character or a lone surrogate."""
+    trackplug._validation._resources.pop(rid, None)
+    valid = 1 <= len(rid) <= 250 and not _NOT_IN_AN_ID.search(rid)
+    if valid:
+        assert to_resource(rid) == Resource(rid)
+    else:
+        with pytest.raises(ValidationError):
+            to_resource(rid)

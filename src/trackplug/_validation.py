@@ -239,7 +239,10 @@ def to_resource(resource: object) -> Resource:
         cached = _resources.get(resource)
         if cached is not None:
             return cached
-        if _valid_id(resource):  # a new plain id (one point into each of many resources)
+        # A new plain id (one point into each of many resources): printable ASCII has no
+        # control character or surrogate, tested in C (the regex, and a call, otherwise).
+        fast = 0 < len(resource) <= MAX_RESOURCE_ID_LENGTH and resource.isascii()
+        if (fast and resource.isprintable()) or _valid_id(resource):
             return _remember(resource)
     # A Resource is a tuple too: its id is checked like any other (one may build a bad one).
     raw = resource[0] if isinstance(resource, tuple) and resource else resource

@@ -258,3 +258,51 @@ def test_postgresql_creates_the_staging_tables_once_per_connection(
         later = statements.during(lambda: backend.log_metric(_two_keys_each(600, 1)))
     assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # its 1,200 series staged
     assert not [s for s in later if "CREATE TEMP TABLE" in s]
+
+
+def test_sqlite_new_series_are_numbered_by_the_writer_and_known_by_their_id(
+    sqlite_url: str,
+) -> None:
+    """SQLite's upsert numbers the new series of a write from the greatest id (it holds the
+    write lock) and reads back only ids for them: each returned ``(index, id)`` names the
+    right row, across statements, beside series moved forward (their text read back) and
+    series left alone (nothing returned)."""
+    with contextlib.closing(SQLBackend(sqlite_url)) as backend:
+        backend.log_metric(_two_keys_each(10, 5))  # ids 1..20
+        store = backend._store
+        rows = [(f"run-{i:05d}", "a", 9 if i % 2 else 1, 1, 0, 0, 0, 0.0) for i in range(10)]
+        rows += [(f"new-{i:05d}", "a", 0, 1, 0, 0, 0, 0.0) for i in range(1_000)]  # 3 statements
+        with store.transaction() as tx:
+            returned = tx.upsert_series(rows)
+            stored = dict(((r, k), sid) for r, k, sid in tx.query(_ALL_SERIES, {}))
+        moved = [i for i in range(10) if i % 2]
+        assert sorted(index for index, _ in returned) == [*moved, *range(10, 1_010)]
+        assert all(stored[rows[index][0], "a"] == sid for index, sid in returned)
+        # a new row's id is the greatest before (20) + 1 + its index: an existing row's
+        # number is skipped, and the next write starts again from the greatest
+        assert [sid for index, sid in sorted(returned) if index >= 10] == list(range(31, 1_031))
+
+
+def test_sqlite_writers_of_one_file_number_their_new_series_apart(sqlite_url: str) -> None:
+    """Two backends on one file create series in turn: each numbers from the greatest id
+    stored when its write begins, never from what it saw before."""
+    first, second = SQLBackend(sqlite_url), SQLBackend(sqlite_url)
+    try:
+        for round_ in range(3):
+            for name, writer in (("first", first), ("second", second)):
+                writer.log_metric(
+                    {Resource(f"{name}-{round_}-{i}"): _points([float(i)]) for i in range(400)}
+                )
+        for round_ in range(3):
+            for name, reader in (("first", second), ("second", first)):
+                for i in (0, 399):
+                    found = reader.history(Resource(f"{name}-{round_}-{i}"), "x")
+                    assert [p.value for p in found] == [float(i)]
+        ids = [sid for _, _, sid in first._store.query(_ALL_SERIES, {})]
+        assert len(ids) == len(set(ids)) == 2_400
+    finally:
+        first.close()
+        second.close()
+
+
+_ALL_SERIES = "SELECT resource, key, id FROM trackplug_series"
