@@ -41,7 +41,7 @@ from trackplug.plugin import (
 from . import rollup, schema
 from .codec import best_order, from_bits, latest_indexes, to_bits, to_orders
 from .schema import PointColumns, SeriesRow
-from .store import PointOrder, Store, Transaction
+from .store import PointOrder, Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
 
@@ -199,24 +199,24 @@ class SQLBackend:
         return found
 
     def _series_ids(
-        self, tx: Transaction, series: list[tuple[str, str]], moved: list[tuple[int, int]]
+        self, tx: Transaction, series: list[tuple[str, str]], moved: list[Row]
     ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
-        """The id of each of ``series``: those the upsert created or ``moved`` forward (by
-        their index in ``series``), the cached ones, and the rest by one statement of the
-        store (PostgreSQL); returns them and those this transaction learned."""
+        """The id of each of ``series``: those the upsert created or ``moved`` forward, the
+        cached ones, and the rest by one statement of the store (PostgreSQL); returns them
+        and those this transaction learned."""
         # Keyed by the batch's own pairs: their strings are the facade's (cached resources
         # and keys), not copies read from the database (the cache costs half as much).
-        found = {series[index]: sid for index, sid in moved}
-        if len(found) == len(series):  # the usual case: every one created or moved forward
-            return found, found
+        own = {pair: pair for pair in series}
+        found = {own[rid, key]: sid for rid, key, sid in moved}
         unmoved = [pair for pair in series if pair not in found]
+        if not unmoved:  # the usual case: every series was created or moved forward
+            return found, found
         with self._lock:
             cached = self._series
             known = {pair: cached[pair] for pair in unmoved if pair in cached}
         known.update(found)
         missing = [pair for pair in unmoved if pair not in known]
         if missing:
-            own = {pair: pair for pair in missing}
             looked_up = {own[rid, key]: sid for rid, key, sid in tx.series_ids(missing)}
             known.update(looked_up)
             found.update(looked_up)

@@ -317,21 +317,17 @@ class _Transaction:
                 self.created_staging = True
             _copy(cursor, f"COPY {table} FROM STDIN (FORMAT BINARY)", types, rows)
 
-    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[tuple[int, int]]:
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
         """One statement: of VALUES for a few rows, else from rows staged by COPY (one
         statement per row, as for a write of one point into each of 100,000 resources,
-        would cost more than the rest of the write). Returns ``(index in rows, id)`` of
-        each series created or moved forward."""
+        would cost more than the rest of the write)."""
         if len(rows) <= _SERIES_IN_VALUES:
             with self._cursor() as cursor:
                 sql = _upsert_series_values(len(rows))
-                returned = cursor.execute(sql, list(chain.from_iterable(rows))).fetchall()
-        else:
-            self._stage(_STAGED_SERIES, _SERIES_TYPES, rows)
-            with self._cursor() as cursor:
-                returned = cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
-        index = {(row[0], row[1]): i for i, row in enumerate(rows)}
-        return [(index[rid, key], sid) for rid, key, sid in returned]
+                return cursor.execute(sql, list(chain.from_iterable(rows))).fetchall()
+        self._stage(_STAGED_SERIES, _SERIES_TYPES, rows)
+        with self._cursor() as cursor:
+            return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
         """One statement, however many series."""

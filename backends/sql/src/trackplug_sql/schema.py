@@ -238,11 +238,10 @@ SERIES_COLUMNS = "resource, key, step, timestamp_ms, value_order, value_bits, be
 SeriesRow = tuple[str, str, int, int, int, int, int | None, float]
 
 
-def upsert_series(rows: str, columns: str = SERIES_COLUMNS) -> str:
-    """Create each series of ``rows`` (a VALUES or SELECT of ``columns``:
-    :data:`SERIES_COLUMNS`, then perhaps the new series' ``id``) or move its latest point
-    forward (never back: replays are harmless)."""
-    return f"INSERT INTO trackplug_series ({columns}) {rows}" + _SET_LATEST
+def upsert_series(rows: str) -> str:
+    """Create each series of ``rows`` (a VALUES or SELECT of :data:`SERIES_COLUMNS`) or
+    move its latest point forward (never back: replays are harmless)."""
+    return f"INSERT INTO trackplug_series ({SERIES_COLUMNS}) {rows}" + _SET_LATEST
 
 
 #: What an upsert returns of each series it created or moved forward (where the database

@@ -67,39 +67,9 @@ def _insert_points(rows: int) -> str:
 #: Whether this SQLite has RETURNING (3.35): then an upsert returns the ids it touched.
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 _UPSERT_ONE_SERIES = schema.upsert_series("VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-#: The greatest series id. A write transaction holds the write lock, so no other writer
-#: creates a series before it commits: it numbers its new series from the next one.
-_LAST_SERIES_ID = "SELECT coalesce(max(id), 0) FROM trackplug_series"
-#: Parameters of a series row with its id (:data:`schema.SERIES_COLUMNS`, then ``id``).
-_NUMBERED_WIDTH = len(schema.SERIES_COLUMNS.split(", ")) + 1
-
-
-@functools.lru_cache(maxsize=16)
-def _upsert_numbered(rows: int) -> str:
-    """The upsert of ``rows`` series rows, each with the id it takes if it is new; the
-    parameter after them is the greatest id before the write. Returns the id of each
-    series it creates or moves forward and, only for one it moved (an id not above that
-    greatest), its ``(resource, key)``: a new series is known by its id alone, and no
-    text is read back for it (strings built per row were a sixth of the write)."""
-    row = f"({', '.join(['?'] * _NUMBERED_WIDTH)})"
-    last = f"?{rows * _NUMBERED_WIDTH + 1}"
-    values = f"VALUES {', '.join([row] * rows)}"
-    return schema.upsert_series(values, f"{schema.SERIES_COLUMNS}, id") + (
-        f" RETURNING id, CASE WHEN id > {last} THEN NULL ELSE resource END, "
-        f"CASE WHEN id > {last} THEN NULL ELSE key END"
-    )
-
-
-def _numbered(rows: Sequence[SeriesRow], first: int) -> list[object]:
-    """The parameters of ``rows``, each row followed by its id if it is new: ``first``,
-    ``first + 1``, … (strided slices in C, no tuple per row)."""
-    width = _NUMBERED_WIDTH - 1
-    flat = list(chain.from_iterable(rows))
-    values: list[object] = [None] * (len(rows) * _NUMBERED_WIDTH)
-    for column in range(width):
-        values[column::_NUMBERED_WIDTH] = flat[column::width]
-    values[width::_NUMBERED_WIDTH] = range(first, first + len(rows))
-    return values
+_upsert_series = functools.lru_cache(maxsize=16)(
+    functools.partial(schema.upsert_series_values, placeholder="?")
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -310,28 +280,18 @@ class _Transaction:
             part = ids[start : start + per_statement]
             self._db.execute(_mark_stale(len(part)), [step, *part])
 
-    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[tuple[int, int]]:
-        """Multi-row upserts, each new series numbered here (:func:`_upsert_numbered`);
-        returns ``(index in rows, id)`` of each series created or moved forward (none, and
-        one statement per row, on a SQLite without RETURNING)."""
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
+        """Multi-row upserts returning the ids they touch (one statement per row, and none
+        returned, on a SQLite without RETURNING)."""
         if not _RETURNING:
             self._db.executemany(_UPSERT_ONE_SERIES, rows)
             return []
-        (last,) = self._db.execute(_LAST_SERIES_ID).fetchone()
-        per_statement = 6 * self._chunk // _NUMBERED_WIDTH  # within the build's limit
-        touched: list[tuple[int, int]] = []
-        moved: list[Row] = []
+        per_statement = 6 * self._chunk // 8  # 8 parameters a row
+        touched: list[Row] = []
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
-            values = _numbered(part, last + 1 + start)
-            values.append(last)
-            returned = self._db.execute(_upsert_numbered(len(part)), values).fetchall()
-            # a new series' id says its row: the id numbered from last + 1
-            touched += [(sid - last - 1, sid) for sid, rid, _ in returned if rid is None]
-            moved += [row for row in returned if row[1] is not None]
-        if moved:
-            index = {(row[0], row[1]): i for i, row in enumerate(rows)}
-            touched += [(index[rid, key], sid) for sid, rid, key in moved]
+            values = list(chain.from_iterable(part))
+            touched += self._db.execute(_upsert_series(len(part)), values).fetchall()
         return touched
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:

@@ -50,9 +50,9 @@ class Transaction(Protocol):
 
     def query(self, sql: str, params: Params) -> list[Row]: ...
 
-    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[tuple[int, int]]:
+    def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
         """:func:`schema.upsert_series` of every row, in order, by as few statements as
-        the database allows (PostgreSQL: one); returns ``(index in rows, id)`` of the
+        the database allows (PostgreSQL: one); returns ``(resource, key, id)`` of the
         series it created or moved forward (none where the database cannot say)."""
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
