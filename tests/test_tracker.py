@@ -611,15 +611,20 @@ def test_buffered_points_cost_the_collector_nothing_and_arrive_as_metric_points(
     assert {type(point) for point in delivered} == {MetricPoint}
 
 
-def test_a_new_resources_first_point_is_held_without_a_list_for_the_collector() -> None:
+def test_a_new_resource_leaves_no_object_for_the_collector_until_the_batch() -> None:
     """One point into each of many resources: the buffer holds each one's point alone (a
-    plain tuple, untracked by the collector), not in a list it would walk on every pass."""
+    plain tuple, untracked by the collector) by its id (a string), not in a list under a
+    Resource, which the collector would walk on every pass while they wait."""
     with Tracker(MemoryBackend(), **QUIET) as tracker:
+        tracker.log_metric("first", "loss", 0.5)  # the flusher and the caches set up
+        gc.collect()
+        before = len(gc.get_objects())
         for index in range(1_000):
             tracker.log_metric(f"run-{index}", "loss", 0.5, step=index)
         gc.collect()
+        assert len(gc.get_objects()) - before < 100  # not one tracked object per resource
         held = list(tracker._buffer._points.values())
-        assert len(held) == 1_000
+        assert len(held) == 1_001
         assert not any(gc.is_tracked(point) for point in held)
         tracker.flush()
         assert tracker.history("run-999", "loss") == [tracker.history("run-999", "loss")[0]]

@@ -24,6 +24,7 @@ from trackplug._validation import (
     check_step,
     check_timestamp,
     check_value,
+    resource_id,
     to_resource,
 )
 
@@ -327,12 +328,23 @@ _NOT_IN_AN_ID = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 )
 @settings(max_examples=500)
 def test_a_new_string_id_is_taken_by_the_one_rule_printable_ascii_or_not(rid: str) -> None:
-    """A new plain id takes a shortcut when it is printable ASCII (tested in C); the rule is
-    the same: 1 to 250 characters, none a control character or a lone surrogate."""
-    trackplug._validation._resources.pop(rid, None)
+    """A new plain id takes a shortcut when it is ASCII (printable, tested in C), in
+    ``to_resource`` and in ``log_metric``'s ``resource_id``; the rule is the same: 1 to 250
+    characters, none a control character or a lone surrogate."""
     valid = 1 <= len(rid) <= 250 and not _NOT_IN_AN_ID.search(rid)
-    if valid:
-        assert to_resource(rid) == Resource(rid)
-    else:
-        with pytest.raises(ValidationError):
-            to_resource(rid)
+    for check in (lambda: to_resource(rid).id, lambda: resource_id(rid)):
+        trackplug._validation._resources.pop(rid, None)
+        trackplug._validation._valid_ids.discard(rid)
+        if valid:
+            assert check() == rid
+            assert check() == rid  # and again, from the cache
+        else:
+            with pytest.raises(ValidationError):
+                check()
+
+
+@pytest.mark.parametrize(
+    "resource", [("model-1", "run"), Resource("model-1"), SimpleNamespace(id="model-1"), 7]
+)
+def test_resource_id_takes_every_form_to_resource_takes(resource: object) -> None:
+    assert resource_id(resource) == to_resource(resource).id
