@@ -241,7 +241,7 @@ def to_resource(resource: object) -> Resource:
         cached = _resources.get(resource)
         if cached is not None:
             return cached
-        if _valid_id(resource):  # a new plain id
+        if _valid_id(resource):  # a new plain id (one point into each of many resources)
             return _remember(resource)
     # A Resource is a tuple too: its id is checked like any other (one may build a bad one).
     raw = resource[0] if isinstance(resource, tuple) and resource else resource
