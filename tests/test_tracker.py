@@ -609,3 +609,86 @@ def test_buffered_points_cost_the_collector_nothing_and_arrive_as_metric_points(
         assert len(tracker.history("r", "loss")) == 10_001
     assert len(delivered) == 10_000
     assert {type(point) for point in delivered} == {MetricPoint}
+
+
+def test_a_new_resource_leaves_no_object_for_the_collector_until_the_batch() -> None:
+    """One point into each of many resources: the buffer holds each one's point alone (a
+    plain tuple, untracked by the collector) by its id (a string), not in a list under a
+    Resource, which the collector would walk on every pass while they wait."""
+    with Tracker(MemoryBackend(), **QUIET) as tracker:
+        tracker.log_metric("first", "loss", 0.5)  # the flusher and the caches set up
+        gc.collect()
+        before = len(gc.get_objects())
+        for index in range(1_000):
+            tracker.log_metric(f"run-{index}", "loss", 0.5, step=index)
+        gc.collect()
+        assert len(gc.get_objects()) - before < 100  # not one tracked object per resource
+        held = list(tracker._buffer._points.values())
+        assert len(held) == 1_001
+        assert not any(gc.is_tracked(point) for point in held)
+        tracker.flush()
+        assert tracker.history("run-999", "loss") == [tracker.history("run-999", "loss")[0]]
+        assert tracker.get_metric("run-7", "loss") == 0.5
+
+
+def test_lone_points_lists_and_log_metrics_mix_in_one_batch() -> None:
+    """A resource's points arrive in order whether it holds one point, then a second, or
+    ``log_metrics``' points before or after them, and every one as a MetricPoint."""
+    received: list[Batch] = []
+
+    class Recording(MemoryBackend):
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            received.append({resource: list(points) for resource, points in batch.items()})
+            super().log_metric(batch)
+
+    with Tracker(Recording(), **QUIET) as tracker:
+        tracker.log_metric("lone", "a", 1.0, step=0)
+        tracker.log_metric("two", "a", 1.0, step=0)
+        tracker.log_metric("two", "a", 2.0, step=1)
+        tracker.log_metric("then-dict", "a", 1.0, step=0)
+        tracker.log_metrics("then-dict", {"a": 2.0, "b": 3.0}, step=1)
+        tracker.log_metrics("dict-first", {"a": 1.0}, step=0)
+        tracker.log_metric("dict-first", "a", 2.0, step=1)
+        tracker.flush()
+    (batch,) = received
+    steps = {resource.id: [(p.key, p.step) for p in points] for resource, points in batch.items()}
+    assert steps == {
+        "lone": [("a", 0)],
+        "two": [("a", 0), ("a", 1)],
+        "then-dict": [("a", 0), ("a", 1), ("b", 1)],
+        "dict-first": [("a", 0), ("a", 1)],
+    }
+    assert {type(p) for points in batch.values() for p in points} == {MetricPoint}
+
+
+def test_a_failed_batch_of_lone_points_and_lists_goes_back_and_arrives_whole() -> None:
+    """A batch whose write failed (a lone point and a list) is buffered again in front of
+    later points, which join it; the failed batch a backend saw is left as it was."""
+
+    class FailingOnce(MemoryBackend):
+        failed: ClassVar[list[Batch]] = []
+
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            if not self.failed:
+                self.failed.append(batch)
+                raise ConnectionError("once")
+            super().log_metric(batch)
+
+    backend = FailingOnce()
+    tracker = Tracker(backend, **QUIET)
+    tracker.log_metric("lone", "a", 1.0, step=0)
+    tracker.log_metric("two", "a", 1.0, step=0)
+    tracker.log_metric("two", "a", 2.0, step=1)
+    with pytest.raises(ConnectionError, match="once"):
+        tracker.flush()
+    tracker._buffer.error = None
+    tracker.log_metric("lone", "a", 3.0, step=1)
+    tracker.log_metric("two", "a", 3.0, step=2)
+    tracker.flush()
+    (failed,) = FailingOnce.failed
+    assert {r.id: len(points) for r, points in failed.items()} == {"lone": 1, "two": 2}
+    assert [p.value for p in tracker.history("lone", "a")] == [1.0, 3.0]
+    assert [p.value for p in tracker.history("two", "a")] == [1.0, 2.0, 3.0]
+    tracker.close()

@@ -24,6 +24,7 @@ from trackplug._validation import (
     check_step,
     check_timestamp,
     check_value,
+    resource_id,
     to_resource,
 )
 
@@ -314,3 +315,36 @@ def test_an_infinity_given_as_such_is_kept_by_the_same_rule() -> None:
     assert check_value("k", -math.inf) == -math.inf
     with pytest.raises(ValidationError, match="too large"):
         check_value("k", Fraction(10**400, 3))
+
+
+_NOT_IN_AN_ID = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+@given(
+    st.one_of(
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=260),
+        st.text(max_size=260),
+    )
+)
+@settings(max_examples=500)
+def test_a_new_string_id_is_taken_by_the_one_rule_printable_ascii_or_not(rid: str) -> None:
+    """A new plain id takes a shortcut when it is ASCII (printable, tested in C), in
+    ``to_resource`` and in ``log_metric``'s ``resource_id``; the rule is the same: 1 to 250
+    characters, none a control character or a lone surrogate."""
+    valid = 1 <= len(rid) <= 250 and not _NOT_IN_AN_ID.search(rid)
+    for check in (lambda: to_resource(rid).id, lambda: resource_id(rid)):
+        trackplug._validation._resources.pop(rid, None)
+        trackplug._validation._valid_ids.discard(rid)
+        if valid:
+            assert check() == rid
+            assert check() == rid  # and again, from the cache
+        else:
+            with pytest.raises(ValidationError):
+                check()
+
+
+@pytest.mark.parametrize(
+    "resource", [("model-1", "run"), Resource("model-1"), SimpleNamespace(id="model-1"), 7]
+)
+def test_resource_id_takes_every_form_to_resource_takes(resource: object) -> None:
+    assert resource_id(resource) == to_resource(resource).id

@@ -210,13 +210,13 @@ class Tracker:
         now). Validated now, written in the next batch; reads see it at once."""
         if self._state is not _OPEN or self._buffer.error is not None:
             self._ensure_open()  # the hot path tests the two conditions inline
-        resource = check.to_resource(resource)
+        rid = check.resource_id(resource)
         point: PointFields
         if self._limited:
             point = self._point(key, value, step, timestamp)
         else:  # the usual case: no backend refuses any valid value
             point = check.check_fields(key, value, step, timestamp)
-        self._buffer.add(resource, point)
+        self._buffer.add(rid, point)
 
     def get_metric(self, resource: object, key: str) -> float | None:
         """The latest value of ``key`` (greatest ``(step, timestamp, value)``), or None."""
@@ -251,7 +251,7 @@ class Tracker:
         if perf_metric is None:
             # Buffered like log_metric (one unit: a batch holds all of the points or none);
             # writing each call as its own transaction cost 6x per point (docs/performance.md).
-            self._buffer.add_all(resource, points)
+            self._buffer.add_all(resource.id, points)
             return
         perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
         self._write(LogMetrics(resource, points, perf))

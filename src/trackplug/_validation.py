@@ -43,6 +43,7 @@ __all__ = [
     "perf_value",
     "plain_metrics",
     "points_at",
+    "resource_id",
     "short_repr",
     "to_resource",
     "to_resource_ids",
@@ -59,6 +60,7 @@ _CACHE_LIMIT = 65_536
 NAN = float("nan")
 _valid_keys: set[str] = set()
 _resources: dict[str, Resource] = {}
+_valid_ids: set[str] = set()  # plain string ids found valid (resource_id)
 
 
 _time_ns = time.time_ns  # a global, not an attribute lookup on every log_metric
@@ -260,7 +262,25 @@ def to_resource(resource: object) -> Resource:
     return _remember(rid) if isinstance(resource, str) else Resource(rid)
 
 
+def resource_id(resource: object) -> str:
+    """The id of what users call a resource, by :func:`to_resource`'s rule, without a
+    :class:`Resource` for a plain string id (``log_metric``'s path): one point into each of
+    many resources made a Resource per new id, an object the collector tracks for as long
+    as the cache keeps it; a string it never tracks."""
+    if type(resource) is str:
+        if resource in _valid_ids:
+            return resource
+        if _valid_id(resource):
+            if len(_valid_ids) >= _CACHE_LIMIT:
+                _valid_ids.clear()
+            _valid_ids.add(resource)
+            return resource
+    return to_resource(resource).id
+
+
 def _valid_id(rid: str) -> bool:
+    if 0 < len(rid) <= MAX_RESOURCE_ID_LENGTH and rid.isascii():
+        return rid.isprintable()  # in C: ASCII's unprintable characters are its controls
     return 1 <= len(rid) <= MAX_RESOURCE_ID_LENGTH and not _CONTROL_CHARS.search(rid)
 
 
