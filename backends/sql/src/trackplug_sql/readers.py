@@ -7,8 +7,8 @@ statement and gives the reader back. Taking and giving back are a list's ``pop``
 CPU than the read's own round trip. A :class:`Reader` runs a small read's statement
 prepared on its connection through psycopg's libpq layer (``psycopg.pq``): psycopg's
 ``Cursor.execute`` (its query conversion, parameter dumping, prepared-statement bookkeeping
-and result generator) cost ~15 µs of CPU per read more than the round trip itself, which
-is the same. Each concurrent read has its own reader; up to :data:`KEEP` stay open between
+and result generator) cost ~15 µs more CPU per read than libpq's own call, for the same
+round trip. Each concurrent read has its own reader; up to :data:`KEEP` stay open between
 reads.
 """
 
