@@ -165,15 +165,13 @@ def test_a_statement_is_prepared_once_per_connection(store: PostgreSQLStore) -> 
         for sql in statements:
             assert store.query(sql, {"a": n}) == [(n + 1 + statements.index(sql),)]
     held = store.query(
-        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'trackplug%' "
-        "ORDER BY name",
+        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'trackplug%' ORDER BY name",
         {},
     )
     assert [statement for (statement,) in held] == [
         "SELECT $1::int + 1",
         "SELECT $1::int + 2",
-        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'trackplug%' "
-        "ORDER BY name",
+        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'trackplug%' ORDER BY name",
     ]
 
 
