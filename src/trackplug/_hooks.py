@@ -108,10 +108,10 @@ class BackendHooks:
 
     def _scrubbing(self, caller: Callable[..., Any]) -> Callable[..., Any]:
         """``caller``, whose exceptions leave with the tracker's passwords scrubbed."""
-        secrets = self._secrets
+        scrub = scrubbing(*self._secrets)  # keeps no state between blocks: one for every call
 
         def call(**kwargs: Any) -> Any:
-            with scrubbing(*secrets):
+            with scrub:
                 return caller(**kwargs)
 
         return call

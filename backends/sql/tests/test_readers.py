@@ -13,8 +13,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from trackplug_sql.postgresql import PostgreSQLStore
-from trackplug_sql.readers import KEEP, LIMIT, Readers
+from trackplug_sql.readers import KEEP, LIMIT, Reader, Readers
 
 from trackplug import BackendError
 
@@ -99,8 +101,8 @@ def _concurrent_pids(store: PostgreSQLStore, threads: int) -> set[int]:
     barrier = threading.Barrier(threads)
     pids: list[int] = []
 
-    def hold(reader: psycopg.Cursor[Any], sql: str, params: Any) -> int:
-        pid: int = reader.execute(sql, params).fetchone()[0]  # type: ignore[index]
+    def hold(reader: Reader, sql: str, params: Any) -> int:
+        pid: int = reader.rows(sql, params)[0][0]
         barrier.wait(timeout=30)  # every reader holds its connection here at once
         return pid
 
@@ -139,24 +141,88 @@ def test_a_cut_connection_is_closed_and_closing_closes_the_idle_ones(pg_url: str
     readers.give_back(kept, cut=False)
     readers.close()
     assert kept.connection.closed
-    late = psycopg.connect(pg_url, autocommit=True).cursor()
+    late = Reader(psycopg.connect(pg_url, autocommit=True))
     readers.give_back(late, cut=False)  # a read still running when the store closed
     assert late.connection.closed
 
 
-def test_a_history_leaves_no_result_on_the_kept_reader(store: PostgreSQLStore) -> None:
-    """A history is fetched on a cursor of its own: the reader kept for small reads does not
-    hold the (large) packed history until its next read."""
+def test_a_reader_keeps_no_result_after_a_read_or_a_history(store: PostgreSQLStore) -> None:
+    """A small read's result is loaded into rows and let go; a history is fetched on a
+    cursor of its own: the kept reader never holds the (large) packed history."""
     store.query("SELECT 1", {})
-    store.history("r", "loss")
     (reader,) = store._readers._idle
-    assert reader.pgresult is not None
-    assert reader.pgresult.ntuples == 1
-    assert reader.description is not None
-    assert reader.description[0].name == "?column?"  # still SELECT 1's, not the history's
+    assert reader._loader.pgresult is None
+    store.history("r", "loss")
+    assert store._readers._idle == [reader]
+    assert reader._loader.pgresult is None
 
 
-_OPEN = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+def test_a_statement_is_prepared_once_per_connection(store: PostgreSQLStore) -> None:
+    """Each shared statement is prepared at its first run on a reader and run by name after:
+    the connection holds one prepared statement per distinct statement, however many reads."""
+    statements = ("SELECT :a::int + 1", "SELECT :a::int + 2")
+    for n in range(5):
+        for sql in statements:
+            assert store.query(sql, {"a": n}) == [(n + 1 + statements.index(sql),)]
+    held = store.query(
+        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'trackplug%' ORDER BY name",
+        {},
+    )
+    assert [statement for (statement,) in held] == [
+        "SELECT $1::int + 1",
+        "SELECT $1::int + 2",
+        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'trackplug%' ORDER BY name",
+    ]
+
+
+def test_a_parameter_named_twice_is_one_and_casts_are_left_alone(store: PostgreSQLStore) -> None:
+    sql = "SELECT :a::text || :b::text || :a::text, NULL::int, :n::bigint"
+    assert store.query(sql, {"a": "x", "b": "y", "n": -(2**63)}) == [("xyx", None, -(2**63))]
+
+
+def test_a_failing_statement_raises_psycopgs_error_and_the_reader_is_kept(
+    store: PostgreSQLStore,
+) -> None:
+    """A statement the server refuses is psycopg's own exception for its SQLSTATE (translated
+    by the one rule), on the first run (prepare) and on a later one; the connection stays
+    sound and is reused."""
+    pid = _pid(store)
+    for _ in range(2):
+        with pytest.raises(BackendError, match="UndefinedTable") as info:
+            store.query("SELECT * FROM trackplug_no_such_table", {})
+        assert isinstance(info.value.__cause__, psycopg.errors.UndefinedTable)
+        with pytest.raises(BackendError, match="DivisionByZero") as info:
+            store.query("SELECT 1 / :zero::int", {"zero": 0})
+        assert isinstance(info.value.__cause__, psycopg.errors.DivisionByZero)
+    assert _pid(store) == pid
+
+
+def test_a_parameter_of_another_type_is_refused(store: PostgreSQLStore) -> None:
+    with pytest.raises(TypeError, match="str or an int, not float"):
+        store.query("SELECT :x", {"x": 1.5})
+    with pytest.raises(TypeError, match="not bool"):
+        store.query("SELECT :x", {"x": True})
+
+
+# The store is read only here: one for every example is what is meant.
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"])),
+    number=st.integers(-(2**63), 2**63 - 1),
+)
+def test_parameters_and_columns_come_back_as_psycopgs_cursor_gives_them(
+    store: PostgreSQLStore, text: str, number: int
+) -> None:
+    """Any text (no NUL: PostgreSQL's text cannot hold one) and any bigint, sent as a
+    parameter and read back, typed as psycopg's cursor types them; a float8 and a bool too."""
+    sql = "SELECT :t::text, :n::bigint, (:n::bigint)::float8, :n::bigint % 2 = 0, length(:t)"
+    rows = store.query(sql, {"t": text, "n": number})
+    assert rows == [(text, number, float(number), number % 2 == 0, len(text))]
+
+
+_OPEN = "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
 
 
 def test_three_times_limit_concurrent_reads_never_hold_more_than_limit_connections(
@@ -169,13 +235,13 @@ def test_three_times_limit_concurrent_reads_never_hold_more_than_limit_connectio
     barrier = threading.Barrier(LIMIT)
     seen: list[int] = []
 
-    def count_open(reader: psycopg.Cursor[Any], sql: str, params: Any) -> int:
+    def count_open(reader: Reader, sql: str, params: Any) -> int:
         barrier.wait(timeout=30)  # LIMIT reads hold their connection here at once
-        opened: int = reader.execute(sql, params).fetchone()[0]  # type: ignore[index]
+        opened: int = reader.rows(sql, params)[0][0]
         return opened
 
     def read() -> None:
-        seen.append(store._reading(count_open, _OPEN, [name]))
+        seen.append(store._reading(count_open, _OPEN, {"name": name}))
 
     workers = [threading.Thread(target=read) for _ in range(3 * LIMIT)]
     for worker in workers:

@@ -264,7 +264,7 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
 
 
 def _rows(reader: Reader, sql: str, params: Params) -> list[Row]:
-    return reader.execute(sql, params).fetchall()
+    return reader.rows(sql, params)
 
 
 def _packed(reader: Reader, sql: str, params: Params) -> HistoryColumns:
@@ -411,6 +411,8 @@ class PostgreSQLStore:
     def __init__(self, url: str) -> None:
         self.url = redact_url(url)
         self._given_url = url  # its password is scrubbed from every error
+        # One rule object for every operation (it keeps no state between uses).
+        self._error_rule = backend_errors(f"PostgreSQL store {self.url}", _FAILURES, url)
         with backend_errors(f"cannot open PostgreSQL store {self.url}", _FAILURES, url):
             target, timeout = bounded_url(url)
             self._watchdog = Watchdog(timeout, "trackplug-sql watchdog")
@@ -457,7 +459,7 @@ class PostgreSQLStore:
         return migrations_for(found[0][0] if found else None, self.url)
 
     def _errors(self) -> AbstractContextManager[None]:
-        return backend_errors(f"PostgreSQL store {self.url}", _FAILURES, self._given_url)
+        return self._error_rule
 
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
@@ -506,8 +508,7 @@ class PostgreSQLStore:
             reader = self._readers.take()
             cut = False
             try:
-                cut_reader = functools.partial(cut_socket, reader.connection.fileno())
-                with self._watchdog.watch(cut_reader) as watch:
+                with self._watchdog.watch(reader.cut) as watch:
                     try:
                         return read(reader, sql, params)
                     except Exception as exc:
@@ -551,8 +552,9 @@ class PostgreSQLStore:
         )
 
     def query(self, sql: str, params: Params) -> list[Row]:
-        """On psycopg's cursor: SQLAlchemy's ``text()`` costs more than the round trip."""
-        return self._reading(_rows, _psycopg_sql(sql), params)
+        """Prepared on a reader (:meth:`~trackplug_sql.readers.Reader.rows`): SQLAlchemy's
+        ``text()``, and psycopg's cursor, cost more than the round trip."""
+        return self._reading(_rows, sql, params)
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         """Fetched as three arrays instead of one Python row per point."""
