@@ -576,6 +576,11 @@ class PostgreSQLStore:
         assert sample is not None  # refresh=True always samples
         return sample
 
+    def build_rollup(self, series: int) -> bool:
+        """:func:`rollup.build_ahead` in a transaction, under the series' lock."""
+        with self.transaction() as tx:
+            return rollup.build_ahead(tx, series, _build_blocks, _LOCK_SERIES)
+
     def sync(self) -> None:
         """Nothing to do: a committed transaction is durable in PostgreSQL."""
 
