@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trackplug_sql import SQLBackend, rollup
@@ -245,6 +246,30 @@ def test_an_in_memory_store_builds_nothing_at_close() -> None:
         tracker.log_points("a", [trackplug.MetricPoint("m", 1.0, i, 0) for i in range(50)])
         tracker.close()
     assert built == []
+
+
+def test_a_build_that_fails_at_close_warns_and_still_closes(sqlite_url: str) -> None:
+    """The points are committed: a failed build is a warning, the store is closed all the
+    same, and the first sampled read builds the rollup."""
+    with built_at_close(10):
+        tracker = trackplug.connect(sqlite_url)
+        backend = tracker._primary.backend
+        assert isinstance(backend, SQLBackend)
+        store = backend._store
+
+        def fail(series: int) -> bool:
+            raise trackplug.BackendError("the disk is full")
+
+        store.build_rollup = fail  # type: ignore[method-assign]
+        tracker.log_points("a", [trackplug.MetricPoint("m", i % 3, i, 0) for i in range(50)])
+        with pytest.warns(trackplug.TrackplugWarning, match="the disk is full"):
+            tracker.close()
+    with pytest.raises(trackplug.BackendError, match="closed"):
+        store.query("SELECT 1", {})
+    assert rollup_state(sqlite_url) == {}
+    with trackplug.connect(sqlite_url) as tracker:
+        history = tracker.history("a", "m")
+        assert exact(tracker.history_sampled("a", "m", 8)) == exact(sample_points(history, 8))
 
 
 #: What a test does in turn: log a batch, sample the series, or close the tracker and open

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from trackplug import TrackplugWarning
 from trackplug.plugin import (
+    BackendError,
     BackendFactory,
     Batch,
     Capabilities,
@@ -380,7 +383,16 @@ class SQLBackend:
             bulk = [sid for sid, count in self._written.items() if count >= rollup.BUILD_AT_CLOSE]
             self._written = {}
         for series in sorted(bulk):
-            self._store.build_rollup(series)
+            try:
+                self._store.build_rollup(series)
+            except BackendError as exc:  # the points are committed: only the build is lost
+                warnings.warn(
+                    f"{self.url}: the sampling rollup of a series written in bulk was not "
+                    f"built at close; its first sampled read will build it ({exc})",
+                    TrackplugWarning,
+                    stacklevel=3,
+                )
+                return  # the store failed: the others would too
 
 
 def _points_of(
