@@ -167,13 +167,18 @@ CASES: tuple[Case, ...] = (
          "trackplug", _FW + "keras_steps", "train_steps", _SQLITE, ("trackplug_sql", "keras")),
     # issue 20: a long metric for a chart: sampled vs whole, trackplug vs MLflow, and plotted;
     # trackplug's sample from an up-to-date rollup (as a dashboard watching the run keeps
-    # it) and right after logging (the first sampled read builds it)
+    # it), right after logging (the writer's close built it) and after a writer that left it
+    # unbuilt (as one killed before closing: the first sampled read builds it)
     Case("tp-sqlite-sampled", "trackplug history_sampled(1,000), SQLite, rollup up to date",
          "trackplug", _UI + "history_sampled", "chart", {**_SQLITE, "rollup": "fresh"}, _SQL_NEEDS,
          versus="mlflow-sampled", limit="tp-sqlite-whole"),
     Case("tp-sqlite-sampled-first", "trackplug history_sampled(1,000), SQLite, first after "
-         "logging (builds the rollup)", "trackplug", _UI + "history_sampled", "chart",
-         _SQLITE, _SQL_NEEDS, versus="mlflow-sampled", limit="tp-sqlite-whole"),
+         "logging (rollup built by the writer's close)", "trackplug", _UI + "history_sampled",
+         "chart", _SQLITE, _SQL_NEEDS, versus="mlflow-sampled", limit="tp-sqlite-whole"),
+    Case("tp-sqlite-sampled-unbuilt", "trackplug history_sampled(1,000), SQLite, first after "
+         "a writer that left the rollup unbuilt (the read builds it)", "trackplug",
+         _UI + "history_sampled", "chart", {**_SQLITE, "rollup": "unbuilt"}, _SQL_NEEDS,
+         versus="mlflow-sampled", limit="tp-sqlite-whole"),
     Case("tp-sqlite-whole", "trackplug history(), SQLite", "trackplug", _UI + "history_whole",
          "chart", _SQLITE, _SQL_NEEDS, versus="mlflow-whole"),
     Case("mlflow-sampled", "MLflow get_metric_history_bulk_interval(1,000), SQLite store",
@@ -185,7 +190,7 @@ CASES: tuple[Case, ...] = (
          {**_SQLITE, "rollup": "fresh"},
          (*_SQL_NEEDS, "starlette", "uvicorn", "playwright", "chromium")),
     Case("ui-sqlite-chart-first", "trackplug ui in chromium: page opened to chart drawn, "
-         "SQLite, first after logging (builds the rollup)", "trackplug",
+         "SQLite, first after logging (rollup built by the writer's close)", "trackplug",
          _UI + "chart_in_browser", "chart", _SQLITE,
          (*_SQL_NEEDS, "starlette", "uvicorn", "playwright", "chromium")),
     # issue 19: writes

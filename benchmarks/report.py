@@ -103,7 +103,8 @@ GROUPS = (
     Group(
         "A {s.chart:,}-point metric for a chart: sampled to 1,000 points vs read whole; "
         "plotted by trackplug ui in chromium (vs limit: the sample against the whole read)",
-        _rows(["tp-sqlite-sampled", "tp-sqlite-sampled-first", "tp-sqlite-whole",
+        _rows(["tp-sqlite-sampled", "tp-sqlite-sampled-first", "tp-sqlite-sampled-unbuilt",
+               "tp-sqlite-whole",
                "mlflow-sampled", "mlflow-whole", "ui-sqlite-chart", "ui-sqlite-chart-first",
                "floor-ui-chart"], "seconds"),
     ),
@@ -294,13 +295,14 @@ TARGETS = (
     _over_floor(20, "a 1,000,000-point metric plotted by trackplug ui from opening the page "
                 "(SQLite, rollup up to date)", "ui-sqlite-chart", "seconds", "floor-ui-chart",
                 F_CHART),
-    _over_floor(20, "the same, first chart after logging (the read builds the rollup)",
+    _over_floor(20, "the same, first chart after logging (rollup built by the writer's close)",
                 "ui-sqlite-chart-first", "seconds", "floor-ui-chart", F_CHART),
     Target(20, "its sampled read (1,000 points, rollup up to date) vs the whole history "
            "(SQLite)", f"≥ 20{TIMES}",
            lambda s: advantage(s, "tp-sqlite-sampled", "tp-sqlite-whole", "seconds"),
            lambda v: v >= 20, fmt_ratio),
-    Target(20, "the first sampled read after logging (builds the rollup) vs the whole history",
+    Target(20, "the first sampled read after logging (rollup built by the writer's close) vs "
+           "the whole history",
            f"≥ 20{TIMES}",
            lambda s: advantage(s, "tp-sqlite-sampled-first", "tp-sqlite-whole", "seconds"),
            lambda v: v >= 20, fmt_ratio),

@@ -13,7 +13,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .. import data
@@ -29,21 +30,46 @@ SAMPLE = 1000
 CHROMIUM = os.environ.get("TRACKPLUG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def _filled(url: str, size: int, context: Context) -> Tracker:
-    """A tracker on ``url`` once ``size`` points of the metric are stored, reopened cold.
-    With ``params["rollup"] == "fresh"``, sampled once before (as a dashboard watching the
-    run would have: the SQL store's rollup is then up to date); else just logged."""
+def _filled(url: str, size: int, context: Context) -> tuple[Tracker, dict[str, float]]:
+    """A tracker on ``url`` once ``size`` points of the metric are stored, reopened cold,
+    and the writer's figures: seconds to log and flush the points, and to close (where the
+    SQL backend builds the rollup of a series written in bulk). ``params["rollup"]``:
+    ``"fresh"``: sampled once before (as a dashboard watching the run would have);
+    ``"unbuilt"``: the writer's close builds nothing (as a writer killed before closing
+    leaves it: the first sampled read builds the rollup); else just logged and closed."""
     import trackplug
 
     points = [trackplug.MetricPoint(data.KEY, v, s, 1_000 + s) for s, v in data.series(size)]
-    with trackplug.connect(url) as writer:
-        for start in range(0, len(points), 100_000):
-            writer.log_points(data.RESOURCE, points[start : start + 100_000])
+    unbuilt = context.params.get("rollup") == "unbuilt"
+    start = time.perf_counter()
+    with _rollup_at_close(never=unbuilt), trackplug.connect(url) as writer:
+        for first in range(0, len(points), 100_000):
+            writer.log_points(data.RESOURCE, points[first : first + 100_000])
+        writer.flush()
+        logged = time.perf_counter()
         if context.params.get("rollup") == "fresh":
             writer.history_sampled(data.RESOURCE, data.KEY, SAMPLE)
+        sampled = time.perf_counter()
+    closed = time.perf_counter()
     tracker = trackplug.connect(url)
     tracker.get_metric("absent", data.KEY)  # opens the connection, outside the timer
-    return tracker
+    return tracker, {"writer_log_s": logged - start, "writer_close_s": closed - sampled}
+
+
+@contextmanager
+def _rollup_at_close(never: bool) -> Iterator[None]:
+    """With ``never``, no rollup is built at close (trackplug_sql's threshold out of reach)."""
+    if not never:
+        yield
+        return
+    from trackplug_sql import rollup
+
+    kept = rollup.BUILD_AT_CLOSE
+    rollup.BUILD_AT_CLOSE = 2**63
+    try:
+        yield
+    finally:
+        rollup.BUILD_AT_CLOSE = kept
 
 
 def _sample_problem(sample: Sequence[MetricPoint], size: int) -> str | None:
@@ -65,23 +91,23 @@ def history_sampled(context: Context) -> Result:
     """``history_sampled(..., 1000)`` of one ``size``-point metric, from a store reopened cold
     (its rollup up to date, or not: ``params["rollup"]``)."""
     with store_url(context) as url:
-        tracker = _filled(url, context.size, context)
+        tracker, figures = _filled(url, context.size, context)
         start = time.perf_counter()
         sample = tracker.history_sampled(data.RESOURCE, data.KEY, SAMPLE)
         seconds = time.perf_counter() - start
         tracker.close()
-    return Result(seconds, 0, 1, 1, mismatch=_sample_problem(sample, context.size))
+    return Result(seconds, 0, 1, 1, figures, mismatch=_sample_problem(sample, context.size))
 
 
 def history_whole(context: Context) -> Result:
     """``history()`` of the same metric, from a store reopened cold (the sample's yardstick)."""
     with store_url(context) as url:
-        tracker = _filled(url, context.size, context)
+        tracker, figures = _filled(url, context.size, context)
         start = time.perf_counter()
         read = tracker.history(data.RESOURCE, data.KEY)
         seconds = time.perf_counter() - start
         tracker.close()
-    return Result(seconds, len(read), context.size, len(read))
+    return Result(seconds, len(read), context.size, len(read), figures)
 
 
 def _mlflow_run(context: Context) -> tuple[object, str]:
@@ -129,7 +155,7 @@ def chart_in_browser(context: Context) -> Result:
     from trackplug.ui import Dashboard
 
     with store_url(context) as url:
-        tracker = _filled(url, context.size, context)
+        tracker, figures = _filled(url, context.size, context)
         dashboard = Dashboard(tracker)
         thread = threading.Thread(target=dashboard.run, daemon=True)
         thread.start()
@@ -150,7 +176,8 @@ def chart_in_browser(context: Context) -> Result:
             tracker.close()
     seconds = float(drawn_ms) / 1000
     mismatch = None if 0 < points <= 2 * 1280 else f"the chart drew {points} points"
-    return Result(seconds, 0, 1, 1, {"points_drawn": float(points)}, mismatch=mismatch)
+    figures["points_drawn"] = float(points)
+    return Result(seconds, 0, 1, 1, figures, mismatch=mismatch)
 
 
 def chromium_missing() -> str | None:

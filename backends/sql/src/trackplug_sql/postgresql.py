@@ -141,24 +141,21 @@ _SAMPLE_ONE_STEP = """
     (SELECT DISTINCT ON (bucket) step, timestamp_ms, value_order
      FROM p ORDER BY bucket, value_order DESC, step, timestamp_ms)
 """
-# The rollup (rollup.py): each block's least and greatest points, from one sort of the
-# points from the stale step on; their bits rebuilt from their orders (schema.VALUE_BITS).
+# The rollup (rollup.py): each block's least and greatest points in one pass over the
+# points from the stale step on (a hash aggregate): the least point is the lexicographic
+# min of (value_order, step, timestamp_ms), i.e. ties by history order; the greatest the
+# min of the same with ~value_order (bitwise NOT: reverses the order, never overflows).
+# Two DISTINCT ON sorts of every point took 6x as long (2.76 s vs 0.44 s for 1,000,000
+# points, load 10). The extremes' bits are rebuilt from their orders (schema.value_bits).
 _BUILD_BLOCKS = f"""
     INSERT INTO trackplug_blocks
-    SELECT least.series, least.block,
-           least.step, least.timestamp_ms, least.value_order, least.value_bits,
-           greatest.step, greatest.timestamp_ms, greatest.value_order, greatest.value_bits
-    FROM (SELECT DISTINCT ON (block) * FROM (
-            SELECT series, step >> :shift AS block, step, timestamp_ms, value_order,
-                   {schema.VALUE_BITS} AS value_bits
-            FROM trackplug_points WHERE series = :series AND step >= :from_step) AS p
-          ORDER BY block, value_order, step, timestamp_ms) AS least
-    JOIN (SELECT DISTINCT ON (block) * FROM (
-            SELECT step >> :shift AS block, step, timestamp_ms, value_order,
-                   {schema.VALUE_BITS} AS value_bits
-            FROM trackplug_points WHERE series = :series AND step >= :from_step) AS p
-          ORDER BY block, value_order DESC, step, timestamp_ms) AS greatest
-    USING (block)
+    SELECT :series, block, lo[2], lo[3], lo[1], {schema.value_bits("lo[1]")},
+           hi[2], hi[3], ~hi[1], {schema.value_bits("~hi[1]")}
+    FROM (SELECT step >> :shift AS block,
+                 min(ARRAY[value_order, step, timestamp_ms]) AS lo,
+                 min(ARRAY[~value_order, step, timestamp_ms]) AS hi
+          FROM trackplug_points WHERE series = :series AND step >= :from_step
+          GROUP BY 1) AS b
 """
 #: Serializes a rebuild against the series' writers, which lock its row first (its upsert).
 _LOCK_SERIES = "SELECT 1 FROM trackplug_series WHERE id = :series FOR UPDATE"
@@ -578,6 +575,11 @@ class PostgreSQLStore:
                 sample = tx.history_sampled(resource, key, max_points, refresh=True)
         assert sample is not None  # refresh=True always samples
         return sample
+
+    def build_rollup(self, series: int) -> bool:
+        """:func:`rollup.build_ahead` in a transaction, under the series' lock."""
+        with self.transaction() as tx:
+            return rollup.build_ahead(tx, series, _build_blocks, _LOCK_SERIES)
 
     def sync(self) -> None:
         """Nothing to do: a committed transaction is durable in PostgreSQL."""

@@ -13,6 +13,12 @@ for a series never sampled); the next sampled read rebuilds the blocks from ther
 own write transaction, then reads them. The first sampled read of a series builds its
 blocks (about the cost of one ``history``), choosing ``shift`` so that a block holds
 ~:data:`POINTS_PER_BLOCK` points. ``copy_metrics`` drops the target's rollup: rebuilt whole.
+
+After a bulk load, that first read would pay for the whole build (a 1,000,000-point chart
+waiting ~0.5 s), so a backend closing a persistent store builds it first (:func:`build_ahead`)
+for every series it wrote at least :data:`BUILD_AT_CLOSE` points into: off the write path
+(which stays as it was) and off the reader's, at about 11-12% of the bulk write's time
+(SQLite and PostgreSQL, measured at a load of 6-14).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from typing import NamedTuple
 
 from trackplug.plugin import INT64_MIN
 
+from .schema import SAMPLE_ENDS
 from .store import Row, SamplePlan, Transaction
 
 __all__ = [
+    "BUILD_AT_CLOSE",
     "DROP_TARGET",
     "EMPTY",
     "MARK_STALE",
@@ -32,6 +40,7 @@ __all__ = [
     "BucketRanges",
     "Build",
     "bucket_ranges",
+    "build_ahead",
     "choose_shift",
     "extremes",
     "fresh_shift",
@@ -41,6 +50,10 @@ __all__ = [
 #: Points a block holds when a series' rollup is first built (~sqrt(points per bucket) of a
 #: 1,000,000-point series sampled to 1,000: block rows and points at the edges balance).
 POINTS_PER_BLOCK = 64
+#: Points a backend must have written into a series (by its estimate: see
+#: ``SQLBackend.close``) for its ``close()`` to build the series' blocks: below it the first
+#: sampled read builds them in ~50 ms (a chart's budget is 1 s), above it in longer.
+BUILD_AT_CLOSE = 100_000
 #: An empty inclusive range of steps or blocks.
 EMPTY = (1, 0)
 
@@ -81,7 +94,31 @@ def refresh(
 ) -> int:
     """Bring the blocks of ``series`` up to date inside ``tx``, a write transaction that
     ``lock`` (a statement) first serializes against the series' writers; returns its
-    ``shift``."""
+    ``shift``. ``plan``: the sample being read (its first and last steps)."""
+    return _refresh(tx, series, plan.first[0], plan.last[0], build, lock)
+
+
+def build_ahead(tx: Transaction, series: int, build: Build, lock: str | None = None) -> bool:
+    """What the next sampled read of ``series`` would do first, done now inside ``tx`` (a
+    write transaction; ``lock`` as for :func:`refresh`): its blocks built or brought up to
+    date, unless they are, or it has no points or one step only (sampled by timestamps: no
+    blocks apply). Returns whether it built any."""
+    if lock is not None:
+        tx.run(lock, {"series": series})
+    state = tx.query(STATE, {"series": series})
+    if state and state[0][1] is None:
+        return False
+    first = tx.query(SAMPLE_ENDS["first"], {"series": series})
+    last = tx.query(SAMPLE_ENDS["last"], {"series": series})
+    if not first or first[0][0] == last[0][0]:
+        return False
+    _refresh(tx, series, first[0][0], last[0][0], build, None)
+    return True
+
+
+def _refresh(
+    tx: Transaction, series: int, first_step: int, last_step: int, build: Build, lock: str | None
+) -> int:
     if lock is not None:
         tx.run(lock, {"series": series})
     state = tx.query(STATE, {"series": series})
@@ -92,11 +129,11 @@ def refresh(
         from_step = stale_from >> shift << shift  # the start of its block
     else:  # never built, or dropped by copy_metrics: leftover blocks go too
         ((count,),) = tx.query(COUNT, {"series": series})
-        shift = choose_shift(count, plan.first[0], plan.last[0])
+        shift = choose_shift(count, first_step, last_step)
         tx.run(NEW_STATE, {"series": series, "shift": shift})
         from_step = INT64_MIN
     tx.run(DROP_BLOCKS, {"series": series, "block": from_step >> shift})
-    build(tx, series, shift, from_step, plan.last[0] >> shift)
+    build(tx, series, shift, from_step, last_step >> shift)
     tx.run(FRESH, {"series": series})
     return int(shift)
 

@@ -45,6 +45,7 @@ __all__ = [
     "SeriesRow",
     "latest_version",
     "pending",
+    "value_bits",
 ]
 
 
@@ -57,17 +58,24 @@ class Migration(NamedTuple):
     postgresql: tuple[str, ...]
 
 
-#: A point's value bits (``float_bits``) from its ``value_order``, in SQL: the inverse of
-#: :func:`trackplug_sql.codec.to_orders` (:func:`trackplug_sql.codec.orders_to_bits`, which
-#: the reads use, in bulk), for the rollup's blocks, which keep the bits of their extremes.
-#: Non-negative orders are the bits; a negative value's order is its bits with the 63 low
-#: bits flipped (``~order`` with the sign bit set); the least order is the canonical NaN.
-#: ``-9223372036854775807 - 1``: SQLite reads the literal ``-9223372036854775808`` as REAL.
-VALUE_BITS = (
-    "(CASE WHEN value_order >= 0 THEN value_order "
-    "WHEN value_order = -9223372036854775807 - 1 THEN 9221120237041090560 "
-    "ELSE (~value_order) | (-9223372036854775807 - 1) END)"
-)
+def value_bits(order: str) -> str:
+    """The value bits (``float_bits``) of the SQL expression ``order``, a ``value_order``:
+    the inverse of :func:`trackplug_sql.codec.to_orders` (``codec.orders_to_bits``, which
+    the reads use, in bulk), for the rollup's blocks, which keep the bits of their
+    extremes. Non-negative orders are the bits; a negative value's order is its bits with
+    the 63 low bits flipped (``~order`` with the sign bit set); the least order is the
+    canonical NaN. ``-9223372036854775807 - 1``: SQLite reads the literal
+    ``-9223372036854775808`` as REAL."""
+    o = f"({order})"
+    return (
+        f"(CASE WHEN {o} >= 0 THEN {o} "
+        f"WHEN {o} = -9223372036854775807 - 1 THEN 9221120237041090560 "
+        f"ELSE (~{o}) | (-9223372036854775807 - 1) END)"
+    )
+
+
+#: A point's value bits from its ``value_order`` column (:func:`value_bits`).
+VALUE_BITS = value_bits("value_order")
 
 #: A block's least and greatest points (by ``value_order``, ties by history order).
 _EXTREME_COLUMNS = ", ".join(

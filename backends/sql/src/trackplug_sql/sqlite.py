@@ -484,6 +484,14 @@ class SQLiteStore:
                     rows.append(row)
         return sampled_columns(rows)
 
+    def build_rollup(self, series: int) -> bool:
+        """:func:`rollup.build_ahead` in a write transaction (nothing without the JSON
+        functions: the sample then reads the points)."""
+        if not self._json:
+            return False
+        with self.transaction() as tx:
+            return rollup.build_ahead(tx, series, _build_blocks)
+
     def sync(self) -> None:
         """A passive checkpoint fsyncs the WAL (then copies it into the database file)
         without waiting for readers or writers of other processes."""

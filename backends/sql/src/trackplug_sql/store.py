@@ -91,6 +91,11 @@ class Store(Protocol):
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
         """``trackplug._model.sample_points`` of one series, computed in the database."""
 
+    def build_rollup(self, series: int) -> bool:
+        """Build the sampling rollup of ``series`` or bring it up to date, as its next
+        sampled read would (:func:`trackplug_sql.rollup.build_ahead`), in a transaction of
+        its own; returns whether it built any block."""
+
     def sync(self) -> None:
         """Make committed transactions durable (beyond a crash of this process)."""
 
