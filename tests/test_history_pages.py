@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from paged_backends import CountingPages, PagesOnly
 
@@ -183,6 +183,9 @@ POINTS = st.lists(
 )
 
 
+# No deadline: each example opens and closes three trackers (their flusher threads), which
+# a loaded shared machine can stall past 200 ms (285 ms once, 19 ms on the replay).
+@settings(deadline=None)
 @given(points=POINTS, since=st.tuples(STAMPS, STAMPS), size=st.integers(1, 5))
 def test_since_is_the_history_from_that_point_on(
     points: list[MetricPoint], since: tuple[int, int], size: int
