@@ -44,13 +44,9 @@ from trackplug.plugin import (
 from . import rollup, schema
 from .codec import best_order, from_bits, from_orders, latest_indexes, to_bits, to_orders
 from .schema import PointColumns, SeriesRow
-from .store import PointOrder, Row, Store, Transaction
+from .store import POSTGRESQL_SCHEMES, PointOrder, Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
-
-#: The schemes of a PostgreSQL URL: libpq accepts ``postgres://`` as well as
-#: ``postgresql://`` (each also with ``+psycopg``); this is the one place that says so.
-POSTGRESQL_SCHEMES = ("postgresql", "postgres")
 
 #: Series ids kept in memory per backend (~130 bytes each); past it the cache starts over,
 #: as the facade's caches of valid keys and resources do.

@@ -34,10 +34,10 @@ from trackplug import BackendError, ValidationError, redact_url
 from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import rollup, schema
-from .backend import POSTGRESQL_SCHEMES
 from .readers import Reader, Readers
 from .schema import Migration, PointColumns, SeriesRow
 from .store import (
+    POSTGRESQL_SCHEMES,
     HistoryColumns,
     Params,
     PointOrder,

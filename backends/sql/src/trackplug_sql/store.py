@@ -19,6 +19,7 @@ from . import schema
 from .schema import Migration, PointColumns, SeriesRow
 
 __all__ = [
+    "POSTGRESQL_SCHEMES",
     "HistoryColumns",
     "PointColumns",
     "PointOrder",
@@ -32,6 +33,10 @@ __all__ = [
     "sample_plan",
     "sampled_columns",
 ]
+
+#: The schemes of a PostgreSQL URL: libpq accepts ``postgres://`` as well as
+#: ``postgresql://`` (each also with ``+psycopg``); this is the one place that says so.
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
 
 Row = tuple[Any, ...]
 Params = Mapping[str, object]
