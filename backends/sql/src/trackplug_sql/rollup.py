@@ -95,7 +95,8 @@ def refresh(
     """Bring the blocks of ``series`` up to date inside ``tx``, a write transaction that
     ``lock`` (a statement) first serializes against the series' writers; returns its
     ``shift``. ``plan``: the sample being read (its first and last steps)."""
-    return _refresh(tx, series, plan.first[0], plan.last[0], build, lock)
+    state = _state(tx, series, lock)
+    return _refresh(tx, series, state, plan.first[0], plan.last[0], build)
 
 
 def build_ahead(tx: Transaction, series: int, build: Build, lock: str | None = None) -> bool:
@@ -103,27 +104,37 @@ def build_ahead(tx: Transaction, series: int, build: Build, lock: str | None = N
     write transaction; ``lock`` as for :func:`refresh`): its blocks built or brought up to
     date, unless they are, or it has no points or one step only (sampled by timestamps: no
     blocks apply). Returns whether it built any."""
-    if lock is not None:
-        tx.run(lock, {"series": series})
-    state = tx.query(STATE, {"series": series})
-    if state and state[0][1] is None:
+    state = _state(tx, series, lock)
+    if state is not None and state[1] is None:
         return False
     first = tx.query(SAMPLE_ENDS["first"], {"series": series})
     last = tx.query(SAMPLE_ENDS["last"], {"series": series})
     if not first or first[0][0] == last[0][0]:
         return False
-    _refresh(tx, series, first[0][0], last[0][0], build, None)
+    _refresh(tx, series, state, first[0][0], last[0][0], build)
     return True
 
 
-def _refresh(
-    tx: Transaction, series: int, first_step: int, last_step: int, build: Build, lock: str | None
-) -> int:
+def _state(tx: Transaction, series: int, lock: str | None) -> Row | None:
+    """The rollup row ``(shift, stale_from)`` of ``series`` (None: never built), read after
+    ``lock``, if given, has serialized this transaction against the series' writers."""
     if lock is not None:
         tx.run(lock, {"series": series})
-    state = tx.query(STATE, {"series": series})
-    if state:
-        ((shift, stale_from),) = state
+    found = tx.query(STATE, {"series": series})
+    return found[0] if found else None
+
+
+def _refresh(
+    tx: Transaction,
+    series: int,
+    state: Row | None,
+    first_step: int,
+    last_step: int,
+    build: Build,
+) -> int:
+    """The blocks of ``series``, whose rollup row is ``state``, brought up to date."""
+    if state is not None:
+        shift, stale_from = state
         if stale_from is None:
             return int(shift)
         from_step = stale_from >> shift << shift  # the start of its block

@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from .codec import CANONICAL_NAN_BITS
+
 __all__ = [
     "MIGRATIONS",
     "POSTGRESQL_DDL",
@@ -69,7 +71,7 @@ def value_bits(order: str) -> str:
     o = f"({order})"
     return (
         f"(CASE WHEN {o} >= 0 THEN {o} "
-        f"WHEN {o} = -9223372036854775807 - 1 THEN 9221120237041090560 "
+        f"WHEN {o} = -9223372036854775807 - 1 THEN {CANONICAL_NAN_BITS} "
         f"ELSE (~{o}) | (-9223372036854775807 - 1) END)"
     )
 
