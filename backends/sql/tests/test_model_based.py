@@ -8,10 +8,12 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from trackplug_sql import SQLBackend
+from trackplug_sql import backend as sql_backend
 
 from trackplug import MetricPoint, PerfRecord, Resource
 from trackplug.plugin import MemoryBackend, rank
@@ -130,3 +132,15 @@ def test_sqlite_file_behaves_like_the_reference(tmp_path: Path) -> None:
     counter = iter(range(10**6))
     make = lambda: SQLBackend(f"sqlite:///{tmp_path}/m{next(counter)}.db")  # noqa: E731
     run_state_machine_as_test(lambda: Compare(make), settings=settings(SETTINGS, max_examples=15))
+
+
+def test_sqlite_spread_writes_behave_like_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write with fewer than two points a series goes the spread way (series and
+    points by SQL, ids found by the database; ``backend._spread``): new series, series
+    moved forward or not, duplicates in a batch and against the store alike."""
+    monkeypatch.setattr(sql_backend, "SPREAD_SERIES", 0)
+    counter = iter(range(10**6))
+    make = lambda: SQLBackend(f"sqlite:///{tmp_path}/s{next(counter)}.db")  # noqa: E731
+    run_state_machine_as_test(lambda: Compare(make), settings=SETTINGS)

@@ -258,3 +258,52 @@ def test_postgresql_creates_the_staging_tables_once_per_connection(
         later = statements.during(lambda: backend.log_metric(_two_keys_each(600, 1)))
     assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # its 1,200 series staged
     assert not [s for s in later if "CREATE TEMP TABLE" in s]
+
+
+def test_a_spread_write_finds_each_series_id_in_the_database(backend: SQLBackend) -> None:
+    """One point into each of 1,500 resources (over ``SPREAD_SERIES``): new series in
+    consecutive ids, a series stored before (moved forward or not), a series twice in the
+    batch: each point lands in its own series, the latest of each is its greatest."""
+    from trackplug_sql.backend import SPREAD_SERIES
+
+    count = SPREAD_SERIES + 500
+    old = Resource("run-00003")
+    backend.log_metric({old: _points([9.0], step=50), Resource("run-00004"): _points([9.0])})
+    batch = {Resource(f"run-{i:05d}"): [MetricPoint("x", float(i), i, 1)] for i in range(count)}
+    batch[Resource("run-00007")].append(MetricPoint("x", -7.0, 2, 1))  # twice in the batch
+    backend.log_metric(batch)
+    assert len(backend.resources()) == count
+    assert backend.get_metric(old, "x") == 9.0  # its stored step 50 stays the latest
+    assert [p.step for p in backend.history(old, "x")] == [3, 50]
+    assert backend.get_metric(Resource("run-00004"), "x") == 4.0  # moved forward, step 4
+    assert [p.value for p in backend.history(Resource("run-00007"), "x")] == [-7.0, 7.0]
+    assert backend.latest(Resource("run-00007")) == {"x": 7.0}
+    for i in range(0, count, 97):
+        assert backend.history(Resource(f"run-{i:05d}"), "x")[-1].value == float(i)
+    assert backend.best("x", "max", 1) == [(f"run-{count - 1:05d}", float(count - 1))]
+
+
+def test_a_spread_write_on_sqlite_brings_no_id_to_python(sqlite_url: str) -> None:
+    from trackplug_sql.backend import SPREAD_SERIES
+
+    with contextlib.closing(SQLBackend(sqlite_url)) as backend:
+        backend.log_metric({Resource("old"): _points([1.0])})
+        batch = {Resource(f"r{i}"): _points([1.0]) for i in range(SPREAD_SERIES + 1)}
+        backend.log_metric(batch)
+        assert list(backend._series) == [("old", "x")]  # cached by the first write alone
+        assert len(backend.resources()) == SPREAD_SERIES + 2
+
+
+def test_a_spread_write_marks_a_rollup_stale(url: str) -> None:
+    """A spread write into a series with a rollup marks it stale, so the next sample holds
+    the new point."""
+    from trackplug_sql.backend import SPREAD_SERIES
+
+    r = Resource("r")
+    with contextlib.closing(SQLBackend(url)) as backend:
+        backend.log_metric({r: [MetricPoint("x", 0.0, i, 1) for i in range(5_000)]})
+        assert max(p.value for p in backend.history_sampled(r, "x", 10)) == 0.0  # built
+        batch = {Resource(f"s{i}"): [MetricPoint("x", 1.0, 0, 1)] for i in range(SPREAD_SERIES)}
+        backend.log_metric({**batch, r: [MetricPoint("x", 40.0, 3_000, 2)]})
+        assert backend._series.get((r.id, "x")) is not None  # from the first write
+        assert [p.step for p in backend.history_sampled(r, "x", 10) if p.value == 40.0] == [3_000]

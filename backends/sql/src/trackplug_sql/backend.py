@@ -9,6 +9,7 @@ ignored by the primary key. Reads of latest values never touch the points table.
 from __future__ import annotations
 
 import json
+import operator
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +44,7 @@ from trackplug.plugin import (
 
 from . import rollup, schema
 from .codec import best_order, from_bits, from_orders, latest_indexes, to_bits, to_orders
-from .schema import PointColumns, SeriesRow
+from .schema import PointColumns, SeriesRow, SpreadRow
 from .store import POSTGRESQL_SCHEMES, PointOrder, Row, Store, Transaction
 
 __all__ = ["POSTGRESQL_SCHEMES", "SERIES_CACHE_LIMIT", "SQLBackend", "SQLFactory", "open_store"]
@@ -56,6 +57,10 @@ SERIES_CACHE_LIMIT = 65_536
 #: dict update per series, as much as a write of one point into each of 100,000 resources
 #: can notice).
 TRACKED_SERIES_PER_BATCH = 1_000
+#: A write of one point (mostly) into each of more series than this finds their ids in the
+#: database, not in Python (:func:`_spread`); it credits none of them towards the rollup
+#: (:data:`TRACKED_SERIES_PER_BATCH`) and caches no id.
+SPREAD_SERIES = TRACKED_SERIES_PER_BATCH
 
 #: What a SQLite file and PostgreSQL keep: everything, persistently.
 _PERSISTENT = Capabilities(persistent=True)
@@ -191,8 +196,11 @@ class SQLBackend:
 
     def _write_points(self, tx: Transaction, points: _Points) -> dict[tuple[str, str], int]:
         """Upsert each series' latest point, then insert the points; returns the series
-        ids this transaction learned."""
-        latest = _latest(points)
+        ids this transaction learned (none from a write spread over many series)."""
+        last = latest_indexes(points.series, points.steps, points.stamps, points.orders)
+        if _spread(len(last), len(points.series)) and tx.write_spread(_spread_rows(points)):
+            return {}
+        latest = sorted(last.items())  # in (resource, key) order: one lock order for all
         moved = tx.upsert_series(_series_rows(points, latest))
         known, found = self._series_ids(tx, [series for series, _ in latest], moved)
         if len(known) == 1:  # one series: no lookup per point
@@ -418,10 +426,18 @@ def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points
     return _Points(series, values, steps, stamps, bits, to_orders(bits))
 
 
-def _latest(points: _Points) -> list[tuple[tuple[str, str], int]]:
-    """Each series and the index of its latest point, in ``(resource, key)`` order: one
-    lock order for every writer."""
-    return sorted(latest_indexes(points.series, points.steps, points.stamps, points.orders).items())
+def _spread(series: int, points: int) -> bool:
+    """Whether a write of ``points`` into ``series`` series goes the spread way
+    (``Transaction.write_spread``): many series of one point each, mostly (a run's first
+    point into each of many resources). There a series' id is all its Python would be
+    for, and the database finds it faster (docs/performance.md, "Series rows by SQL")."""
+    return series > SPREAD_SERIES and points < 2 * series
+
+
+def _spread_rows(points: _Points) -> list[SpreadRow]:
+    """Each point as a :data:`~schema.SpreadRow`: its series pair and its columns."""
+    columns = zip(points.steps, points.stamps, points.orders, points.values, strict=True)
+    return list(map(operator.add, points.series, columns))
 
 
 def _series_rows(points: _Points, latest: list[tuple[tuple[str, str], int]]) -> list[SeriesRow]:

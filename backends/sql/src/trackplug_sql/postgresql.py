@@ -35,7 +35,7 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import rollup, schema
 from .readers import Reader, Readers
-from .schema import Migration, PointColumns, SeriesRow
+from .schema import Migration, PointColumns, SeriesRow, SpreadRow
 from .store import (
     POSTGRESQL_SCHEMES,
     HistoryColumns,
@@ -326,6 +326,9 @@ class _Transaction:
         self._stage(_STAGED_SERIES, _SERIES_TYPES, rows)
         with self._cursor() as cursor:
             return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
+
+    def write_spread(self, rows: Sequence[SpreadRow]) -> bool:
+        return False  # the ids' way: series staged by COPY, points by COPY (one round each)
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
         """One statement, however many series."""

@@ -45,6 +45,8 @@ __all__ = [
     "Migration",
     "PointColumns",
     "SeriesRow",
+    "SpreadRow",
+    "best_order",
     "latest_version",
     "pending",
     "value_bits",
@@ -78,6 +80,14 @@ def value_bits(order: str) -> str:
 
 #: A point's value bits from its ``value_order`` column (:func:`value_bits`).
 VALUE_BITS = value_bits("value_order")
+
+
+def best_order(order: str) -> str:
+    """:func:`trackplug_sql.codec.best_order` of the SQL expression ``order``: NULL for NaN
+    (never ranked), -0.0's order (-1) as 0.0's, any other order as it is."""
+    o = f"({order})"
+    return f"(CASE WHEN {o} = -9223372036854775807 - 1 THEN NULL WHEN {o} = -1 THEN 0 ELSE {o} END)"
+
 
 #: A block's least and greatest points (by ``value_order``, ties by history order).
 _EXTREME_COLUMNS = ", ".join(
@@ -317,6 +327,57 @@ def upsert_series_values(rows: int, placeholder: str) -> str:
     row = f"({', '.join([placeholder] * len(SERIES_COLUMNS.split(', ')))})"
     return upsert_series(f"VALUES {', '.join([row] * rows)}") + RETURNING_SERIES
 
+
+#: A point of a write spread over many series, as :func:`upsert_spread` and
+#: :func:`insert_spread` take it: ``resource, key, step, timestamp_ms, value_order, value``.
+SpreadRow = tuple[str, str, int, int, int, float]
+#: The rows of a spread write: ``VALUES`` of ``{rows}`` rows of six ``{placeholder}``s.
+_SPREAD = "(VALUES {values}) AS v"
+
+
+def _spread_values(rows: int, placeholder: str) -> str:
+    row = f"({', '.join([placeholder] * 6)})"  # a SpreadRow
+    return _SPREAD.format(values=", ".join([row] * rows))
+
+
+def upsert_spread(rows: int, placeholder: str) -> str:
+    """:func:`upsert_series` of every point of ``rows`` :data:`SpreadRow` parameters, in
+    order: each creates its series or moves it forward (never back), so the latest point
+    of each series wins without Python finding it; the bits and ``best_order`` are derived
+    from the order in SQL. (``WHERE true``: SQLite's parser needs it before ON CONFLICT.)"""
+    derived = f"{value_bits('v.column5')}, {best_order('v.column5')}"
+    return upsert_series(
+        "SELECT v.column1, v.column2, v.column3, v.column4, v.column5, "
+        f"{derived}, v.column6 FROM {_spread_values(rows, placeholder)} WHERE true"
+    )
+
+
+def insert_spread(rows: int, placeholder: str) -> str:
+    """Insert the points of ``rows`` :data:`SpreadRow` parameters (after
+    :func:`upsert_spread` of the same), each series id found by the database in the series'
+    unique index, exact duplicates ignored."""
+    return (
+        f"INSERT INTO trackplug_points ({POINT_COLUMNS}) "
+        f"SELECT s.id, v.column3, v.column4, v.column5 FROM {_spread_values(rows, placeholder)} "
+        "JOIN trackplug_series AS s ON s.resource = v.column1 AND s.key = v.column2 "
+        "WHERE true ON CONFLICT DO NOTHING"
+    )
+
+
+def mark_spread_stale(rows: int, placeholder: str) -> str:
+    """The rollups of the series of ``rows`` :data:`SpreadRow` parameters marked stale
+    from the least step among them (as a write marks all its series from its least step)."""
+    return (
+        f"WITH v AS (SELECT * FROM {_spread_values(rows, placeholder)}) "
+        "UPDATE trackplug_rollups SET stale_from = (SELECT min(column3) FROM v) "
+        "WHERE series IN (SELECT s.id FROM v JOIN trackplug_series AS s "
+        "ON s.resource = v.column1 AND s.key = v.column2) "
+        "AND (stale_from IS NULL OR stale_from > (SELECT min(column3) FROM v))"
+    )
+
+
+#: Whether any series has a rollup (else a spread write marks none stale).
+ANY_ROLLUP = "SELECT 1 FROM trackplug_rollups LIMIT 1"
 
 SET_PERF = """
     INSERT INTO trackplug_perf (resource, metric, value_bits, value)

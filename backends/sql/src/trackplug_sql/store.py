@@ -16,7 +16,7 @@ from trackplug import BackendError, TrackplugError
 from trackplug.plugin import redact_chain, sample_buckets, sample_edges
 
 from . import schema
-from .schema import Migration, PointColumns, SeriesRow
+from .schema import Migration, PointColumns, SeriesRow, SpreadRow
 
 __all__ = [
     "POSTGRESQL_SCHEMES",
@@ -60,6 +60,13 @@ class Transaction(Protocol):
         """:func:`schema.upsert_series` of every row, in order, by as few statements as
         the database allows (PostgreSQL: one); returns ``(resource, key, id)`` of the
         series it created or moved forward (none where the database cannot say)."""
+
+    def write_spread(self, rows: Sequence[SpreadRow]) -> bool:
+        """Write points spread over many series, one :data:`~schema.SpreadRow` each: every
+        series created or moved forward to its latest point, every point inserted (exact
+        duplicates ignored), the rollups of these series marked stale, with the series ids
+        found by the database alone; False (and nothing written) where the store writes
+        them the ids' way instead (:meth:`upsert_series`, :meth:`insert_points`)."""
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
         """``(resource, key, id)`` of each of these series that is stored, found by as few
