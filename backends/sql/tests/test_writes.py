@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from trackplug_sql import SQLBackend
 
 from trackplug import MetricPoint, Resource
@@ -258,3 +260,29 @@ def test_postgresql_creates_the_staging_tables_once_per_connection(
         later = statements.during(lambda: backend.log_metric(_two_keys_each(600, 1)))
     assert len([s for s in first if "CREATE TEMP TABLE" in s]) == 1  # its 1,200 series staged
     assert not [s for s in later if "CREATE TEMP TABLE" in s]
+
+
+@given(
+    st.one_of(
+        st.lists(st.integers(1, 5), min_size=1, max_size=40),  # any series, in any order
+        st.tuples(  # a dict per step: the same series, in the same order, each step
+            st.lists(st.integers(1, 9), min_size=1, max_size=6, unique=True),
+            st.integers(1, 5),
+        ).map(lambda grid: grid[0] * grid[1]),
+    )
+)
+def test_sqlite_inserts_each_series_rows_together_and_in_their_order(series: list[int]) -> None:
+    """Every row once, each series' rows in one run (one run of appends per series in
+    the index), in the order the batch holds them: reordered by slicing when the series
+    repeat with a period, by a stable sort otherwise."""
+    from trackplug_sql.schema import PointColumns
+    from trackplug_sql.sqlite import _in_index_order
+
+    size = len(series)
+    columns = PointColumns(series, list(range(size)), [7] * size, list(range(-size, 0)))
+    flat = _in_index_order(columns)
+    rows = list(zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4], strict=True))
+    assert sorted(rows) == sorted(zip(*columns, strict=True))
+    runs = [sid for index, (sid, *_) in enumerate(rows) if index == 0 or rows[index - 1][0] != sid]
+    assert len(runs) == len(set(series))
+    assert all(rows[i][1] < rows[i + 1][1] for i in range(size - 1) if rows[i][0] == rows[i + 1][0])
