@@ -126,7 +126,12 @@ class Buffer:
             if not batch:
                 return
             try:
-                self._deliver(_as_batch(batch, with_rows))
+                # The collector paused for the whole write: the batch's points are new
+                # objects, freed by their counts when the write returns; re-enabled while
+                # they lived, its next pass walked every one of them in vain (9 ms of the
+                # CPU of a 100,000-point batch, on top of the backend's own pause).
+                with gc_paused():
+                    self._deliver(_as_batch(batch, with_rows))
             except BaseException:
                 self._requeue(batch, with_rows)
                 raise
@@ -227,15 +232,15 @@ def _as_batch(buffered: dict[str, _Held], with_rows: set[str]) -> Batch:
     point (one point into each of many resources) becomes a list of one MetricPoint without
     a ``map`` built for it; several convert in C, no Python call per point (a Python call
     per entry where rows are among them: one per ``log_metrics`` call). The collector is
-    paused once for the whole batch (3.6 -> 2.7 µs per logged point), as all of it is new."""
+    paused by the caller, :meth:`Buffer.drain` (3.6 -> 2.7 µs per logged point), as all of
+    it is new."""
     new = tuple.__new__  # as_resource's Resource and as MetricPoints, in C
-    with gc_paused():
-        return {
-            new(Resource, (rid,)): _points(held, rid in with_rows)
-            if type(held) is list
-            else [new(MetricPoint, held)]
-            for rid, held in buffered.items()
-        }
+    return {
+        new(Resource, (rid,)): _points(held, rid in with_rows)
+        if type(held) is list
+        else [new(MetricPoint, held)]
+        for rid, held in buffered.items()
+    }
 
 
 def _points(entries: list[_Entry], rows: bool) -> list[MetricPoint]:
