@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain, repeat
 from typing import NamedTuple, cast
 

@@ -226,8 +226,8 @@ def plain_row(metrics: object) -> tuple[tuple[str, ...], tuple[float, ...]] | No
         return None
     keys, values = tuple(metrics), tuple(metrics.values())
     if (
-        _FLOAT != {*map(type, values)}
-        or _STR != {*map(type, keys)}
+        {*map(type, values)} != _FLOAT
+        or {*map(type, keys)} != _STR
         or not _valid_keys.issuperset(keys)
     ):
         return None

@@ -149,7 +149,8 @@ def test_period_is_the_cycle_of_distinct_items_a_column_repeats(
         assert cycle == len(items)
     if cycle is not None:
         first = column[:cycle]
-        assert len(set(first)) == cycle and column == first * (len(column) // cycle)
+        assert len(set(first)) == cycle
+        assert column == first * (len(column) // cycle)
         assert cycle < len(column)
     else:
         assert not repeats

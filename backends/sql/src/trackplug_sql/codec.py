@@ -128,12 +128,13 @@ def latest_indexes(
 def period(column: Sequence[Hashable]) -> int | None:
     """The ``k`` such that ``column`` is its first ``k`` items, all different, repeated
     (the series of a batch of one dict of ``k`` keys per step); None when there is none
-    (``column`` holds at least one item). Checked in C: a list comparison, and a set of the first ``k``."""
+    (``column`` holds at least one item). Checked in C: a sequence comparison, and a set
+    of the first ``k``."""
     size = len(column)
     try:
         cycle = column.index(column[0], 1)
     except ValueError:  # the first item never comes again (or is the only one)
         return None
-    if size % cycle or column[cycle:] != column[:-cycle] or len(set(column[:cycle])) != cycle:
+    if size % cycle or column[cycle:] != column[:-cycle]:  # not the first cycle repeated
         return None
-    return cycle
+    return cycle if len(set(column[:cycle])) == cycle else None

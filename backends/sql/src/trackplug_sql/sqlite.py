@@ -328,7 +328,8 @@ def _in_index_order(columns: PointColumns) -> list[int]:
     cycle = period(series)
     ordered: Iterable[Iterable[int]] = columns
     if cycle is not None and cycle > 1:
-        ordered = [chain.from_iterable(map(column.__getitem__, _strides(cycle))) for column in columns]
+        strides = _strides(cycle)
+        ordered = [chain.from_iterable(map(column.__getitem__, strides)) for column in columns]
     elif cycle is None and len(set(series)) > 1:
         order = sorted(range(len(series)), key=series.__getitem__)  # stable
         ordered = [map(column.__getitem__, order) for column in columns]
