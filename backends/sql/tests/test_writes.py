@@ -94,6 +94,29 @@ def test_many_new_series_in_one_batch_get_their_points(backend: SQLBackend) -> N
     assert backend.latest(Resource("run-00007")) == {"loss": -1.0}
 
 
+def test_a_dict_per_step_lands_in_its_own_series(backend: SQLBackend) -> None:
+    """One resource's batch whose keys repeat with a period (a series id looked up per key,
+    repeated per step), then one where they do not, then a dict per step again whose keys
+    come in another order: every point in its own series, each latest the right one."""
+    r = Resource("r")
+    keys = [f"k{index}" for index in range(7)]
+    grid = [
+        MetricPoint(key, float(step * 10 + column), step, 1)
+        for step in range(5)
+        for column, key in enumerate(keys)
+    ]
+    backend.log_metric({r: grid})
+    backend.log_metric({r: [MetricPoint("k3", -1.0, 9, 1), MetricPoint("new", 2.0, 0, 1)]})
+    reordered = [MetricPoint(key, float(step), step, 2) for step in (10, 11) for key in keys[::-1]]
+    backend.log_metric({r: reordered})
+    for column, key in enumerate(keys):
+        history = [(p.step, p.value) for p in backend.history(r, key)]
+        expected = [(step, float(step * 10 + column)) for step in range(5)]
+        expected += [(9, -1.0)] if key == "k3" else []
+        assert history == [*expected, (10, 10.0), (11, 11.0)]
+    assert backend.latest(r) == {**dict.fromkeys(keys, 11.0), "new": 2.0}
+
+
 @pytest.mark.parametrize("cached", [True, False], ids=["cached", "reopened"])
 def test_a_batch_where_some_series_move_forward_and_others_do_not(
     persistent_url: str, cached: bool
