@@ -142,8 +142,9 @@ def test_the_short_way_of_log_metrics_stores_what_the_long_way_does(
     for key in metrics:
         check.check_key(key)  # known valid: the short way may take them
     long_way = [check.check_point(k, v, step, 7) for k, v in check.flatten(metrics).items()]
-    if check.plain_metrics(metrics):
-        assert check.points_at(metrics, step, 7) == long_way  # type: ignore[arg-type]
+    plain = check.plain_row(metrics)
+    if plain is not None:
+        assert list(zip(*plain, strict=True)) == [(p.key, p.value) for p in long_way]
         assert [type(p.value) for p in long_way] == [float] * len(long_way)
     with trackplug.connect("memory://") as tracker:
         tracker.log_metrics("r", metrics, step=step, timestamp=7)  # type: ignore[arg-type]
@@ -691,4 +692,56 @@ def test_a_failed_batch_of_lone_points_and_lists_goes_back_and_arrives_whole() -
     assert {r.id: len(points) for r, points in failed.items()} == {"lone": 1, "two": 2}
     assert [p.value for p in tracker.history("lone", "a")] == [1.0, 3.0]
     assert [p.value for p in tracker.history("two", "a")] == [1.0, 2.0, 3.0]
+    tracker.close()
+
+
+def test_log_metrics_buffers_one_entry_per_call_not_an_object_per_point() -> None:
+    """A ``log_metrics`` call waits in the buffer as one Row (its keys and values, which
+    the collector untracks), not as a MetricPoint per key for the collector to walk on
+    every pass; a dict changed after the call changes nothing logged."""
+    metrics = {f"k{index:02d}": float(index) for index in range(100)}
+    with Tracker(MemoryBackend(), **QUIET) as tracker:
+        tracker.log_metrics("r", metrics, step=0)  # the caches set up
+        tracker.flush()
+        gc.collect()
+        before = len(gc.get_objects())
+        for step in range(1, 1_001):
+            tracker.log_metrics("r", metrics, step=step)
+        metrics["k00"] = -1.0
+        gc.collect()
+        assert len(gc.get_objects()) - before < 2_000  # 100,000 points buffered
+        assert tracker._buffer._count == 100_000
+        history = tracker.history("r", "k00")
+        assert [p.step for p in history] == list(range(1_001))
+        assert {p.value for p in history} == {0.0}
+
+
+def test_a_failed_batch_of_log_metrics_rows_goes_back_counted_by_its_points() -> None:
+    """Rows of ``log_metrics`` (and a point of ``log_metric`` among them) buffered again
+    after a failed write keep their order and count as their points towards the buffer's
+    bounds; they arrive whole with the next flush."""
+
+    class FailingOnce(MemoryBackend):
+        failures = 1
+
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("once")
+            super().log_metric(batch)
+
+    tracker = Tracker(FailingOnce(), **QUIET)
+    tracker.log_metrics("r", {"a": 1.0, "b": 2.0}, step=0)
+    tracker.log_metric("r", "a", 3.0, step=1)
+    tracker.log_metrics("r", {"a": 4.0, "b": 5.0, "c": 6.0}, step=2)
+    with pytest.raises(ConnectionError, match="once"):
+        tracker.flush()
+    tracker._buffer.error = None
+    assert tracker._buffer._count == 6
+    tracker.log_metrics("r", {"c": 7.0}, step=3)
+    assert tracker._buffer._count == 7
+    tracker.flush()
+    assert [(p.value, p.step) for p in tracker.history("r", "a")] == [(1.0, 0), (3.0, 1), (4.0, 2)]
+    assert [p.value for p in tracker.history("r", "c")] == [6.0, 7.0]
     tracker.close()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import _validation as check
-from ._buffer import Buffer
+from ._buffer import Buffer, Row
 from ._errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
 from ._model import Batch, Capabilities, Columns, MetricPoint, PerfRecord, PointFields, Resource
 from ._validation import flatten, perf_value
@@ -240,18 +240,22 @@ class Tracker:
         ``flush()``); with it, they and the record are written before the call returns."""
         self._ensure_open()
         resource = check.to_resource(resource)
-        plain = not self._limited and check.plain_metrics(metrics)  # the common case
-        flat = metrics if plain else flatten(metrics)
+        plain = None  # the common case: a flat {key: float}, buffered
+        if perf_metric is None and not self._limited:
+            plain = check.plain_row(metrics)
+        flat = metrics if plain is not None else flatten(metrics)
         step = check.check_step("log_metrics", step)  # checked even when there is no point
         timestamp = check.check_timestamp("log_metrics", timestamp)
-        if plain:
-            points = check.points_at(flat, step, timestamp)  # type: ignore[arg-type]
-        else:
-            points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
+        if plain is not None:
+            self._buffer.add_row(resource.id, Row(*plain, step, timestamp))
+            return
+        points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
         if perf_metric is None:
-            # Buffered like log_metric (one unit: a batch holds all of the points or none);
-            # writing each call as its own transaction cost 6x per point (docs/performance.md).
-            self._buffer.add_all(resource.id, points)
+            # Buffered like log_metric, as one entry (a batch holds all of the points or
+            # none); writing each call as its own transaction cost 6x per point
+            # (docs/performance.md).
+            keys, values = [p.key for p in points], [p.value for p in points]
+            self._buffer.add_row(resource.id, Row(tuple(keys), tuple(values), step, timestamp))
             return
         perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
         self._write(LogMetrics(resource, points, perf))

@@ -15,7 +15,6 @@ import posixpath
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
 from typing import Any, Literal
 
 from ._errors import InvalidTypeError, ValidationError
@@ -41,8 +40,7 @@ __all__ = [
     "now_ms",
     "perf_keys",
     "perf_value",
-    "plain_metrics",
-    "points_at",
+    "plain_row",
     "resource_id",
     "short_repr",
     "to_resource",
@@ -215,23 +213,26 @@ def check_fields(key: object, value: object, step: object, timestamp: object) ->
     return key, value, step, timestamp
 
 
-def plain_metrics(metrics: object) -> bool:
-    """Whether ``metrics`` is a flat ``{key: float}`` whose every key is known valid and
-    no value is NaN: ``log_metrics``' common case, which :func:`flatten` and
-    :func:`check_point` would pass unchanged (:func:`points_at` builds its points)."""
+_STR = frozenset({str})
+_FLOAT = frozenset({float})
+
+
+def plain_row(metrics: object) -> tuple[tuple[str, ...], tuple[float, ...]] | None:
+    """The keys and values of ``metrics`` when it is a flat ``{key: float}`` whose every
+    key is known valid and no value is NaN: ``log_metrics``' common case, which
+    :func:`flatten` and :func:`check_point` would pass unchanged; else None. Checked a
+    whole dict at a time in C (a Python loop over its items cost twice as much)."""
     if type(metrics) is not dict:
-        return False
-    valid = _valid_keys
-    for key, value in metrics.items():
-        if type(key) is not str or key not in valid or type(value) is not float or value != value:
-            return False
-    return True
-
-
-def points_at(metrics: dict[str, float], step: int, timestamp: int) -> list[MetricPoint]:
-    """The points of :func:`plain_metrics` at a checked ``step`` and ``timestamp``."""
-    fields = zip(metrics, metrics.values(), repeat(step), repeat(timestamp))
-    return list(map(_new_point, repeat(MetricPoint), fields))  # in C: no Python call a point
+        return None
+    keys, values = tuple(metrics), tuple(metrics.values())
+    if (
+        {*map(type, values)} != _FLOAT
+        or {*map(type, keys)} != _STR
+        or not _valid_keys.issuperset(keys)
+    ):
+        return None
+    total = sum(values)  # NaN if a value is NaN (or +inf meets -inf: the long way then)
+    return (keys, values) if total == total else None
 
 
 def to_resource(resource: object) -> Resource:

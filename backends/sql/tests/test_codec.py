@@ -16,6 +16,7 @@ from trackplug_sql.codec import (
     from_orders,
     latest_indexes,
     orders_to_bits,
+    period,
     to_bits,
     to_orders,
 )
@@ -104,6 +105,55 @@ def test_latest_indexes_pick_the_greatest_point_per_key(batch: list[MetricPoint]
     for key, index in found.items():
         best = max((p for p in batch if p.key == key), key=point_order)
         assert point_order(batch[index]) == point_order(best)
+
+
+# A dict per step: the same keys, in the same order, at each of several steps (whose
+# steps, timestamps and values Hypothesis picks: ties, steps out of order, NaN).
+grids = st.tuples(
+    st.lists(st.sampled_from("abcdef"), min_size=1, unique=True),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=2, max_size=6),
+    st.data(),
+)
+
+
+@given(grids)
+def test_latest_indexes_of_a_dict_per_step(
+    grid: tuple[list[str], list[tuple[int, int]], st.DataObject],
+) -> None:
+    """Its series repeat with a period: each one's last point is found in the last step,
+    and checked against every point of it as in any other batch."""
+    keys, at, data = grid
+    values = data.draw(st.lists(floats, min_size=len(keys) * len(at), max_size=len(keys) * len(at)))
+    batch = [
+        MetricPoint(key, values[row * len(keys) + column], step, stamp)
+        for row, (step, stamp) in enumerate(at)
+        for column, key in enumerate(keys)
+    ]
+    series, values_, steps, stamps = zip(*batch, strict=True)
+    assert len(keys) == 1 or period(series) == len(keys)
+    found = latest_indexes(series, steps, stamps, to_orders(to_bits(values_)))
+    assert found.keys() == set(keys)
+    for key, index in found.items():
+        best = max((p for p in batch if p.key == key), key=point_order)
+        assert point_order(batch[index]) == point_order(best)
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=12), st.integers(1, 4))
+def test_period_is_the_cycle_of_distinct_items_a_column_repeats(
+    items: list[int], times: int
+) -> None:
+    column = items * times
+    cycle = period(column)
+    repeats = len(set(items)) == len(items) and times > 1
+    if repeats:
+        assert cycle == len(items)
+    if cycle is not None:
+        first = column[:cycle]
+        assert len(set(first)) == cycle
+        assert column == first * (len(column) // cycle)
+        assert cycle < len(column)
+    else:
+        assert not repeats
 
 
 def test_nan_orders_lowest() -> None:

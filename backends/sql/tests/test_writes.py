@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from trackplug_sql import SQLBackend
 
 from trackplug import MetricPoint, Resource
@@ -90,6 +92,29 @@ def test_many_new_series_in_one_batch_get_their_points(backend: SQLBackend) -> N
     assert backend.history(Resource("run-02499"), "loss") == [MetricPoint("loss", 2499.0, 2499, 1)]
     assert [p.value for p in backend.history(Resource("run-00007"), "loss")] == [7.0, -1.0]
     assert backend.latest(Resource("run-00007")) == {"loss": -1.0}
+
+
+def test_a_dict_per_step_lands_in_its_own_series(backend: SQLBackend) -> None:
+    """One resource's batch whose keys repeat with a period (a series id looked up per key,
+    repeated per step), then one where they do not, then a dict per step again whose keys
+    come in another order: every point in its own series, each latest the right one."""
+    r = Resource("r")
+    keys = [f"k{index}" for index in range(7)]
+    grid = [
+        MetricPoint(key, float(step * 10 + column), step, 1)
+        for step in range(5)
+        for column, key in enumerate(keys)
+    ]
+    backend.log_metric({r: grid})
+    backend.log_metric({r: [MetricPoint("k3", -1.0, 9, 1), MetricPoint("new", 2.0, 0, 1)]})
+    reordered = [MetricPoint(key, float(step), step, 2) for step in (10, 11) for key in keys[::-1]]
+    backend.log_metric({r: reordered})
+    for column, key in enumerate(keys):
+        history = [(p.step, p.value) for p in backend.history(r, key)]
+        expected = [(step, float(step * 10 + column)) for step in range(5)]
+        expected += [(9, -1.0)] if key == "k3" else []
+        assert history == [*expected, (10, 10.0), (11, 11.0)]
+    assert backend.latest(r) == {**dict.fromkeys(keys, 11.0), "new": 2.0}
 
 
 @pytest.mark.parametrize("cached", [True, False], ids=["cached", "reopened"])
@@ -307,3 +332,29 @@ def test_a_spread_write_marks_a_rollup_stale(url: str) -> None:
         backend.log_metric({**batch, r: [MetricPoint("x", 40.0, 3_000, 2)]})
         assert backend._series.get((r.id, "x")) is not None  # from the first write
         assert [p.step for p in backend.history_sampled(r, "x", 10) if p.value == 40.0] == [3_000]
+
+
+@given(
+    st.one_of(
+        st.lists(st.integers(1, 5), min_size=1, max_size=40),  # any series, in any order
+        st.tuples(  # a dict per step: the same series, in the same order, each step
+            st.lists(st.integers(1, 9), min_size=1, max_size=6, unique=True),
+            st.integers(1, 5),
+        ).map(lambda grid: grid[0] * grid[1]),
+    )
+)
+def test_sqlite_inserts_each_series_rows_together_and_in_their_order(series: list[int]) -> None:
+    """Every row once, each series' rows in one run (one run of appends per series in
+    the index), in the order the batch holds them: reordered by slicing when the series
+    repeat with a period, by a stable sort otherwise."""
+    from trackplug_sql.schema import PointColumns
+    from trackplug_sql.sqlite import _in_index_order
+
+    size = len(series)
+    columns = PointColumns(series, list(range(size)), [7] * size, list(range(-size, 0)))
+    flat = _in_index_order(columns)
+    rows = list(zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4], strict=True))
+    assert sorted(rows) == sorted(zip(*columns, strict=True))
+    runs = [sid for index, (sid, *_) in enumerate(rows) if index == 0 or rows[index - 1][0] != sid]
+    assert len(runs) == len(set(series))
+    assert all(rows[i][1] < rows[i + 1][1] for i in range(size - 1) if rows[i][0] == rows[i + 1][0])

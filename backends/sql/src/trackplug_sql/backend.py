@@ -43,7 +43,15 @@ from trackplug.plugin import (
 )
 
 from . import rollup, schema
-from .codec import best_order, from_bits, from_orders, latest_indexes, to_bits, to_orders
+from .codec import (
+    best_order,
+    from_bits,
+    from_orders,
+    latest_indexes,
+    period,
+    to_bits,
+    to_orders,
+)
 from .schema import PointColumns, SeriesRow, SpreadRow
 from .store import POSTGRESQL_SCHEMES, PointOrder, Row, Store, Transaction
 
@@ -106,7 +114,8 @@ def _sqlite_file(url: str) -> str | None:
 
 class _Points(NamedTuple):
     """A write's points as columns; point ``i`` belongs to series ``series[i]``, a
-    ``(resource id, key)`` pair."""
+    ``(resource id, key)`` pair. ``cycle``: the period of ``series`` (a dict per step of one
+    resource: :func:`codec.period`), None if it has none or was not looked for."""
 
     series: list[tuple[str, str]]
     values: Sequence[float]
@@ -114,6 +123,7 @@ class _Points(NamedTuple):
     stamps: Sequence[int]
     bits: list[int]
     orders: list[int]
+    cycle: int | None
 
 
 def open_store(url: str) -> Store:
@@ -203,10 +213,13 @@ class SQLBackend:
         latest = sorted(last.items())  # in (resource, key) order: one lock order for all
         moved = tx.upsert_series(_series_rows(points, latest))
         known, found = self._series_ids(tx, [series for series, _ in latest], moved)
+        series, cycle = points.series, points.cycle
         if len(known) == 1:  # one series: no lookup per point
-            ids = [*known.values()] * len(points.series)
+            ids = [*known.values()] * len(series)
+        elif cycle is not None:  # a dict per step: a lookup per key, not per point
+            ids = list(map(known.__getitem__, series[:cycle])) * (len(series) // cycle)
         else:
-            ids = list(map(known.__getitem__, points.series))
+            ids = list(map(known.__getitem__, series))
         columns = PointColumns(ids, points.steps, points.stamps, points.orders)
         tx.insert_points(columns)
         tx.mark_stale(known.values(), min(columns.step))
@@ -422,8 +435,14 @@ def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points
         return None
     keys, values, steps, stamps = zip(*points, strict=True)
     bits = to_bits(values)
-    series = list(zip(rids, keys, strict=True))
-    return _Points(series, values, steps, stamps, bits, to_orders(bits))
+    # One resource (the usual batch): its series are its keys, whose period is found on the
+    # strings; a dict per step then needs a pair per key, not per point (4.6 ms of 100,000).
+    cycle = period(keys) if rids[0] == rids[-1] and rids.count(rids[0]) == len(rids) else None
+    if cycle is not None:
+        series = list(zip(rids[:cycle], keys[:cycle], strict=True)) * (len(keys) // cycle)
+    else:
+        series = list(zip(rids, keys, strict=True))
+    return _Points(series, values, steps, stamps, bits, to_orders(bits), cycle)
 
 
 def _spread(series: int, points: int) -> bool:
@@ -442,7 +461,7 @@ def _spread_rows(points: _Points) -> list[SpreadRow]:
 
 def _series_rows(points: _Points, latest: list[tuple[tuple[str, str], int]]) -> list[SeriesRow]:
     """Each series' row as the upserts take it: its latest point."""
-    _, values, steps, stamps, bits, orders = points
+    _, values, steps, stamps, bits, orders, _ = points
     return [
         (rid, key, steps[i], stamps[i], orders[i], bits[i], best_order(orders[i]), values[i])
         for (rid, key), i in latest

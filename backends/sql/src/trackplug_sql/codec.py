@@ -27,6 +27,7 @@ __all__ = [
     "from_orders",
     "latest_indexes",
     "orders_to_bits",
+    "period",
     "to_bits",
     "to_orders",
 ]
@@ -101,12 +102,17 @@ def latest_indexes(
     first = series[0]  # one series? (a tuple compares by identity first)
     if series[-1] == first and series.count(first) == len(series):
         return {first: max(zip(steps, stamps, orders, range(len(series)), strict=True))[3]}
-    last = dict(zip(series, range(len(series)), strict=True))
-    if len(last) == len(series):  # a point per series (one into each of many resources)
-        return last
+    size, cycle = len(series), period(series)
+    if cycle is not None:  # a dict per step: each series' last point is in the last cycle
+        last = dict(zip(series[size - cycle :], range(size - cycle, size), strict=True))
+        last_steps: Sequence[int] = list(steps[size - cycle :]) * (size // cycle)
+    else:
+        last = dict(zip(series, range(size), strict=True))
+        if len(last) == size:  # a point per series (one into each of many resources)
+            return last
+        last_steps = list(map(steps.__getitem__, map(last.__getitem__, series)))
     # By steps alone, without a key tuple per point: every point of a series is at a step
     # below its last one's but the last one itself (one point per series has its last step).
-    last_steps = list(map(steps.__getitem__, map(last.__getitem__, series)))
     if all(map(operator.le, steps, last_steps)) and sum(map(operator.eq, steps, last_steps)) == len(
         last
     ):
@@ -115,5 +121,20 @@ def latest_indexes(
     each_last = map(sort_keys.__getitem__, map(last.__getitem__, series))
     if all(map(operator.le, sort_keys, each_last)):  # points at one step: the whole key
         return last
-    ranked = sorted(range(len(series)), key=sort_keys.__getitem__)
+    ranked = sorted(range(size), key=sort_keys.__getitem__)
     return dict(zip(map(series.__getitem__, ranked), ranked, strict=True))
+
+
+def period(column: Sequence[Hashable]) -> int | None:
+    """The ``k`` such that ``column`` is its first ``k`` items, all different, repeated
+    (the series of a batch of one dict of ``k`` keys per step); None when there is none
+    (``column`` holds at least one item). Checked in C: a sequence comparison, and a set
+    of the first ``k``."""
+    size = len(column)
+    try:
+        cycle = column.index(column[0], 1)
+    except ValueError:  # the first item never comes again (or is the only one)
+        return None
+    if size % cycle or column[cycle:] != column[:-cycle]:  # not the first cycle repeated
+        return None
+    return cycle if len(set(column[:cycle])) == cycle else None

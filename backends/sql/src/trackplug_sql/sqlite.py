@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
-from operator import itemgetter
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from trackplug import BackendError, ValidationError
 
 from . import rollup, schema
+from .codec import period
 from .schema import Migration, PointColumns, SeriesRow, SpreadRow
 from .store import (
     HistoryColumns,
@@ -350,20 +350,39 @@ class _Transaction:
         for the GIL once per row while the caller's thread keeps logging (a convoy: batches
         then pile up to the facade's ``max_buffer``). One step per 500 rows lets SQLite's
         work run beside the caller's. Parameters are positional: sqlite3 binds them in C."""
-        rows = list(zip(*columns, strict=True))
-        if len(set(columns.series)) > 1:
-            # In index order: each series' rows go in as one run of appends, not one B-tree
-            # descent per row hopping between series (100 keys a step: 1.4x the rate).
-            rows.sort(key=itemgetter(0))  # stable: a series keeps its order
-        chunk = self._chunk
-        full = len(rows) - len(rows) % chunk
-        if full:
-            statement = _insert_points(chunk)
-            for start in range(0, full, chunk):
-                self._db.execute(statement, list(chain.from_iterable(rows[start : start + chunk])))
-        if full < len(rows):
-            rest = rows[full:]
-            self._db.execute(_insert_points(len(rest)), list(chain.from_iterable(rest)))
+        flat = _in_index_order(columns)
+        width = len(columns) * self._chunk
+        for start in range(0, len(flat), width):
+            part = flat[start : start + width]
+            self._db.execute(_insert_points(len(part) // len(columns)), part)
+
+
+def _in_index_order(columns: PointColumns) -> list[int]:
+    """The rows' parameters as one flat list, each series' rows together in their order:
+    each series' rows then go in as one run of appends, not one B-tree descent per row
+    hopping between series (100 keys a step: 1.4x the rate). A batch of a dict per step
+    (its series repeat with a period) is reordered by slicing its columns; any other by
+    a stable sort. Filled a column at a time by slice assignment, in C (a tuple per row,
+    sorted and chained, cost 4x as much on 100,000 rows of 100 series)."""
+    series = columns.series
+    cycle = period(series)
+    ordered: Iterable[Iterable[int]] = columns
+    if cycle is not None and cycle > 1:
+        strides = _strides(cycle)
+        ordered = [chain.from_iterable(map(column.__getitem__, strides)) for column in columns]
+    elif cycle is None and len(set(series)) > 1:
+        order = sorted(range(len(series)), key=series.__getitem__)  # stable
+        ordered = [map(column.__getitem__, order) for column in columns]
+    width = len(columns)
+    flat = [0] * (width * len(series))
+    for offset, column in enumerate(ordered):
+        flat[offset::width] = column
+    return flat
+
+
+def _strides(cycle: int) -> list[slice]:
+    """The slices that take each of ``cycle`` interleaved sequences out of their weave."""
+    return [slice(start, None, cycle) for start in range(cycle)]
 
 
 def _columns(rows: list[Row]) -> HistoryColumns:
