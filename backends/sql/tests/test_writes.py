@@ -212,7 +212,8 @@ def test_postgresql_a_write_shares_its_round_trips(
     assert sent[0].startswith("INSERT INTO trackplug_series"), sent
     assert sent[0].endswith("; SAVEPOINT trackplug_points"), sent
     assert sent[1].startswith("COPY trackplug_points"), sent
-    assert sent[2].startswith("UPDATE trackplug_rollups") and sent[2].endswith("; COMMIT"), sent
+    assert sent[2].startswith("UPDATE trackplug_rollups"), sent
+    assert sent[2].endswith("; COMMIT"), sent
     with pg_backend._store.transaction() as tx:  # a rollup up to date, as a chart leaves it
         tx.run(
             "INSERT INTO trackplug_rollups (series, shift, stale_from) "
