@@ -632,6 +632,55 @@ def test_a_new_resource_leaves_no_object_for_the_collector_until_the_batch() -> 
         assert tracker.get_metric("run-7", "loss") == 0.5
 
 
+def test_a_batch_is_written_and_freed_with_the_collector_paused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's points, and what the backends build from them, die young: the collector
+    is paused from the batch's making until it is freed, so no collection walks them; it
+    runs again after, also after a write that failed, and one the user paused stays so."""
+    from trackplug import _buffer
+
+    freed_while_paused: list[bool] = []
+
+    class Watched:  # stands for the batch's points: freed with it
+        def __del__(self) -> None:
+            freed_while_paused.append(not gc.isenabled())
+
+    as_batch = _buffer._as_batch
+    monkeypatch.setattr(
+        _buffer, "_as_batch", lambda *held: {**as_batch(*held), Resource("w"): [Watched()]}
+    )
+
+    class Failing(MemoryBackend):
+        failing = False
+        paused: ClassVar[list[bool]] = []
+
+        @hookimpl
+        def log_metric(self, batch: Batch) -> None:
+            self.paused.append(not gc.isenabled())
+            if self.failing:
+                raise ConnectionError("store is down")
+
+    backend = Failing()
+    with Tracker(backend, **QUIET) as tracker:
+        tracker.log_metric("r", "loss", 0.5)
+        tracker.flush()
+        assert (backend.paused, freed_while_paused, gc.isenabled()) == ([True], [True], True)
+        backend.failing = True
+        tracker.log_metric("r", "loss", 0.5)
+        with pytest.raises(ConnectionError):
+            tracker.flush()
+        assert gc.isenabled()
+        backend.failing = False
+        gc.disable()
+        try:
+            tracker.flush()
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    assert backend.paused == [True, True, True]
+
+
 def test_lone_points_lists_and_log_metrics_mix_in_one_batch() -> None:
     """A resource's points arrive in order whether it holds one point, then a second, or
     ``log_metrics``' points before or after them, and every one as a MetricPoint."""

@@ -222,6 +222,35 @@ def test_postgresql_new_points_are_copied_straight_into_the_points_table(
     assert [(p.step, p.value) for p in history] == [(i, float(i + 1)) for i in range(5)]
 
 
+def test_postgresql_a_write_shares_its_round_trips(
+    pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of new points is three queries after psycopg's BEGIN: the series upsert
+    with the points' savepoint, the COPY, the rollups marked stale with the COMMIT (each
+    round trip costs the flusher a wait for the GIL while the caller logs). The savepoint
+    still catches a duplicate, and the rollup is still marked stale."""
+    r = Resource("r")
+    pg_backend.log_metric({r: _points([1.0, 2.0])})
+    statements = _Statements(monkeypatch)
+    sent = statements.during(lambda: pg_backend.log_metric({r: _points([3.0], step=2)}))
+    assert len(sent) == 3, sent
+    assert sent[0].startswith("INSERT INTO trackplug_series"), sent
+    assert sent[0].endswith("; SAVEPOINT trackplug_points"), sent
+    assert sent[1].startswith("COPY trackplug_points"), sent
+    assert sent[2].startswith("UPDATE trackplug_rollups"), sent
+    assert sent[2].endswith("; COMMIT"), sent
+    with pg_backend._store.transaction() as tx:  # a rollup up to date, as a chart leaves it
+        tx.run(
+            "INSERT INTO trackplug_rollups (series, shift, stale_from) "
+            "SELECT id, 4, NULL FROM trackplug_series",
+            {},
+        )
+    pg_backend.log_metric({r: [*_points([4.0], step=3), *_points([1.0])]})  # a duplicate
+    assert [p.value for p in pg_backend.history(r, "x")] == [1.0, 2.0, 3.0, 4.0]
+    stale = pg_backend._store.query("SELECT stale_from FROM trackplug_rollups", {})
+    assert stale == [(0,)]
+
+
 def test_postgresql_staging_survives_a_rolled_back_first_write(
     pg_backend: SQLBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

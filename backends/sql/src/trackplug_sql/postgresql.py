@@ -112,7 +112,7 @@ _SERIES_IDS = (
 # rollup.MARK_STALE for every series of a batch in one statement: a statement per series
 # (executemany) made a write of 1 point into each of 100,000 resources 1.6x slower.
 _MARK_STALE = (
-    "UPDATE trackplug_rollups SET stale_from = %(step)s WHERE series = ANY(%(series)b::bigint[]) "
+    "UPDATE trackplug_rollups SET stale_from = %(step)s WHERE series = ANY(%(series)s::bigint[]) "
     "AND (stale_from IS NULL OR stale_from > %(step)s)"
 )
 # A history as three columns of packed big-endian int8s (int8send), aggregated over the
@@ -287,11 +287,21 @@ def _unpacked(packed: bytes) -> array[int]:
 
 
 class _Transaction:
+    """A write's statements share round trips where they can: after each one the flusher
+    thread waits for the GIL again, up to the switch interval (5 ms) while the caller's
+    thread logs (a 1-point write beside a busy thread took 22-53 ms, 2-4 ms alone). The
+    savepoint of :meth:`insert_points` goes with the series upsert, the rollups marked
+    stale with the COMMIT: five round trips, not seven."""
+
     def __init__(self, conn: Connection, staged: weakref.WeakSet[psycopg.Connection[Any]]) -> None:
         self._conn = conn
         self._staged = staged
         #: Whether this transaction created the staging tables (kept once it commits).
         self.created_staging = False
+        #: Whether the savepoint :meth:`insert_points` rolls back to is set.
+        self._savepoint_set = False
+        #: The statement sent with the COMMIT (:meth:`commit`) and its parameters.
+        self._at_commit: tuple[str, Params] | None = None
 
     def run(self, sql: str, params: Params) -> None:
         self._conn.execute(_text(sql), dict(params))
@@ -307,6 +317,14 @@ class _Transaction:
         cursor: psycopg.Cursor[Any] = _driver(self._conn).cursor()
         return cursor
 
+    def _then(self, sql: str, params: Sequence[Any] | Params, then: str) -> list[Row]:
+        """``sql`` and the statement ``then`` as one query (one round trip), the rows of
+        ``sql``: bound by the client, as a query of several statements takes no server-side
+        parameters."""
+        with psycopg.ClientCursor(_driver(self._conn)) as cursor:
+            cursor.execute(f"{sql}; {then}", params)
+            return cursor.fetchall() if cursor.description else []
+
     def _stage(self, table: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY binary of ``rows`` into a staging table (created first on a new connection)."""
         with self._cursor() as cursor:
@@ -318,14 +336,14 @@ class _Transaction:
     def upsert_series(self, rows: Sequence[SeriesRow]) -> list[Row]:
         """One statement: of VALUES for a few rows, else from rows staged by COPY (one
         statement per row, as for a write of one point into each of 100,000 resources,
-        would cost more than the rest of the write)."""
+        would cost more than the rest of the write); with the savepoint of the points
+        that follow them (nothing between the two writes)."""
+        self._savepoint_set = True
         if len(rows) <= _SERIES_IN_VALUES:
-            with self._cursor() as cursor:
-                sql = _upsert_series_values(len(rows))
-                return cursor.execute(sql, list(chain.from_iterable(rows))).fetchall()
+            values = list(chain.from_iterable(rows))
+            return self._then(_upsert_series_values(len(rows)), values, _SAVEPOINT)
         self._stage(_STAGED_SERIES, _SERIES_TYPES, rows)
-        with self._cursor() as cursor:
-            return cursor.execute(_UPSERT_STAGED_SERIES).fetchall()
+        return self._then(_UPSERT_STAGED_SERIES, (), _SAVEPOINT)
 
     def write_spread(self, rows: Sequence[SpreadRow]) -> bool:
         return False  # the ids' way: series staged by COPY, points by COPY (one round each)
@@ -341,7 +359,9 @@ class _Transaction:
         duplicates ignored (:data:`_POINTS_COPY`). PostgreSQL runs ``INSERT … SELECT FROM
         unnest(…)`` row by row and psycopg dumps array parameters as text (3x slower)."""
         with self._cursor() as cursor:
-            cursor.execute(_SAVEPOINT)
+            if not self._savepoint_set:
+                cursor.execute(_SAVEPOINT)
+            self._savepoint_set = False  # this COPY uses it
             try:
                 _copy(cursor, _POINTS_COPY, _POINT_TYPES, zip(*columns, strict=True))
                 return
@@ -352,8 +372,18 @@ class _Transaction:
             cursor.execute(_MOVE_SKIPPING_DUPLICATES)
 
     def mark_stale(self, series: Iterable[int], step: int) -> None:
-        with self._cursor() as cursor:
-            cursor.execute(_MARK_STALE, {"series": list(series), "step": step})
+        """Sent with the COMMIT (:meth:`commit`): a write's last statement, and nothing in
+        a transaction reads the rollups after marking them."""
+        assert self._at_commit is None  # one write of points per transaction
+        self._at_commit = (_MARK_STALE, {"series": list(series), "step": step})
+
+    def commit(self) -> None:
+        """The statement waiting for the COMMIT, and the COMMIT, in one round trip; the
+        ``with conn.begin()`` block ending then finds no transaction to commit (psycopg
+        commits an idle connection as a no-op). Without one, that block commits."""
+        if self._at_commit is not None:
+            sql, params = self._at_commit
+            self._then(sql, params, "COMMIT")
 
     def history(self, resource: str, key: str) -> HistoryColumns:
         return _columns(_driver(self._conn), _HISTORY_PACKED, {"resource": resource, "key": key})
@@ -476,6 +506,7 @@ class PostgreSQLStore:
             with conn.begin():
                 tx = _Transaction(conn, self._staged)
                 yield tx
+                tx.commit()
             if tx.created_staging:  # committed: the session keeps the table
                 self._staged.add(_driver(conn))
 
