@@ -250,8 +250,8 @@ class SQLBackend:
     @hookimpl
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
         # The collector paused for the whole read: a collection between two pages would
-        # walk every point built so far.
-        with gc_paused():
+        # walk every point built so far; the points are the caller's: kept.
+        with gc_paused(kept=True):
             return self._store.history(resource.id, key, functools.partial(_points_of, key))
 
     @hookimpl

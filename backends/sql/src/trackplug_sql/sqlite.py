@@ -336,7 +336,7 @@ class _Transaction:
             self._db.execute(_insert_points(len(rest)), list(chain.from_iterable(rest)))
 
 
-def _series(resource: str, key: str) -> Params:
+def _series_params(resource: str, key: str) -> Params:
     return {"resource": resource, "key": key}
 
 
@@ -509,7 +509,7 @@ class SQLiteStore:
         """With the JSON functions, pages read ahead in one read transaction
         (:func:`_read_ahead`), under the lock: the flusher's write waits for the read."""
         if not self._json:
-            return build(*_columns(self.query(schema.HISTORY, _series(resource, key))))
+            return build(*_columns(self.query(schema.HISTORY, _series_params(resource, key))))
         fetch = functools.partial(self._json_page, resource, key)
         with self._errors(), self._lock, _snapshot(self._db):
             return _read_ahead(fetch, build, READ_AHEAD_PAGE)
@@ -521,7 +521,8 @@ class SQLiteStore:
             params = page_params(resource, key, after, limit)
             return _columns(self.query(schema.HISTORY_PAGE[after is not None], params))
         with self._errors(), self._lock:
-            return _parsed(self._json_page(resource, key, after, limit))
+            row = self._json_page(resource, key, after, limit)
+        return _parsed(row)
 
     def _json_page(self, resource: str, key: str, after: PointOrder | None, limit: int) -> Row:
         """A row of :data:`_JSON_ARRAYS`: up to ``limit`` points after ``after``. Unlocked:
@@ -534,8 +535,8 @@ class SQLiteStore:
         self, query: Callable[[str, Params], list[Row]], resource: str, key: str
     ) -> HistoryColumns:
         if not self._json:
-            return _columns(query(schema.HISTORY, _series(resource, key)))
-        (row,) = query(_HISTORY_JSON, _series(resource, key))
+            return _columns(query(schema.HISTORY, _series_params(resource, key)))
+        (row,) = query(_HISTORY_JSON, _series_params(resource, key))
         return _parsed(row)
 
     def history_sampled(self, resource: str, key: str, max_points: int) -> HistoryColumns:
