@@ -70,7 +70,7 @@ class TestPostgreSQL(contract.BackendContract):  # type: ignore[name-defined,mis
 class TestSQLiteFileReadAhead(TestSQLiteFile):
     """The same, a whole history read 3 points a page (each next page read ahead in a
     thread, ``trackplug_sql.sqlite._read_ahead``): the contract's histories are short, and
-    the store's page is 65,536 points."""
+    the store's page is 131,072 points."""
 
     @pytest.fixture(autouse=True)
     def _pages_of_three(self, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,7 +56,10 @@ _FAILURES = (sqlite3.Error,)
 CHUNK_ROWS = 500
 _ROW = f"({', '.join(['?'] * len(PointColumns._fields))})"
 #: Points per page of a history read whole that is longer than this (:func:`_read_ahead`).
-READ_AHEAD_PAGE = 65_536
+#: Each page's fetch hands the GIL over twice (its thread starts, its step ends while this
+#: thread builds points): on a loaded machine each handover can wait for the scheduler,
+#: so pages are long; the first page's fetch, which nothing runs beside, is ~30 ms.
+READ_AHEAD_PAGE = 131_072
 
 _T = TypeVar("_T")
 _Point = TypeVar("_Point")
