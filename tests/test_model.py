@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from trackplug import Capabilities, MetricPoint
-from trackplug._model import FLOAT_MAX, float_bits, point_order, value_order
+from trackplug._model import FLOAT_MAX, float_bits, gc_paused, point_order, value_order
 
 floats = st.floats(allow_nan=True, allow_infinity=True)
 
@@ -55,3 +56,50 @@ def test_capabilities_describe_what_is_read_back() -> None:
     assert picky.limited
     assert picky.rejects(math.nan)
     assert picky.rejects_step(-1)
+
+
+def _in_generation(generation: int, obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects(generation))
+
+
+def test_gc_paused_kept_hands_what_it_built_to_the_oldest_generation_unexamined() -> None:
+    """A long history handed to the caller: without ``kept`` its tuples wait in the young
+    generation for collections that would walk them all (and free nothing). (Each block
+    follows a full collection: no young collection runs before the checks.)"""
+    gc.collect()
+    with gc_paused(kept=True):
+        kept = MetricPoint("k", 0.5, 1, 2)
+        young = gc.get_count()[0]
+    assert young > 0
+    assert gc.get_count()[0] < young
+    assert _in_generation(2, kept)
+    gc.collect()
+    with gc_paused():
+        left = MetricPoint("k", 0.5, 1, 2)
+    assert not _in_generation(2, left)
+    assert gc.isenabled()
+
+
+def test_gc_paused_kept_leaves_the_application_s_frozen_objects_frozen() -> None:
+    """``gc.freeze()`` (before a fork, say) is the application's: never undone."""
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused(kept=True):
+            point = MetricPoint("k", 0.5, 1, 2)
+        assert gc.get_freeze_count() == frozen
+        assert not _in_generation(2, point)
+    finally:
+        gc.unfreeze()
+
+
+def test_gc_paused_kept_moves_nothing_when_the_block_fails() -> None:
+    """What a failed block built is garbage: the young collections may free it."""
+    gc.collect()
+    try:
+        with gc_paused(kept=True):
+            built = [MetricPoint("k", 0.5, 1, 2)]
+            raise ValueError
+    except ValueError:
+        pass
+    assert not _in_generation(2, built[0])

@@ -152,7 +152,7 @@ def test_a_reader_keeps_no_result_after_a_read_or_a_history(store: PostgreSQLSto
     store.query("SELECT 1", {})
     (reader,) = store._readers._idle
     assert reader._loader.pgresult is None
-    store.history("r", "loss")
+    store.history("r", "loss", lambda *columns: [columns])
     assert store._readers._idle == [reader]
     assert reader._loader.pgresult is None
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
-from trackplug_sql import SQLBackend
+from trackplug_sql import SQLBackend, sqlite
 
 contract = pytest.importorskip(
     "trackplug_contract", reason="the contract suite: pip install -e ./contract_tests"
@@ -65,3 +65,13 @@ class TestPostgreSQL(contract.BackendContract):  # type: ignore[name-defined,mis
         reopened = SQLBackend(url)
         self._urls[id(reopened)] = url
         return reopened
+
+
+class TestSQLiteFileReadAhead(TestSQLiteFile):
+    """The same, a whole history read 3 points a page (each next page read ahead in a
+    thread, ``trackplug_sql.sqlite._read_ahead``): the contract's histories are short, and
+    the store's page is 131,072 points."""
+
+    @pytest.fixture(autouse=True)
+    def _pages_of_three(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sqlite, "READ_AHEAD_PAGE", 3)

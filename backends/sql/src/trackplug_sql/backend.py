@@ -8,6 +8,7 @@ ignored by the primary key. Reads of latest values never touch the points table.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import threading
@@ -269,7 +270,10 @@ class SQLBackend:
 
     @hookimpl
     def history(self, resource: Resource, key: str) -> list[MetricPoint]:
-        return _points_of(key, *self._store.history(resource.id, key))
+        # The collector paused for the whole read: a collection between two pages would
+        # walk every point built so far; the points are the caller's: kept.
+        with gc_paused(kept=True):
+            return self._store.history(resource.id, key, functools.partial(_points_of, key))
 
     @hookimpl
     def history_page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from trackplug import BackendError, TrackplugError
 from trackplug.plugin import redact_chain, sample_buckets, sample_edges
@@ -20,6 +20,7 @@ from .schema import Migration, PointColumns, SeriesRow, SpreadRow
 
 __all__ = [
     "POSTGRESQL_SCHEMES",
+    "BuildPoints",
     "HistoryColumns",
     "PointColumns",
     "PointOrder",
@@ -43,6 +44,10 @@ Params = Mapping[str, object]
 #: One series' history as columns, in history order: steps, timestamps, value orders
 #: (``value_order``: the points table's only copy of a value since schema version 4).
 HistoryColumns = tuple[Sequence[int], Sequence[int], Sequence[int]]
+_Point = TypeVar("_Point")
+#: What a history's reader makes of a run of its points, given as columns
+#: ``(steps, timestamps, value orders)``: the points (``trackplug.MetricPoint``, say).
+BuildPoints = Callable[[Sequence[int], Sequence[int], Sequence[int]], list[_Point]]
 #: A point's place in its history: ``(step, timestamp_ms, value_order)``, unique per series.
 PointOrder = tuple[int, int, int]
 
@@ -91,8 +96,11 @@ class Store(Protocol):
 
     def query(self, sql: str, params: Params) -> list[Row]: ...
 
-    def history(self, resource: str, key: str) -> HistoryColumns:
-        """Every point of one series (empty columns if there is none)."""
+    def history(self, resource: str, key: str, build: BuildPoints[_Point]) -> list[_Point]:
+        """Every point of one series in history order (none if there is none): ``build``
+        makes them of its columns, in the calling thread, one run of the history at a
+        time (the whole history, or on SQLite each page while the next one is read);
+        its results are concatenated. All of it is read in one snapshot."""
 
     def history_page(
         self, resource: str, key: str, after: PointOrder | None, limit: int
