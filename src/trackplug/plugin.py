@@ -35,6 +35,7 @@ from ._errors import (
     UnsupportedValueError,
     ValidationError,
 )
+from ._batch import BatchColumns, ColumnBatch, batch_columns
 from ._memory import MemoryBackend
 from ._model import (
     FLOAT_MAX,
@@ -77,7 +78,9 @@ __all__ = [
     "BackendFactory",
     "BackendWarning",
     "Batch",
+    "BatchColumns",
     "Capabilities",
+    "ColumnBatch",
     "HistoryPage",
     "LocalStore",
     "MemoryBackend",
@@ -95,6 +98,7 @@ __all__ = [
     "ValidationError",
     "Watch",
     "Watchdog",
+    "batch_columns",
     "check_key",
     "check_step",
     "check_value",
