@@ -103,7 +103,7 @@ class ColumnBatch(Mapping[Resource, Sequence[MetricPoint]]):
 def batch_columns(batch: Batch) -> BatchColumns:
     """The points of any batch as columns: a :class:`ColumnBatch`'s own, or a plain
     mapping's (a dict a test or another caller built) unzipped, in its order."""
-    if type(batch) is ColumnBatch:
+    if isinstance(batch, ColumnBatch):
         return batch.columns()
     rids: list[str] = []
     points: list[MetricPoint] = []
