@@ -68,10 +68,15 @@ def test_the_batch_groups_by_resource_in_arrival_order_and_its_columns_agree(
         (batch,) = backend.batches
         assert type(batch) is ColumnBatch
         assert exact(batch) == exact(want)
-        assert len(batch) == len(want) and list(batch) == list(want)
-        arrival = [(rid, p.key, float_bits(p.value), p.step, p.timestamp) for rid, p in points_of(calls)]
+        assert len(batch) == len(want)
+        assert list(batch) == list(want)
+        arrival = [
+            (rid, p.key, float_bits(p.value), p.step, p.timestamp) for rid, p in points_of(calls)
+        ]
         assert exact_columns(batch.columns()) == arrival
-        assert exact_columns(batch_columns(want)) == sorted(arrival, key=lambda p: list(want).index(Resource(p[0])))
+        assert exact_columns(batch_columns(want)) == sorted(
+            arrival, key=lambda p: list(want).index(Resource(p[0]))
+        )
 
 
 @pytest.mark.parametrize("url", ["memory://", "sqlite://"])

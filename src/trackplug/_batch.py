@@ -149,9 +149,9 @@ def _points_of(entry: Entry) -> Sequence[PointEntry] | Iterator[PointEntry]:
 def _group(columns: BatchColumns) -> dict[Resource, list[MetricPoint]]:
     """Points by resource in arrival order, built in C but for one dict look-up a point."""
     rids, keys, values, steps, stamps = columns
-    points = map(tuple.__new__, repeat(MetricPoint), zip(keys, values, steps, stamps))
+    points = map(tuple.__new__, repeat(MetricPoint), zip(keys, values, steps, stamps, strict=True))
     groups: dict[str, list[MetricPoint]] = {}
-    for rid, point in zip(rids, points):
+    for rid, point in zip(rids, points, strict=True):
         held = groups.get(rid)
         if held is None:
             groups[rid] = [point]

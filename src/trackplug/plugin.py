@@ -26,6 +26,7 @@ may change; import from here, ``trackplug`` or ``trackplug.spec``.
 
 from __future__ import annotations
 
+from ._batch import BatchColumns, ColumnBatch, batch_columns
 from ._errors import (
     BackendError,
     BackendWarning,
@@ -35,7 +36,6 @@ from ._errors import (
     UnsupportedValueError,
     ValidationError,
 )
-from ._batch import BatchColumns, ColumnBatch, batch_columns
 from ._memory import MemoryBackend
 from ._model import (
     FLOAT_MAX,

@@ -6,6 +6,7 @@ must be stored the same either way, whichever of the two views the backend reads
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,17 +16,44 @@ from trackplug import MetricPoint, Resource, Tracker
 from . import strategies as tps
 from .base import ContractBase, Pair, open_tracker
 
-__all__ = ["BatchTests", "batch_calls", "grouped"]
+__all__ = [
+    "BatchTests",
+    "Call",
+    "PointCall",
+    "RowCall",
+    "batch_calls",
+    "grouped",
+    "log",
+    "points_of",
+]
 
 NAN = float("nan")
 
 _RESOURCES = ("a", "b", "c")
 _KEYS = ("loss", "acc", "f1")
 
-#: One call as a tracker buffers it, in arrival order: ``log_metric``'s
-#: ``(resource, key, value, step, timestamp)`` or ``log_metrics``' ``(resource, {key: value},
-#: step, timestamp)``.
-Call = tuple[str, str, float, int, int] | tuple[str, dict[str, float], int, int]
+
+class PointCall(NamedTuple):
+    """One ``log_metric`` call."""
+
+    rid: str
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+class RowCall(NamedTuple):
+    """One ``log_metrics`` call (no performance record: buffered like ``log_metric``)."""
+
+    rid: str
+    metrics: dict[str, float]
+    step: int
+    timestamp: int
+
+
+#: One call a tracker buffers, in arrival order.
+Call = PointCall | RowCall
 
 
 def batch_calls() -> st.SearchStrategy[list[Call]]:
@@ -37,21 +65,23 @@ def batch_calls() -> st.SearchStrategy[list[Call]]:
     value = (st.sampled_from([0.5, -0.0]) | tps.values()).map(lambda v: v if v == v else NAN)
     step = st.integers(-1, 2) | tps.steps()
     stamp = st.integers(0, 2) | tps.timestamps()
-    point = st.tuples(rid, st.sampled_from(_KEYS), value, step, stamp)
+    point = st.builds(PointCall, rid, st.sampled_from(_KEYS), value, step, stamp)
     metrics = st.dictionaries(st.sampled_from(_KEYS), value, min_size=1)
-    row = st.tuples(rid, metrics, step, stamp)
+    row = st.builds(RowCall, rid, metrics, step, stamp)
     return st.lists(point | row, max_size=40)
 
 
 def points_of(calls: Sequence[Call]) -> list[tuple[str, MetricPoint]]:
     """Each call's points with their resource id, in arrival order."""
     found: list[tuple[str, MetricPoint]] = []
-    for rid, *fields in calls:
-        if isinstance(fields[0], dict):
-            metrics, step, stamp = fields
-            found += [(rid, MetricPoint(k, v, step, stamp)) for k, v in metrics.items()]
+    for call in calls:
+        if isinstance(call, RowCall):
+            found += [
+                (call.rid, MetricPoint(key, value, call.step, call.timestamp))
+                for key, value in call.metrics.items()
+            ]
         else:
-            found.append((rid, MetricPoint(*fields)))
+            found.append((call.rid, MetricPoint(*call[1:])))
     return found
 
 
@@ -66,12 +96,11 @@ def grouped(points: Sequence[tuple[str, MetricPoint]]) -> dict[Resource, list[Me
 
 def log(tracker: Tracker, calls: Sequence[Call]) -> None:
     """Make ``calls`` on ``tracker`` (buffered: one batch at the next flush)."""
-    for rid, *fields in calls:
-        if isinstance(fields[0], dict):
-            metrics, step, stamp = fields
-            tracker.log_metrics(rid, metrics, step=step, timestamp=stamp)
+    for call in calls:
+        if isinstance(call, RowCall):
+            tracker.log_metrics(call.rid, call.metrics, step=call.step, timestamp=call.timestamp)
         else:
-            tracker.log_metric(rid, *fields)
+            tracker.log_metric(*call)
 
 
 class BatchTests(ContractBase):
@@ -89,14 +118,16 @@ class BatchTests(ContractBase):
             def check(calls: list[Call]) -> None:
                 calls = [call for call in calls if _keepable(pair, call)]
                 facade, plain = pair.fresh("facade-"), pair.fresh("plain-")
-                log(pair.tracker, [(facade + rid, *rest) for rid, *rest in calls])
+                log(pair.tracker, [call._replace(rid=facade + call.rid) for call in calls])
                 pair.tracker.flush()  # one batch: the facade's
                 points = [(plain + rid, point) for rid, point in points_of(calls)]
                 backend.log_metric(grouped(points))  # type: ignore[attr-defined]
                 for rid, point in points_of(calls):
                     for prefix in (facade, plain):
                         pair.model.log_metric(prefix + rid, *point)
-                for rid in sorted({prefix + r for r, _ in points_of(calls) for prefix in (facade, plain)}):
+                for rid in sorted(
+                    {prefix + r for r, _ in points_of(calls) for prefix in (facade, plain)}
+                ):
                     pair.check_resource(rid)
 
             check()
@@ -107,7 +138,5 @@ class BatchTests(ContractBase):
 def _keepable(pair: Pair, call: Call) -> bool:
     """Whether the backend takes every value and step of ``call`` (a limited backend's are
     refused at the call, and the facade never sends them)."""
-    _, *fields = call
-    values = fields[0].values() if isinstance(fields[0], dict) else [fields[1]]
-    step = fields[1] if isinstance(fields[0], dict) else fields[2]
-    return not pair.caps.rejects_step(step) and not any(map(pair.caps.rejects, values))
+    values = call.metrics.values() if isinstance(call, RowCall) else [call.value]
+    return not pair.caps.rejects_step(call.step) and not any(map(pair.caps.rejects, values))
