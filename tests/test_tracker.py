@@ -10,7 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -613,9 +613,10 @@ def test_buffered_points_cost_the_collector_nothing_and_arrive_as_metric_points(
 
 
 def test_a_new_resource_leaves_no_object_for_the_collector_until_the_batch() -> None:
-    """One point into each of many resources: the buffer holds each one's point alone (a
-    plain tuple, untracked by the collector) by its id (a string), not in a list under a
-    Resource, which the collector would walk on every pass while they wait."""
+    """One point into each of many resources: the buffer holds each point as one plain
+    tuple of its resource's id and fields (untracked by the collector) in one flat list, not
+    in a list under a Resource, which the collector would walk on every pass while they
+    wait."""
     with Tracker(MemoryBackend(), **QUIET) as tracker:
         tracker.log_metric("first", "loss", 0.5)  # the flusher and the caches set up
         gc.collect()
@@ -624,8 +625,9 @@ def test_a_new_resource_leaves_no_object_for_the_collector_until_the_batch() -> 
             tracker.log_metric(f"run-{index}", "loss", 0.5, step=index)
         gc.collect()
         assert len(gc.get_objects()) - before < 100  # not one tracked object per resource
-        held = list(tracker._buffer._points.values())
+        held = list(tracker._buffer._entries)
         assert len(held) == 1_001
+        assert {type(point) for point in held} == {tuple}
         assert not any(gc.is_tracked(point) for point in held)
         tracker.flush()
         assert tracker.history("run-999", "loss") == [tracker.history("run-999", "loss")[0]]
@@ -646,10 +648,12 @@ def test_a_batch_is_written_and_freed_with_the_collector_paused(
         def __del__(self) -> None:
             freed_while_paused.append(not gc.isenabled())
 
-    as_batch = _buffer._as_batch
-    monkeypatch.setattr(
-        _buffer, "_as_batch", lambda *held: {**as_batch(*held), Resource("w"): [Watched()]}
-    )
+    class WatchedBatch(_buffer.ColumnBatch):  # the batch holds a Watched: freed with it
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.watched = Watched()
+
+    monkeypatch.setattr(_buffer, "ColumnBatch", WatchedBatch)
 
     class Failing(MemoryBackend):
         failing = False

@@ -12,34 +12,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable
-from itertools import chain, repeat
-from typing import NamedTuple, cast
+from collections.abc import Callable
 
-from ._model import Batch, MetricPoint, PointFields, Resource, gc_paused
+from ._batch import ColumnBatch, Entry, PointEntry, Row
+from ._model import Batch, gc_paused
 
 __all__ = ["Buffer", "Row"]
-
-
-class Row(NamedTuple):
-    """The points of one ``log_metrics`` call, as the buffer holds them: its keys and
-    values, at one step and timestamp. One entry per call, not a point per key: building a
-    MetricPoint per key cost the caller 0.28 µs a point, most of it collections walking the
-    buffered points (each a tuple subclass the collector never untracks); the points are
-    built when the buffer is drained, with the collector paused."""
-
-    keys: tuple[str, ...]
-    values: tuple[float, ...]
-    step: int
-    timestamp: int
-
-
-#: What the buffer holds of one resource: its entries (points of ``log_metric``, rows of
-#: ``log_metrics``), or its first point alone (a list per new resource was an object the
-#: collector tracked: 0.8 µs of each ``log_metric`` into a new resource went to
-#: collections walking them).
-_Entry = PointFields | Row
-_Held = list[_Entry] | PointFields
 
 
 class Buffer:
@@ -62,14 +40,13 @@ class Buffer:
         self._max_size = max_size
         self._interval = interval
         self._name = name
-        # By resource id (a string the collector never tracks; the batch's Resources are
-        # built when it is taken). Plain tuples from log_metric (see check_fields), Rows
-        # from log_metrics; a resource's first point from log_metric alone, not in a list
-        # (_Held).
-        self._points: dict[str, _Held] = {}
-        self._with_rows: set[str] = set()  # the resources whose entries include a Row
+        # One flat list in arrival order: plain tuples from log_metric (check_fields; no
+        # object per resource for the collector to walk: a string id in each), Rows from
+        # log_metrics. The batch groups them by resource only if a backend asks for it.
+        self._entries: list[Entry] = []
+        self._rows = False  # whether any entry is a Row
         self._count = 0  # points, not entries
-        self._lock = threading.Lock()  # guards _points, _with_rows and _count
+        self._lock = threading.Lock()  # guards _entries, _rows and _count
         self._taken = threading.Condition(self._lock)  # a drain took the buffer
         #: One drain-and-write at a time, in order: held by every write of the tracker.
         self.write_lock = threading.RLock()
@@ -79,34 +56,24 @@ class Buffer:
         #: What the background flush raised; the tracker raises it in the caller's thread.
         self.error: BaseException | None = None
 
-    def add(self, rid: str, point: PointFields) -> None:
-        """Buffer one point of the resource ``rid`` (the hot path of ``log_metric``)."""
+    def add(self, point: PointEntry) -> None:
+        """Buffer one point (the hot path of ``log_metric``)."""
         with self._lock:
-            held = self._points.get(rid)
-            if type(held) is list:  # the usual case: a resource that has points here
-                held.append(point)
-            elif held is None:  # a new resource: its point alone, no list to collect
-                self._points[rid] = point
-            else:  # its second point
-                self._points[rid] = [held, point]  # type: ignore[list-item]  # a point
+            self._entries.append(point)
             self._count = count = self._count + 1
         if count >= self._size:
             self._wake_flusher(count)
         elif self._flusher is None:
             self._start_flusher()
 
-    def add_row(self, rid: str, row: Row) -> None:
+    def add_row(self, row: Row) -> None:
         """Buffer the points of one ``log_metrics`` call as one entry: a drain takes all of
         them or none, and they go in the same batch."""
         if not row.keys:
             return
         with self._lock:
-            held = self._points.get(rid)
-            if type(held) is list:
-                held.append(row)
-            else:
-                self._points[rid] = [*_as_list(held), row]
-            self._with_rows.add(rid)
+            self._entries.append(row)
+            self._rows = True
             self._count = count = self._count + len(row.keys)
         if count >= self._size:
             self._wake_flusher(count)
@@ -118,11 +85,11 @@ class Buffer:
         buffer keeps batches in order and makes a reader wait for a write in flight."""
         with self.write_lock:
             with self._lock:
-                batch, self._points, self._count = self._points, {}, 0
-                with_rows, self._with_rows = self._with_rows, set()
-                if batch:  # else no one waits (_make_room waits for a full buffer to go)
+                entries, self._entries, self._count = self._entries, [], 0
+                rows, self._rows = self._rows, False
+                if entries:  # else no one waits (_make_room waits for a full buffer to go)
                     self._taken.notify_all()
-            if not batch:
+            if not entries:
                 return
             # The collector paused until the batch is written and freed: its points, and
             # what the backends build from them, are new objects that die young; re-enabled
@@ -130,12 +97,12 @@ class Buffer:
             # CPU of a 100,000-point batch, on top of the backend's own pause).
             with gc_paused():
                 try:
-                    self._deliver(_as_batch(batch, with_rows))
+                    self._deliver(ColumnBatch(entries, rows))
                 except BaseException:
-                    self._requeue(batch, with_rows)
+                    self._requeue(entries, rows)
                     raise
                 finally:
-                    del batch
+                    del entries
 
     def stop(self) -> None:
         """Stop the flusher thread (what is buffered stays: drain first)."""
@@ -145,16 +112,12 @@ class Buffer:
         if flusher is not None and flusher is not threading.current_thread():
             flusher.join()
 
-    def _requeue(self, batch: dict[str, _Held], with_rows: set[str]) -> None:
-        """Put a batch that failed back in front of the buffer (replays collapse), each
-        resource's entries in a list (a lone point too)."""
+    def _requeue(self, entries: list[Entry], rows: bool) -> None:
+        """Put a batch that failed back in front of the buffer (replays collapse)."""
         with self._lock:
-            requeued = {rid: _as_list(held) for rid, held in batch.items()}
-            for rid, held in self._points.items():
-                requeued.setdefault(rid, []).extend(_as_list(held))
-            self._points = cast(dict[str, _Held], requeued)
-            self._with_rows |= with_rows
-            self._count = sum(map(_size, chain.from_iterable(requeued.values())))
+            self._entries[:0] = entries
+            self._rows |= rows
+            self._count = sum(len(e.keys) if type(e) is Row else 1 for e in self._entries)
 
     def _wake_flusher(self, count: int) -> None:
         if count >= self._max_size:
@@ -206,47 +169,6 @@ class Buffer:
         except Exception as exc:  # raised again by the next call in the user's thread
             self.error = exc
         return True
-
-
-def _as_list(held: _Held | None) -> list[_Entry]:
-    """What the buffer holds of a resource as a new list of its entries."""
-    if held is None:
-        return []
-    return list(held) if type(held) is list else [held]  # type: ignore[list-item]
-
-
-def _size(entry: _Entry) -> int:
-    """The points an entry holds."""
-    return len(entry.keys) if type(entry) is Row else 1
-
-
-def _fields(entry: _Entry) -> Iterable[PointFields]:
-    """The fields of an entry's points."""
-    if type(entry) is Row:
-        return zip(entry.keys, entry.values, repeat(entry.step), repeat(entry.timestamp))
-    return (entry,)  # type: ignore[return-value]  # a point's fields
-
-
-def _as_batch(buffered: dict[str, _Held], with_rows: set[str]) -> Batch:
-    """The buffered entries as the points a batch holds, by :class:`Resource` (built here,
-    with the collector paused, not per ``log_metric`` of a new resource). A resource's lone
-    point (one point into each of many resources) becomes a list of one MetricPoint without
-    a ``map`` built for it; several convert in C, no Python call per point (a Python call
-    per entry where rows are among them: one per ``log_metrics`` call). The collector is
-    paused by the caller, :meth:`Buffer.drain` (3.6 -> 2.7 µs per logged point), as all of
-    it is new."""
-    new = tuple.__new__  # as_resource's Resource and as MetricPoints, in C
-    return {
-        new(Resource, (rid,)): _points(held, rid in with_rows)
-        if type(held) is list
-        else [new(MetricPoint, held)]
-        for rid, held in buffered.items()
-    }
-
-
-def _points(entries: list[_Entry], rows: bool) -> list[MetricPoint]:
-    fields = chain.from_iterable(map(_fields, entries)) if rows else entries
-    return list(map(tuple.__new__, repeat(MetricPoint), fields))
 
 
 def _flush_in_background(

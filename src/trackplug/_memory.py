@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._batch import batch_columns
 from ._model import (
     Batch,
     Capabilities,
@@ -62,9 +63,12 @@ class MemoryBackend:
 
     @hookimpl
     def log_metric(self, batch: Batch) -> None:
+        """Reads the batch's columns (a plain mapping's too): no grouping by resource."""
+        rids, keys, values, steps, stamps = batch_columns(batch)
+        points = map(MetricPoint, keys, values, steps, stamps)
         with self._lock:
-            for resource, points in batch.items():
-                self._add(resource, points)
+            for rid, point in zip(rids, points, strict=True):
+                self._add(Resource(rid), (point,))
 
     @hookimpl
     def log_metrics(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from . import _validation as check
 from ._buffer import Buffer, Row
 from ._errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
-from ._model import Batch, Capabilities, Columns, MetricPoint, PerfRecord, PointFields, Resource
+from ._model import Batch, Capabilities, Columns, MetricPoint, PerfRecord, Resource
 from ._validation import flatten, perf_value
 from ._writes import CopyMetrics, LogBatch, LogMetrics, LogParams, LogPredictions, SetTags, Write
 
@@ -211,12 +211,10 @@ class Tracker:
         if self._state is not _OPEN or self._buffer.error is not None:
             self._ensure_open()  # the hot path tests the two conditions inline
         rid = check.resource_id(resource)
-        point: PointFields
         if self._limited:
-            point = self._point(key, value, step, timestamp)
+            self._buffer.add((rid, *self._point(key, value, step, timestamp)))
         else:  # the usual case: no backend refuses any valid value
-            point = check.check_fields(key, value, step, timestamp)
-        self._buffer.add(rid, point)
+            self._buffer.add(check.check_entry(rid, key, value, step, timestamp))
 
     def get_metric(self, resource: object, key: str) -> float | None:
         """The latest value of ``key`` (greatest ``(step, timestamp, value)``), or None."""
@@ -247,7 +245,7 @@ class Tracker:
         step = check.check_step("log_metrics", step)  # checked even when there is no point
         timestamp = check.check_timestamp("log_metrics", timestamp)
         if plain is not None:
-            self._buffer.add_row(resource.id, Row(*plain, step, timestamp))
+            self._buffer.add_row(Row(resource.id, *plain, step, timestamp))
             return
         points = [self._point(key, value, step, timestamp) for key, value in flat.items()]
         if perf_metric is None:
@@ -255,7 +253,7 @@ class Tracker:
             # none); writing each call as its own transaction cost 6x per point
             # (docs/performance.md).
             keys, values = [p.key for p in points], [p.value for p in points]
-            self._buffer.add_row(resource.id, Row(tuple(keys), tuple(values), step, timestamp))
+            self._buffer.add_row(Row(resource.id, tuple(keys), tuple(values), step, timestamp))
             return
         perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
         self._write(LogMetrics(resource, points, perf))

@@ -17,12 +17,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from ._batch import PointEntry
 from ._errors import InvalidTypeError, ValidationError
 from ._model import INT64_MAX, INT64_MIN, MetricPoint, PerfRecord, PointFields, Resource
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "PERF_SPLITS",
+    "check_entry",
     "check_fields",
     "check_key",
     "check_limit",
@@ -211,6 +213,25 @@ def check_fields(key: object, value: object, step: object, timestamp: object) ->
     elif type(timestamp) is not int or not 0 <= timestamp <= INT64_MAX:
         timestamp = check_timestamp(key, timestamp)
     return key, value, step, timestamp
+
+
+def check_entry(
+    rid: str, key: object, value: object, step: object, timestamp: object
+) -> PointEntry:
+    """A point of the resource ``rid`` as ``log_metric`` buffers it: ``(rid, key, value,
+    step, timestamp)``, by :func:`check_fields`' rules; the common case (a known key, a
+    float, an int step, no timestamp) builds the one tuple, not two."""
+    if (
+        timestamp is None
+        and type(key) is str
+        and key in _valid_keys
+        and type(value) is float
+        and value == value
+        and type(step) is int
+        and INT64_MIN <= step <= INT64_MAX
+    ):
+        return rid, key, value, step, now_ms()
+    return (rid, *check_fields(key, value, step, timestamp))
 
 
 _STR = frozenset({str})

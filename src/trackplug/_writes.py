@@ -47,8 +47,11 @@ class LogBatch(NamedTuple):
 
     def apply(self, backend: BackendHooks) -> None:
         size = backend.caps.max_batch_size
+        if size is None:  # not counted: a backend reading the columns never groups them
+            backend.log_metric(self.batch)
+            return
         total = sum(len(points) for points in self.batch.values())
-        if size is None or total <= size:
+        if total <= size:
             backend.log_metric(self.batch)
             return
         pairs = [(resource, point) for resource, points in self.batch.items() for point in points]

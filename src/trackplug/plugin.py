@@ -26,6 +26,7 @@ may change; import from here, ``trackplug`` or ``trackplug.spec``.
 
 from __future__ import annotations
 
+from ._batch import BatchColumns, ColumnBatch, batch_columns
 from ._errors import (
     BackendError,
     BackendWarning,
@@ -77,7 +78,9 @@ __all__ = [
     "BackendFactory",
     "BackendWarning",
     "Batch",
+    "BatchColumns",
     "Capabilities",
+    "ColumnBatch",
     "HistoryPage",
     "LocalStore",
     "MemoryBackend",
@@ -95,6 +98,7 @@ __all__ = [
     "ValidationError",
     "Watch",
     "Watchdog",
+    "batch_columns",
     "check_key",
     "check_step",
     "check_value",

@@ -8,6 +8,7 @@ import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
 from .base import ContractBase
+from .batches import BatchTests
 from .lifecycle import CapabilityTests, PersistenceTests, UrlTests
 from .machine import ContractMachine
 from .params import ParamTests, RunTests
@@ -51,6 +52,7 @@ class BackendContract(
     PredictionTests,
     CopyTests,
     LogMetricsTests,
+    BatchTests,
     DuplicateTests,
     OrderTests,
     HistoryTests,

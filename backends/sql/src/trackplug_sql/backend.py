@@ -23,6 +23,7 @@ from trackplug.plugin import (
     BackendError,
     BackendFactory,
     Batch,
+    BatchColumns,
     Capabilities,
     HistoryPage,
     LocalStore,
@@ -32,6 +33,7 @@ from trackplug.plugin import (
     Resource,
     UrlForm,
     ValidationError,
+    batch_columns,
     cursor_order,
     float_bits,
     gc_paused,
@@ -166,13 +168,14 @@ class SQLBackend:
 
     @hookimpl
     def log_metric(self, batch: Batch) -> None:
-        self._log(batch.items(), None)
+        self._log(batch_columns(batch), None)
 
     @hookimpl
     def log_metrics(
         self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
     ) -> None:
-        self._log([(resource, points)], (resource, perf) if perf is not None else None)
+        columns = batch_columns({resource: points})
+        self._log(columns, (resource, perf) if perf is not None else None)
 
     @hookimpl
     def copy_metrics(self, source: Resource, target: Resource) -> None:
@@ -183,16 +186,12 @@ class SQLBackend:
             tx.run(schema.COPY_PERF, params)
             tx.run(rollup.DROP_TARGET, params)
 
-    def _log(
-        self,
-        items: Iterable[tuple[Resource, Sequence[MetricPoint]]],
-        perf: tuple[Resource, PerfRecord] | None,
-    ) -> None:
+    def _log(self, batch: BatchColumns, perf: tuple[Resource, PerfRecord] | None) -> None:
         # The collector paused for the whole write: it builds a few tuples per point and
         # per series, all freed by their counts, and each collection they set off walks
         # them in vain (0.3-0.5 s of a batch of one point into each of 100,000 resources).
         with gc_paused():
-            points = _columns(items)
+            points = _columns(batch)
             if points is None and perf is None:
                 return
             with self._store.transaction() as tx:
@@ -425,19 +424,12 @@ def _points_of(
         return list(map(tuple.__new__, repeat(MetricPoint), rows))
 
 
-def _columns(items: Iterable[tuple[Resource, Sequence[MetricPoint]]]) -> _Points | None:
-    """Every point of a write as columns (None: there is none), converted a whole batch at
-    a time: a write of one point into each of 100,000 resources is one batch too. (With the
-    collector paused, by the caller: a pair per point, 1.0 -> 0.3 µs per point of a
-    20,000-point batch.)"""
-    rids: list[str] = []
-    points: list[MetricPoint] = []
-    for resource, part in items:
-        rids += repeat(resource.id, len(part))
-        points += part
-    if not points:
+def _columns(batch: BatchColumns) -> _Points | None:
+    """A write's columns as the write takes them (None: there is no point), with each
+    point's series pair, value bits and order (the collector paused by the caller)."""
+    rids, keys, values, steps, stamps = batch
+    if not keys:
         return None
-    keys, values, steps, stamps = zip(*points, strict=True)
     bits = to_bits(values)
     # One resource (the usual batch): its series are its keys, whose period is found on the
     # strings; a dict per step then needs a pair per key, not per point (4.6 ms of 100,000).
