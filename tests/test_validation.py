@@ -7,18 +7,21 @@ import math
 import posixpath
 import re
 import struct
+from collections.abc import Callable
 from fractions import Fraction
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import trackplug
 from trackplug import InvalidTypeError, Resource, ValidationError
 from trackplug._model import INT64_MAX, INT64_MIN, float_bits
 from trackplug._validation import (
+    check_entry,
+    check_fields,
     check_key,
     check_point,
     check_step,
@@ -139,6 +142,50 @@ def test_every_nan_becomes_the_canonical_nan() -> None:
     odd_nan = struct.unpack("<d", struct.pack("<q", 0x7FF0_0000_0000_0001))[0]
     assert float_bits(check_value("m", odd_nan)) == float_bits(math.nan)
     assert float_bits(check_value("m", np.float64("nan"))) == float_bits(math.nan)
+
+
+ODD_NAN = struct.unpack("<d", struct.pack("<q", 0x7FF0_0000_0000_0001))[0]
+
+
+def outcome(check: Callable[..., tuple[object, ...]], *args: object) -> tuple[object, ...] | str:
+    """What a check returns (each float as its bits: NaNs compared exactly), or what it
+    raises (its type and message)."""
+    try:
+        fields = check(*args)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return tuple(float_bits(f) if type(f) is float else f for f in fields)
+
+
+@given(
+    key=st.sampled_from(["loss", "val/f1"]) | key_like,
+    value=real_values | not_values | st.sampled_from([ODD_NAN, -math.nan]),
+    step=st.integers(min_value=INT64_MIN - 1, max_value=INT64_MAX + 1) | st.booleans(),
+    timestamp=st.none() | st.integers(min_value=-1, max_value=INT64_MAX + 1),
+)
+# Each condition of the short way at its edge (random draws seldom combine a known key, a
+# float and no timestamp with the one odd field).
+@example(key="loss", value=ODD_NAN, step=3, timestamp=None)
+@example(key="loss", value=0.5, step=INT64_MAX + 1, timestamp=None)
+@example(key="loss", value=0.5, step=True, timestamp=None)
+@example(key="a..b", value=0.5, step=3, timestamp=None)
+@example(key="loss", value=np.float32(0.5), step=3, timestamp=None)
+def test_log_metric_short_way_checks_exactly_what_check_fields_checks(
+    key: object, value: object, step: object, timestamp: int | None
+) -> None:
+    # check_entry repeats check_fields' short way inline (one tuple a log_metric, not two);
+    # this holds the twin to the rule: the same point or the same error, for any input.
+    check_key("loss"), check_key("val/f1")  # known valid: the short way takes them
+    entry = outcome(check_entry, "run", key, value, step, timestamp)
+    fields = outcome(check_fields, key, value, step, timestamp)
+    if isinstance(fields, str):
+        assert entry == fields
+    elif timestamp is None:  # both "now", read a moment apart
+        assert not isinstance(entry, str)
+        assert entry[:4] == ("run", *fields[:3])
+        assert abs(entry[4] - fields[3]) < 60_000  # type: ignore[operator]
+    else:
+        assert entry == ("run", *fields)
 
 
 @given(st.integers(min_value=INT64_MIN, max_value=INT64_MAX))

@@ -40,7 +40,7 @@ class Buffer:
         self._max_size = max_size
         self._interval = interval
         self._name = name
-        # One flat list in arrival order: plain tuples from log_metric (check_fields; no
+        # One flat list in arrival order: plain tuples from log_metric (check_entry; no
         # object per resource for the collector to walk: a string id in each), Rows from
         # log_metrics. The batch groups them by resource only if a backend asks for it.
         self._entries: list[Entry] = []

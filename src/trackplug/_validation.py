@@ -198,10 +198,8 @@ def check_point(key: object, value: object, step: object, timestamp: object) -> 
 def check_fields(key: object, value: object, step: object, timestamp: object) -> PointFields:
     """A point's fields as a plain tuple, every rule checked; the common case (a known key,
     a float, an int step, no timestamp) takes the short way through the same rules.
-
-    ``log_metric`` buffers these: the collector untracks a plain tuple of numbers and a
-    string at its first pass, but traverses a :class:`MetricPoint` (a tuple subclass) on
-    every pass while it waits in the buffer (0.6 µs per call over 200,000 calls)."""
+    :func:`check_entry` repeats that short way for ``log_metric`` (a test holds the two to
+    the same points and errors)."""
     if type(key) is not str or key not in _valid_keys:  # an unhashable key is no str
         key = check_key(key)
     if type(value) is not float or value != value:
@@ -220,7 +218,10 @@ def check_entry(
 ) -> PointEntry:
     """A point of the resource ``rid`` as ``log_metric`` buffers it: ``(rid, key, value,
     step, timestamp)``, by :func:`check_fields`' rules; the common case (a known key, a
-    float, an int step, no timestamp) builds the one tuple, not two."""
+    float, an int step, no timestamp) builds the one tuple, not two (60 ns of a ~1 µs
+    call). A plain tuple of a string and numbers, which the collector untracks at its first
+    pass; a :class:`MetricPoint` (a tuple subclass) it would traverse on every pass while it
+    waits in the buffer (0.6 µs per call over 200,000 calls)."""
     if (
         timestamp is None
         and type(key) is str
