@@ -7,6 +7,7 @@ names them; :func:`contract_for` builds the test class a plugin author would wri
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import unicodedata
@@ -24,6 +25,7 @@ from trackplug.plugin import (
     Batch,
     HistoryPage,
     MemoryBackend,
+    batch_columns,
     cursor_order,
     float_bits,
     order_cursor,
@@ -297,6 +299,21 @@ class BatchKeepsFirstResource(MemoryBackend):
     def log_metric(self, batch: Batch) -> None:
         for resource, points in list(batch.items())[:1]:
             super().log_metric({resource: points})
+
+
+class BatchRunsOverwrite(MemoryBackend):
+    """Reads the batch's columns as though each resource's points came in one run, as a
+    plain dict's do: where the facade's batch interleaves resources (they arrive so), a
+    resource keeps only its last run."""
+
+    @hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        rids, keys, values, steps, stamps = batch_columns(batch)
+        points = zip(rids, map(MetricPoint, keys, values, steps, stamps), strict=True)
+        runs: dict[Resource, list[MetricPoint]] = {}
+        for rid, run in itertools.groupby(points, key=lambda pair: pair[0]):
+            runs[Resource(rid)] = [point for _, point in run]
+        super().log_metric(runs)
 
 
 class LogMetricsDropsPerf(MemoryBackend):
@@ -821,6 +838,7 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         ResourcesCaseInsensitive,
         ResourceIdsTruncated,
         BatchKeepsFirstResource,
+        BatchRunsOverwrite,
         LogMetricsDropsPerf,
         LogMetricsNotAtomic,
         CopyTakesNeighbours,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trackplug import MetricPoint, Resource, Tracker
@@ -17,6 +17,7 @@ from . import strategies as tps
 from .base import ContractBase, Pair, open_tracker
 
 __all__ = [
+    "INTERLEAVED",
     "BatchTests",
     "Call",
     "PointCall",
@@ -103,6 +104,16 @@ def log(tracker: Tracker, calls: Sequence[Call]) -> None:
             tracker.log_metric(*call)
 
 
+#: Resources interleaved in one batch, as calls arrive: the facade's batch holds them in
+#: arrival order, a plain dict by resource; a point and a row each.
+INTERLEAVED: list[Call] = [
+    PointCall("a", "loss", 0.5, 0, 0),
+    RowCall("b", {"loss": 0.25, "acc": 1.0}, 0, 0),
+    PointCall("a", "loss", 0.125, 1, 1),
+    RowCall("a", {"acc": -0.0}, 2, 2),
+]
+
+
 class BatchTests(ContractBase):
     """``log_metric(batch)`` stores the same from the facade's batch (a
     :class:`~trackplug.plugin.ColumnBatch`, whose columns a backend may read instead of its
@@ -114,6 +125,7 @@ class BatchTests(ContractBase):
         try:
 
             @self.examples
+            @example(calls=INTERLEAVED)
             @given(calls=batch_calls())
             def check(calls: list[Call]) -> None:
                 calls = [call for call in calls if _keepable(pair, call)]
