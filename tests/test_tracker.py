@@ -31,6 +31,7 @@ from trackplug import (
     Tracker,
     UnsupportedValueError,
     ValidationError,
+    _buffer,
 )
 from trackplug._memory import MemoryBackend
 from trackplug._model import Batch
@@ -210,6 +211,35 @@ def test_at_max_buffer_the_caller_waits_until_the_flusher_takes_the_buffer() -> 
         slow.gates[1].set()
         tracker.flush()
         assert slow.batches == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("per_call", "calls", "expected"),
+    [(1, 60, [30, 40, 50, 60]), (7, 10, [35, 42, 56, 63, 70]), (23, 3, [46, 69])],
+)
+def test_the_caller_hands_the_gil_to_a_flusher_that_is_behind(
+    monkeypatch: pytest.MonkeyPatch, per_call: int, calls: int, expected: list[int]
+) -> None:
+    """At each multiple of HANDOVER_EVERY points the buffer passes while over its size (the
+    flusher behind), never below it: the buffer's count at each handover."""
+    monkeypatch.setattr(_buffer, "HANDOVER_EVERY", 10)
+    handovers: list[int] = []
+    monkeypatch.setattr(_buffer, "_hand_over", lambda: handovers.append(tracker._buffer._count))
+    slow = GatedBackend(batches=2)
+    keys = [f"k{index}" for index in range(per_call)]
+    with Tracker(slow, flush_interval=3600.0, buffer_size=25, max_buffer=10_000) as tracker:
+        for step in range(25):  # up to the size (25 % 10 != 0): the flusher wakes
+            tracker.log_metric("r", "loss", 1.0, step=step)
+        assert wait_for(slow.writing[0])  # it took the 25 points and is writing them
+        assert handovers == []
+        for step in range(calls):  # the next buffer, the flusher behind from 25 points on
+            if per_call == 1:
+                tracker.log_metric("r", "loss", 1.0, step=step)
+            else:
+                tracker.log_metrics("r", dict.fromkeys(keys, 1.0), step=step)
+        assert handovers == expected
+        slow.gates[0].set()
+        slow.gates[1].set()
 
 
 def test_at_max_buffer_without_a_flusher_the_caller_writes_itself() -> None:

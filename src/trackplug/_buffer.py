@@ -5,19 +5,36 @@ performance record, all its points as one entry (a :class:`Row`). The buffer goe
 as one batch, when it holds ``size`` points (the flusher thread wakes), every ``interval``
 seconds, and whenever the tracker flushes, reads, writes anything else or closes. Memory is
 bounded: at ``max_size`` points the logging thread waits until the flusher has taken the
-buffer.
+buffer. Before that, while the buffer is over ``size`` (the flusher is behind), the logging
+thread hands the GIL to the flusher every :data:`HANDOVER_EVERY` points (:func:`_hand_over`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
 from ._batch import ColumnBatch, Entry, PointEntry, Row
 from ._model import Batch, gc_paused
 
-__all__ = ["Buffer", "Row"]
+__all__ = ["HANDOVER_EVERY", "Buffer", "Row"]
+
+#: While the buffer is over its size, the logging thread hands the GIL over once per this many
+#: points (docs/performance.md, "The GIL handed to the flusher"): ~60 us of a ~500 us stretch.
+HANDOVER_EVERY = 500
+#: How long the logging thread sleeps to hand the GIL over: any sleep releases it, and on
+#: Linux this one lasts ~60 us (the timer slack), long enough for the flusher to take it.
+_HANDOVER_SECONDS = 1e-5
+
+
+def _hand_over() -> None:
+    """Let the flusher have the GIL now. A thread that waits for the GIL (the flusher, back
+    from a database round trip) gets it only when the holder lets go, and a logging thread in
+    a loop of Python lets go only when asked, after the interpreter's switch interval (5 ms):
+    a delay on every round trip of every batch while the logging thread keeps logging."""
+    time.sleep(_HANDOVER_SECONDS)
 
 
 class Buffer:
@@ -62,7 +79,7 @@ class Buffer:
             self._entries.append(point)
             self._count = count = self._count + 1
         if count >= self._size:
-            self._wake_flusher(count)
+            self._wake_flusher(count, 1)
         elif self._flusher is None:
             self._start_flusher()
 
@@ -76,7 +93,7 @@ class Buffer:
             self._rows = True
             self._count = count = self._count + len(row.keys)
         if count >= self._size:
-            self._wake_flusher(count)
+            self._wake_flusher(count, len(row.keys))
         elif self._flusher is None:
             self._start_flusher()
 
@@ -119,7 +136,12 @@ class Buffer:
             self._rows |= rows
             self._count = sum(len(e.keys) if type(e) is Row else 1 for e in self._entries)
 
-    def _wake_flusher(self, count: int) -> None:
+    def _wake_flusher(self, count: int, added: int) -> None:
+        """The buffer holds ``count`` points (at least its size), the last ``added`` just
+        now: wake the flusher, hand it the GIL at each multiple of :data:`HANDOVER_EVERY`
+        points the buffer passes, and wait at ``max_size``."""
+        if count % HANDOVER_EVERY < added:
+            _hand_over()
         if count >= self._max_size:
             self._make_room()
         elif self._flusher is None:
