@@ -670,8 +670,6 @@ def test_a_batch_is_written_and_freed_with_the_collector_paused(
     """A batch's points, and what the backends build from them, die young: the collector
     is paused from the batch's making until it is freed, so no collection walks them; it
     runs again after, also after a write that failed, and one the user paused stays so."""
-    from trackplug import _buffer
-
     freed_while_paused: list[bool] = []
 
     class Watched:  # stands for the batch's points: freed with it
