@@ -22,7 +22,7 @@ from trackplug.plugin import INT64_MAX, INT64_MIN, point_order
 
 from . import strategies as tps
 from .base import ContractBase, Pair
-from .reference import exact, exact_history
+from .reference import exact, exact_columns, exact_history
 
 __all__ = [
     "DuplicateTests",
@@ -287,6 +287,27 @@ class HistoryTests(ContractBase):
                     paged = pair.tracker.iter_history(rid, "m", page_size=size)
                     assert exact_history(list(paged)) == history, f"pages of {size}"
                 assert list(pair.tracker.iter_history(rid, "never", page_size=1)) == []
+
+            check()
+
+    def test_history_columns_of_every_size(self) -> None:
+        """``history_columns`` is ``history()`` as columns, bit for bit, whatever the page
+        size: read through the ``history_columns_page`` hook where the backend has it,
+        else through its pages of points."""
+        with self.pair() as pair:
+
+            @self.examples
+            @example(points=list(ORDERED_POINTS))
+            @given(points=st.lists(tps.points(st.just("m")), min_size=1, max_size=20))
+            def check(points: list[MetricPoint]) -> None:
+                rid = pair.fresh()
+                pair.log_points(rid, points)
+                history = exact_history(pair.tracker.history(rid, "m"))
+                for size in range(1, len(history) + 2):
+                    columns = pair.tracker.history_columns(rid, "m", page_size=size)
+                    assert exact_columns(columns, "m") == history, f"columns in pages of {size}"
+                for rid_, key in ((rid, "never"), (pair.fresh(), "m")):
+                    assert exact_columns(pair.tracker.history_columns(rid_, key), key) == []
 
             check()
 
