@@ -21,6 +21,12 @@ import trackplug
 from trackplug.plugin import MetricPoint, Resource, float_bits
 
 _RESOURCES = itertools.count()
+#: One store for every example (the module's fixture): each example logs a resource of its own.
+EXAMPLES = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite-file", "postgresql"])
@@ -54,11 +60,7 @@ def native_pages(backend: SQLBackend, resource: Resource, size: int) -> list[lis
         cursor = page.cursor
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLES
 @given(
     logged=st.lists(points(st.just("m")), max_size=40),
     size=st.integers(min_value=1, max_value=12),
@@ -97,11 +99,7 @@ def native_columns(backend: SQLBackend, resource: Resource, size: int) -> list[l
             return pages
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLES
 @given(
     logged=st.lists(points(st.just("m")), max_size=40),
     size=st.integers(min_value=1, max_value=12),

@@ -274,6 +274,9 @@ class HistoryTests(ContractBase):
             check()
 
     def test_history_pages_of_every_size(self) -> None:
+        """``iter_history``, and ``history_columns`` (as columns, bit for bit), are
+        ``history()`` whatever the page size: read through the backend's ``history_page``
+        and ``history_columns_page`` where it has them, else composed by the facade."""
         with self.pair() as pair:
 
             @self.examples
@@ -286,28 +289,11 @@ class HistoryTests(ContractBase):
                 for size in range(1, len(history) + 2):
                     paged = pair.tracker.iter_history(rid, "m", page_size=size)
                     assert exact_history(list(paged)) == history, f"pages of {size}"
-                assert list(pair.tracker.iter_history(rid, "never", page_size=1)) == []
-
-            check()
-
-    def test_history_columns_of_every_size(self) -> None:
-        """``history_columns`` is ``history()`` as columns, bit for bit, whatever the page
-        size: read through the ``history_columns_page`` hook where the backend has it,
-        else through its pages of points."""
-        with self.pair() as pair:
-
-            @self.examples
-            @example(points=list(ORDERED_POINTS))
-            @given(points=st.lists(tps.points(st.just("m")), min_size=1, max_size=20))
-            def check(points: list[MetricPoint]) -> None:
-                rid = pair.fresh()
-                pair.log_points(rid, points)
-                history = exact_history(pair.tracker.history(rid, "m"))
-                for size in range(1, len(history) + 2):
                     columns = pair.tracker.history_columns(rid, "m", page_size=size)
                     assert exact_columns(columns, "m") == history, f"columns in pages of {size}"
-                for rid_, key in ((rid, "never"), (pair.fresh(), "m")):
-                    assert exact_columns(pair.tracker.history_columns(rid_, key), key) == []
+                for unknown, key in ((rid, "never"), (pair.fresh(), "m")):
+                    assert list(pair.tracker.iter_history(unknown, key, page_size=1)) == []
+                    assert exact_columns(pair.tracker.history_columns(unknown, key), key) == []
 
             check()
 
