@@ -221,7 +221,7 @@ class BackendHooks:
         else its pages of points (:meth:`history_pages`) turned into columns."""
         if "history_columns_page" not in self._implemented:
             pages = self.history_pages(resource, key, size)
-            return (columns_page(HistoryPage(page, None))[:3] for page in pages)  # type: ignore[misc]
+            return (self._column_arrays(columns_page(HistoryPage(p, None))) for p in pages)
         return self._column_pages(resource, key, size)
 
     def _column_pages(self, resource: Resource, key: str, size: int) -> Iterator[ColumnArrays]:
