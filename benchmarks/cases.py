@@ -209,8 +209,9 @@ CASES: tuple[Case, ...] = (
     Case("tp-sqlite-series-memory", "trackplug, SQLite, memory per series", "trackplug",
          _WRITES + "series_memory", "series_memory", _SQLITE, _SQL_NEEDS),
     # issue 19: reads. A history of `reads` (1M) and `reads_large` (5M) points: whole, paged
-    # (iter_history) and by the raw driver on the same store; PostgreSQL's small reads beside
-    # the same statement on a plain psycopg connection (seconds per call)
+    # (iter_history), as columns (history_columns) and by the raw driver on the same store;
+    # PostgreSQL's small reads beside the same statement on a plain psycopg connection
+    # (seconds per call)
     *(
         case
         for size, tag in (("reads", "1m"), ("reads_large", "5m"))
@@ -223,6 +224,9 @@ CASES: tuple[Case, ...] = (
                  _READS + "history", size, params, needs, limit=f"raw-{backend}-history-{tag}"),
             Case(f"tp-{backend}-iter-history-{tag}", f"trackplug iter_history(), {shown}",
                  "trackplug", _READS + "iter_history", size, params, needs,
+                 limit=f"raw-{backend}-history-{tag}"),
+            Case(f"tp-{backend}-history-columns-{tag}", f"trackplug history_columns(), {shown}",
+                 "trackplug", _READS + "history_columns", size, params, needs,
                  limit=f"raw-{backend}-history-{tag}"),
             Case(f"raw-{backend}-history-{tag}", f"limit: {raw}, same rows", "limit",
                  _READS + "raw_history", size, params, needs),

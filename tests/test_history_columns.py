@@ -1,5 +1,7 @@
 """``Tracker.history_columns``: a history as three columns, read a page at a time, exact,
-as compact arrays or (asked for) numpy arrays, numpy imported only then."""
+as compact arrays or (asked for) numpy arrays, numpy imported only then; from the backend's
+``history_columns_page`` hook where it has one (checked so that a broken backend cannot
+loop forever or reorder a history), else from its pages of points."""
 
 from __future__ import annotations
 
@@ -14,29 +16,47 @@ from hypothesis import strategies as st
 from trackplug_contract.strategies import points
 
 import trackplug
-from trackplug import MetricPoint, ValidationError
-from trackplug.plugin import HistoryPage, MemoryBackend, Resource, float_bits
+from trackplug import BackendError, MetricPoint, ValidationError
+from trackplug.plugin import ColumnsPage, MemoryBackend, Resource, float_bits
 
 
 class CountingPages(MemoryBackend):
-    """Counts the pages the facade asks for."""
+    """Counts the pages of columns the facade asks for."""
 
     def __init__(self) -> None:
         super().__init__()
         self.pages = 0
 
     @trackplug.hookimpl
-    def history_page(
+    def history_columns_page(
         self, resource: Resource, key: str, cursor: str | None, limit: int
-    ) -> HistoryPage:
+    ) -> ColumnsPage:
         self.pages += 1
-        return super().history_page(resource, key, cursor, limit)
+        return super().history_columns_page(resource, key, cursor, limit)
 
 
+class PointPagesOnly(MemoryBackend):
+    """A backend written before the columns hook: the facade reads its pages of points."""
+
+    history_columns_page = None  # type: ignore[assignment]
+
+
+class HistoryOnly(PointPagesOnly):
+    """A backend with neither paging hook: the facade pages ``history()``."""
+
+    history_page = None  # type: ignore[assignment]
+
+
+BACKENDS = [MemoryBackend, PointPagesOnly, HistoryOnly]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.__name__)
 @settings(max_examples=50, deadline=None)
 @given(logged=st.lists(points(st.just("m")), max_size=30), size=st.integers(1, 8))
-def test_columns_are_the_history_exactly(logged: list[MetricPoint], size: int) -> None:
-    with trackplug.connect("memory://") as tracker:
+def test_columns_are_the_history_exactly(
+    backend: type[MemoryBackend], logged: list[MetricPoint], size: int
+) -> None:
+    with trackplug.Tracker(backend()) as tracker:
         tracker.log_points("r", logged)
         whole = tracker.history("r", "m")
         columns = tracker.history_columns("r", "m", page_size=size)
@@ -67,10 +87,148 @@ def test_columns_are_read_a_page_at_a_time() -> None:
     assert backend.pages == 4  # 10 points in pages of 3
 
 
-def test_an_unknown_series_gives_empty_columns() -> None:
-    with trackplug.connect("memory://") as tracker:
-        columns = tracker.history_columns("r", "never")
-    assert columns == (array("q"), array("q"), array("d"))
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.__name__)
+def test_an_unknown_series_gives_empty_columns(backend: type[MemoryBackend]) -> None:
+    with trackplug.Tracker(backend()) as tracker:
+        tracker.log_metric("r", "m", 0.5)
+        for resource, key in (("r", "never"), ("never", "m")):
+            columns = tracker.history_columns(resource, key)
+            assert columns == (array("q"), array("q"), array("d"))
+            assert [c.typecode for c in columns] == ["q", "q", "d"]
+
+
+def test_a_write_between_pages_is_read_if_it_sorts_after() -> None:
+    """Read-your-writes page by page: the buffer is drained after each page (a write by
+    another thread while the columns are read, here made within the backend's read)."""
+
+    class WritesWhileRead(MemoryBackend):
+        tracker: trackplug.Tracker
+
+        @trackplug.hookimpl
+        def history_columns_page(
+            self, resource: Resource, key: str, cursor: str | None, limit: int
+        ) -> ColumnsPage:
+            if cursor is None:
+                self.tracker.log_metric("r", "m", 9.0, step=99, timestamp=99)  # buffered
+            return super().history_columns_page(resource, key, cursor, limit)
+
+    backend = WritesWhileRead()
+    with trackplug.Tracker(backend) as tracker:
+        backend.tracker = tracker
+        tracker.log_points("r", [MetricPoint("m", 0.5, s, 1) for s in range(4)])
+        assert list(tracker.history_columns("r", "m", page_size=2).steps) == [0, 1, 2, 3, 99]
+
+
+def _columns(backend: MemoryBackend, resource: Resource, key: str) -> ColumnsPage:
+    return MemoryBackend.history_columns_page(backend, resource, key, None, 100)
+
+
+class TooMany(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        return _columns(self, resource, key)
+
+
+class StuckCursor(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        steps, stamps, values, _ = _columns(self, resource, key)
+        return ColumnsPage(steps[:limit], stamps[:limit], values[:limit], "same")
+
+
+class EmptyButMore(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        return ColumnsPage(array("q"), array("q"), array("d"), "more")
+
+
+class GoesBack(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        page = super().history_columns_page(resource, key, None, limit)  # always the first
+        return page._replace(cursor=f"{cursor}+" if page.cursor else None)
+
+
+class ValueMissing(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        page = super().history_columns_page(resource, key, cursor, limit)
+        return page._replace(values=page.values[1:])
+
+
+class ValuesAsText(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        page = super().history_columns_page(resource, key, cursor, limit)
+        return page._replace(values=[str(v) for v in page.values])
+
+
+class NotAPage(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        return tuple(_columns(self, resource, key))
+
+
+class CursorNotText(MemoryBackend):
+    @trackplug.hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: object, limit: int
+    ) -> object:
+        return super().history_columns_page(resource, key, cursor, limit)._replace(cursor=3)
+
+
+@pytest.mark.parametrize(
+    ("backend", "error"),
+    [
+        (TooMany, "5 points, more than the 2 asked for"),
+        (StuckCursor, "cursor to go on without a point"),
+        (EmptyButMore, "cursor to go on without a point"),
+        (GoesBack, "starting before the previous one ended"),
+        (ValueMissing, r"different lengths \(2 steps, 2 timestamps, 1 values\)"),
+        (ValuesAsText, "not .* of signed 64-bit integers and floats"),
+        (NotAPage, "tuple, expected ColumnsPage"),
+        (CursorNotText, "not \\(steps, timestamps, values, cursor or None\\)"),
+    ],
+)
+def test_a_broken_page_of_columns_is_a_backend_error_not_a_loop(backend: type, error: str) -> None:
+    with trackplug.Tracker(backend()) as tracker:
+        tracker.log_points("r", [MetricPoint("m", 0.5, s, 1) for s in range(5)])
+        with pytest.raises(BackendError, match=f"history_columns_page returned .*{error}"):
+            tracker.history_columns("r", "m", page_size=2)
+
+
+def test_columns_of_any_sequences_are_taken() -> None:
+    """A page of lists (or tuples) is copied into arrays of the column types."""
+
+    class Lists(MemoryBackend):
+        @trackplug.hookimpl
+        def history_columns_page(
+            self, resource: Resource, key: str, cursor: str | None, limit: int
+        ) -> ColumnsPage:
+            page = super().history_columns_page(resource, key, cursor, limit)
+            return ColumnsPage(
+                list(page.steps), tuple(page.timestamps), list(page.values), page.cursor
+            )
+
+    with trackplug.Tracker(Lists()) as tracker:
+        tracker.log_points("r", [MetricPoint("m", -0.0, s, 1) for s in range(3)])
+        columns = tracker.history_columns("r", "m", page_size=2)
+    assert [c.typecode for c in columns] == ["q", "q", "d"]
+    assert list(map(float_bits, columns.values)) == [float_bits(-0.0)] * 3
 
 
 def test_a_bad_page_size_is_refused() -> None:

@@ -1,5 +1,5 @@
-"""Reads at scale (issue 19): a history of millions of points read whole, a page at a time
-and by the raw driver, and PostgreSQL's small reads beside the same raw psycopg query.
+"""Reads at scale (issue 19): a history of millions of points read whole, a page at a time,
+as columns and by the raw driver, and PostgreSQL's small reads beside the same raw psycopg query.
 
 Filling a store with 5,000,000 points takes longer than every read of it, and no read
 changes it, so each backend's store of ``size`` points is built once per machine and kept
@@ -122,6 +122,21 @@ def iter_history(context: Context) -> Result:
         seconds = time.perf_counter() - start
         figures = {"peak_rss_mib": memory.mib()}
     return Result(seconds, found, context.size, found, figures)
+
+
+def history_columns(context: Context) -> Result:
+    """``history_columns()`` (pages of 10,000) of the same metric: three arrays, no point
+    object; peak memory above the store opened."""
+    url = _history_store(context)
+    with _cold(url) as tracker:
+        memory = PeakMemory()
+        start = time.perf_counter()
+        steps, _, values = tracker.history_columns(data.RESOURCE, data.KEY)
+        seconds = time.perf_counter() - start
+        figures = {"peak_rss_mib": memory.mib()}
+        ordered = all(a < b for a, b in pairwise(steps)) and len(values) == len(steps)
+    mismatch = None if ordered else "columns are not ordered by step"
+    return Result(seconds, len(steps), context.size, len(steps), figures, mismatch)
 
 
 def raw_history(context: Context) -> Result:

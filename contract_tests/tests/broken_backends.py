@@ -12,6 +12,7 @@ import math
 import struct
 import unicodedata
 import urllib.parse
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from trackplug.plugin import (
     FLOAT_MAX,
     INT64_MAX,
     Batch,
+    ColumnsPage,
     HistoryPage,
     MemoryBackend,
     batch_columns,
@@ -780,6 +782,34 @@ class PagesRepeatBoundary(MemoryBackend):
         return HistoryPage(page, order_cursor(page, cursor) if more else None)
 
 
+class ColumnsSkipBoundary(MemoryBackend):
+    """``history_columns_page`` hands back the cursor of the point after a page's last: the
+    first point of every page of columns after the first is lost (``history_page`` is
+    right, so only the columns show it)."""
+
+    @hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> ColumnsPage:
+        page = MemoryBackend.history_columns_page(self, resource, key, cursor, limit)
+        if page.cursor is None:
+            return page
+        rest = MemoryBackend.history_page(self, resource, key, page.cursor, 1)
+        return page._replace(cursor=rest.cursor)
+
+
+class ColumnsValuesByFloat(MemoryBackend):
+    """``history_columns_page`` decodes values by float arithmetic, not by their bits (a
+    store's ``value + 0.0``): -0.0 comes back as 0.0, in the columns alone."""
+
+    @hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> ColumnsPage:
+        page = MemoryBackend.history_columns_page(self, resource, key, cursor, limit)
+        return page._replace(values=array("d", [value + 0.0 for value in page.values]))
+
+
 class SampleDecimated(MemoryBackend):
     """A sampled history of evenly spaced points (what MLflow's
     ``get_metric_history_bulk_interval`` does): a spike between them disappears."""
@@ -876,6 +906,8 @@ MUTANTS: dict[str, type[MemoryBackend]] = {
         PerfIgnoringCase,
         PagesSkipBoundary,
         PagesRepeatBoundary,
+        ColumnsSkipBoundary,
+        ColumnsValuesByFloat,
         SeekByStepOnly,
         SampleDecimated,
         SampleIgnoresBound,

@@ -14,6 +14,7 @@ its type unchanged.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
@@ -26,16 +27,19 @@ from ._errors import BackendError, PluginError, UnsupportedOperationError
 from ._model import (
     Batch,
     Capabilities,
+    ColumnsPage,
     HistoryPage,
     MetricPoint,
     ParamValue,
     PerfRecord,
     Resource,
+    columns_page,
     order_before,
     point_order,
     rank,
     sample_history,
     sample_points,
+    value_order,
 )
 from ._urls import scrubbing
 
@@ -45,6 +49,9 @@ T = TypeVar("T")
 #: Points per page when the facade samples a paged history (``history_sampled``'s fallback).
 SAMPLE_PAGE = 10_000
 _HOOKS = spec.REQUIRED_HOOKS + spec.OPTIONAL_HOOKS
+#: A page of a history as columns: steps, timestamps, values.
+ColumnArrays = tuple["array[int]", "array[int]", "array[float]"]
+_COLUMN_TYPES = ("q", "q", "d")
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -208,6 +215,56 @@ class BackendHooks:
         if error := _page_error(page, cursor, size, last, strict=hook == "history_page_after"):
             raise BackendError(f"backend {self.name}: hook {hook} returned {error}")
 
+    def history_columns(self, resource: Resource, key: str, size: int) -> Iterator[ColumnArrays]:
+        """The history as columns, a page of at most ``size`` points at a time: the
+        backend's own (``history_columns_page``, checked as its pages of points are),
+        else its pages of points (:meth:`history_pages`) turned into columns."""
+        if "history_columns_page" not in self._implemented:
+            pages = self.history_pages(resource, key, size)
+            return (self._column_arrays(columns_page(HistoryPage(p, None))) for p in pages)
+        return self._column_pages(resource, key, size)
+
+    def _column_pages(self, resource: Resource, key: str, size: int) -> Iterator[ColumnArrays]:
+        cursor: str | None = None
+        last = None
+        while True:
+            page = self._call(
+                "history_columns_page",
+                ColumnsPage,
+                resource=resource,
+                key=key,
+                cursor=cursor,
+                limit=size,
+            )
+            columns = self._column_arrays(page)
+            if error := _columns_error(columns, page.cursor, cursor, size, last):
+                raise BackendError(
+                    f"backend {self.name}: hook history_columns_page returned {error}"
+                )
+            steps, stamps, values = columns
+            if steps:
+                yield columns
+                last = (steps[-1], stamps[-1], value_order(values[-1]))
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def _column_arrays(self, page: ColumnsPage) -> ColumnArrays:
+        """A page's columns as ``array("q")``, ``array("q")``, ``array("d")``: arrays of
+        those types as they are (no copy), other sequences copied into them."""
+        try:
+            return tuple(  # type: ignore[return-value]
+                column
+                if isinstance(column, array) and column.typecode == typecode
+                else array(typecode, column)
+                for typecode, column in zip(_COLUMN_TYPES, page[:3], strict=True)
+            )
+        except (TypeError, OverflowError, ValueError) as exc:
+            raise BackendError(
+                f"backend {self.name}: hook history_columns_page returned columns that are "
+                f"not (steps, timestamps, values) of signed 64-bit integers and floats ({exc})"
+            ) from None
+
     def history_sampled(self, resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
         """The backend's sample, else the contract's rule over its history: read a page at a
         time (twice) from a backend that pages, in bounded memory; else read whole once."""
@@ -295,16 +352,50 @@ def _page_error(
     points = page.points
     if not isinstance(points, list) or not isinstance(page.cursor, str | None):
         return "a page that is not (list of points, cursor or None)"
-    if len(points) > size:
-        return f"{len(points)} points, more than the {size} asked for"
-    if page.cursor is not None and (not points or page.cursor == cursor):
+    first = point_order(points[0]) if points else None
+    return _moving_error(len(points), first, page.cursor, cursor, size, last, strict)
+
+
+def _columns_error(
+    columns: ColumnArrays,
+    next_cursor: object,
+    cursor: str | None,
+    size: int,
+    last: tuple[int, int, int] | None,
+) -> str | None:
+    """What is wrong with a page of columns (:func:`_page_error`'s rule, on columns)."""
+    if not isinstance(next_cursor, str | None):
+        return "a page that is not (steps, timestamps, values, cursor or None)"
+    steps, stamps, values = columns
+    if not len(steps) == len(stamps) == len(values):
+        return (
+            f"columns of different lengths ({len(steps)} steps, {len(stamps)} timestamps, "
+            f"{len(values)} values)"
+        )
+    first = (steps[0], stamps[0], value_order(values[0])) if steps else None
+    return _moving_error(len(steps), first, next_cursor, cursor, size, last, strict=False)
+
+
+def _moving_error(
+    count: int,
+    first: tuple[int, int, int] | None,
+    next_cursor: str | None,
+    cursor: str | None,
+    size: int,
+    last: tuple[int, int, int] | None,
+    strict: bool,
+) -> str | None:
+    """What is wrong with a page of ``count`` points whose first has the order ``first``,
+    read at ``cursor``, handing back ``next_cursor``: too long, a cursor that would loop,
+    or one that went back."""
+    if count > size:
+        return f"{count} points, more than the {size} asked for"
+    if next_cursor is not None and (not count or next_cursor == cursor):
         return "a cursor to go on without a point to move it on"
     # Order within a page is the contract suite's to check; across pages, a cursor's here
     # (one comparison a page: paging stays as fast as the backend).
-    if last is not None and points:
-        first = point_order(points[0])
-        if last > first or (strict and last == first):
-            return "a page starting before the previous one ended (a cursor that went back)"
+    if last is not None and first is not None and (last > first or (strict and last == first)):
+        return "a page starting before the previous one ended (a cursor that went back)"
     return None
 
 

@@ -14,11 +14,13 @@ from ._batch import batch_columns
 from ._model import (
     Batch,
     Capabilities,
+    ColumnsPage,
     HistoryPage,
     MetricPoint,
     ParamValue,
     PerfRecord,
     Resource,
+    columns_page,
     float_bits,
     page_after,
     page_of,
@@ -97,6 +99,12 @@ class MemoryBackend:
         self, resource: Resource, key: str, cursor: str | None, limit: int
     ) -> HistoryPage:
         return page_of(self.history(resource, key), cursor, limit)
+
+    @hookimpl
+    def history_columns_page(
+        self, resource: Resource, key: str, cursor: str | None, limit: int
+    ) -> ColumnsPage:
+        return columns_page(page_of(self.history(resource, key), cursor, limit))
 
     @hookimpl
     def history_page_after(

@@ -10,6 +10,7 @@ import bisect
 import gc
 import math
 import struct
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,11 +22,13 @@ __all__ = [
     "Batch",
     "Capabilities",
     "Columns",
+    "ColumnsPage",
     "HistoryPage",
     "MetricPoint",
     "ParamValue",
     "PerfRecord",
     "Resource",
+    "columns_page",
     "cursor_order",
     "float_bits",
     "gc_paused",
@@ -81,6 +84,19 @@ class HistoryPage(NamedTuple):
     where the next page starts, or None when no point follows them."""
 
     points: list[MetricPoint]
+    cursor: str | None
+
+
+class ColumnsPage(NamedTuple):
+    """One page of a history as columns (the ``history_columns_page`` hook), in
+    ``point_order``: the steps, timestamps (ms) and values of its points, the same length
+    (``array("q")``, ``array("q")`` and ``array("d")`` are taken as they are, other
+    sequences of ints and floats are copied into them), and where the next page starts, or
+    None when no point follows them."""
+
+    steps: Sequence[int]
+    timestamps: Sequence[int]
+    values: Sequence[float]
     cursor: str | None
 
 
@@ -168,6 +184,13 @@ def page_of(points: Sequence[MetricPoint], cursor: str | None, limit: int) -> Hi
     page = list(points[start : start + limit])
     more = start + limit < len(points)
     return HistoryPage(page, order_cursor(page, cursor) if more else None)
+
+
+def columns_page(page: HistoryPage) -> ColumnsPage:
+    """``page`` as columns (exact: a value's bits are kept), for a store whose pages are
+    points: its ``history_columns_page`` is its ``history_page`` turned into columns."""
+    _, values, steps, stamps = zip(*page.points, strict=True) if page.points else ((),) * 4
+    return ColumnsPage(array("q", steps), array("q", stamps), array("d", values), page.cursor)
 
 
 def page_after(

@@ -493,15 +493,21 @@ class Tracker:
         and ``values``, for analysis code: compact ``array.array`` columns (8 bytes a value, no
         object per point; numpy reads them without a copy), or with ``numpy=True`` numpy
         arrays (int64, int64, float64; numpy is imported here). Values are exact (NaN,
-        ±inf, -0.0). Read like :meth:`iter_history`, ``page_size`` points at a time."""
+        ±inf, -0.0). Read ``page_size`` points at a time, as columns where the backend
+        reads them so (the ``history_columns_page`` hook: no object per point), else as
+        :meth:`iter_history`'s pages; either way a long history costs its columns and a page."""
         from array import array
 
+        size = check.check_limit(page_size, "page_size")
+        resource = self._read(resource)
         steps, stamps, values = array("q"), array("q"), array("d")
-        for page in self._pages(resource, key, check.check_limit(page_size, "page_size")):
-            _, page_values, page_steps, page_stamps = zip(*page, strict=True)
+        for page_steps, page_stamps, page_values in self._primary.history_columns(
+            resource, check.check_key(key), size
+        ):
             steps.extend(page_steps)
             stamps.extend(page_stamps)
             values.extend(page_values)
+            self._buffer.drain()  # read-your-writes holds page by page, as in iter_history
         if not numpy:
             return Columns(steps, stamps, values)
         try:

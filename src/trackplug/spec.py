@@ -38,7 +38,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path  # pathlib costs milliseconds: not loaded by ``import trackplug``
 
-    from ._model import Batch, HistoryPage, MetricPoint, ParamValue, PerfRecord, Resource
+    from ._model import (
+        Batch,
+        ColumnsPage,
+        HistoryPage,
+        MetricPoint,
+        ParamValue,
+        PerfRecord,
+        Resource,
+    )
 
 __all__ = [
     "OPTIONAL_HOOKS",
@@ -58,6 +66,7 @@ __all__ = [
     "get_perf",
     "get_tags",
     "history",
+    "history_columns_page",
     "history_page",
     "history_page_after",
     "history_sampled",
@@ -282,6 +291,21 @@ def history_page_after(
 
 
 @hookspec(firstresult=True)
+def history_columns_page(
+    resource: Resource, key: str, cursor: str | None, limit: int
+) -> ColumnsPage:
+    """*Optional.* ``history_page(resource, key, cursor, limit)`` as columns, with no point
+    object built: a :class:`~trackplug.plugin.ColumnsPage` of the page's steps, timestamps
+    and values (best as ``array("q")``, ``array("q")``, ``array("d")``: taken without a
+    copy; values exact, NaN, ±inf and -0.0 by their bits) and the cursor where the next
+    page starts, None when no point follows. The cursors are this hook's own (they may be
+    ``history_page``'s). ``Tracker.history_columns`` reads it a page at a time into its
+    columns, so a long history costs the columns and one page. Without it the facade
+    turns the history's pages (``history_page``, else ``history()``) into columns;
+    :func:`~trackplug.plugin.columns_page` turns a ``HistoryPage`` into one."""
+
+
+@hookspec(firstresult=True)
 def history_sampled(resource: Resource, key: str, max_points: int) -> list[MetricPoint]:
     """*Optional.* A downsampled history for charts, at most ``max_points`` points (the
     facade passes at least 4): the whole history when it has no more points; else a subset
@@ -394,6 +418,7 @@ OPTIONAL_HOOKS = (
     "best",
     "history_page",
     "history_page_after",
+    "history_columns_page",
     "history_sampled",
     "flush",
     "close",

@@ -19,6 +19,7 @@ from trackplug_sql.codec import (
     period,
     to_bits,
     to_orders,
+    value_column,
 )
 from trackplug_sql.schema import VALUE_BITS
 
@@ -55,6 +56,11 @@ def test_orders_give_every_value_back(values: list[float]) -> None:
     # PostgreSQL's histories arrive as array("q"): the same values
     packed = from_orders(array("q", orders))
     assert [float_bits(v) for v in packed] == [stored(v) for v in values]
+    # and as a column (history_columns_page), from a list or an array("q"), with no float each
+    for given_orders in (orders, array("q", orders)):
+        column = value_column(given_orders)
+        assert column.typecode == "d"
+        assert [float_bits(v) for v in column] == [stored(v) for v in values]
 
 
 @given(st.lists(floats, max_size=50))

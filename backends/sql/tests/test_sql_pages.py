@@ -1,5 +1,6 @@
 """The SQL backend's own ``history_page``: keyset pages that are exactly the facade's pages
-of the whole history (what ``iter_history`` composes for a backend without the hook)."""
+of the whole history (what ``iter_history`` composes for a backend without the hook); and
+its ``history_columns_page``: the same pages as columns, read with no point built."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trackplug_contract.strategies import points
 from trackplug_sql import SQLBackend
+from trackplug_sql import backend as sql_backend
 from trackplug_sql.postgresql import PostgreSQLStore
 from trackplug_sql.sqlite import SQLiteStore
 from trackplug_sql.store import page_params
@@ -19,6 +21,12 @@ import trackplug
 from trackplug.plugin import MetricPoint, Resource, float_bits
 
 _RESOURCES = itertools.count()
+#: One store for every example (the module's fixture): each example logs a resource of its own.
+EXAMPLES = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite-file", "postgresql"])
@@ -52,11 +60,7 @@ def native_pages(backend: SQLBackend, resource: Resource, size: int) -> list[lis
         cursor = page.cursor
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@EXAMPLES
 @given(
     logged=st.lists(points(st.just("m")), max_size=40),
     size=st.integers(min_value=1, max_value=12),
@@ -75,6 +79,67 @@ def test_native_pages_are_the_composed_pages(
     assert [exact(page) for page in native_pages(backend, resource, size)] == [
         exact(page) for page in composed
     ]
+
+
+def native_columns(backend: SQLBackend, resource: Resource, size: int) -> list[list[object]]:
+    """Each native page of columns as rows ``(key, value bits, step, timestamp)``, and
+    whether a cursor followed it."""
+    pages: list[list[object]] = []
+    cursor = None
+    while True:
+        steps, stamps, values, cursor = backend.history_columns_page(resource, "m", cursor, size)
+        assert [type(c).__name__ + c.typecode for c in (steps, stamps, values)] == [
+            "arrayq",
+            "arrayq",
+            "arrayd",
+        ]
+        rows = zip(map(float_bits, values), steps, stamps, strict=True)
+        pages.append([*(("m", *row) for row in rows), cursor is not None])
+        if cursor is None:
+            return pages
+
+
+@EXAMPLES
+@given(
+    logged=st.lists(points(st.just("m")), max_size=40),
+    size=st.integers(min_value=1, max_value=12),
+    json=st.booleans(),
+)
+def test_native_columns_are_the_native_pages(
+    backend: SQLBackend, logged: list[MetricPoint], size: int, json: bool
+) -> None:
+    """Ties, NaN, ±inf, -0.0 (bit for bit), negative values, duplicates: page by page, the
+    columns are the pages of points, with a cursor where they have one; on SQLite also
+    without the JSON functions (rows fetched as tuples)."""
+    resource = Resource(f"r{next(_RESOURCES)}")
+    if logged:
+        backend.log_metric({resource: logged})
+    point_pages = native_pages(backend, resource, size)
+    want = [[*exact(page), i < len(point_pages) - 1] for i, page in enumerate(point_pages)]
+    with pytest.MonkeyPatch.context() as patch:
+        if isinstance(backend._store, SQLiteStore) and not json:
+            patch.setattr(backend._store, "_json", False)
+        assert native_columns(backend, resource, size) == want
+
+
+def test_history_columns_builds_no_point_per_point(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Tracker.history_columns`` reads the native pages of columns: neither the store's
+    whole-history read nor the points of a page are ever made."""
+
+    def never(*args: object) -> None:
+        raise AssertionError("history_columns read points")
+
+    for store in (SQLiteStore, PostgreSQLStore):
+        monkeypatch.setattr(store, "history", never)
+    monkeypatch.setattr(sql_backend, "_points_of", never)
+    values = [float("nan"), -float("inf"), -0.0, 0.0, -2.5, 3.0]
+    with trackplug.connect(url) as tracker:
+        tracker.log_points("r", [MetricPoint("m", v, s, 7) for s, v in enumerate(values)])
+        columns = tracker.history_columns("r", "m", page_size=4)
+    assert list(columns.steps) == list(range(6))
+    assert list(map(float_bits, columns.values)) == list(map(float_bits, values))
 
 
 def test_iter_history_reads_pages_not_the_whole_history(

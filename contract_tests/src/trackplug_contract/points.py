@@ -22,7 +22,7 @@ from trackplug.plugin import INT64_MAX, INT64_MIN, point_order
 
 from . import strategies as tps
 from .base import ContractBase, Pair
-from .reference import exact, exact_history
+from .reference import exact, exact_columns, exact_history
 
 __all__ = [
     "DuplicateTests",
@@ -274,6 +274,9 @@ class HistoryTests(ContractBase):
             check()
 
     def test_history_pages_of_every_size(self) -> None:
+        """``iter_history``, and ``history_columns`` (as columns, bit for bit), are
+        ``history()`` whatever the page size: read through the backend's ``history_page``
+        and ``history_columns_page`` where it has them, else composed by the facade."""
         with self.pair() as pair:
 
             @self.examples
@@ -286,7 +289,11 @@ class HistoryTests(ContractBase):
                 for size in range(1, len(history) + 2):
                     paged = pair.tracker.iter_history(rid, "m", page_size=size)
                     assert exact_history(list(paged)) == history, f"pages of {size}"
-                assert list(pair.tracker.iter_history(rid, "never", page_size=1)) == []
+                    columns = pair.tracker.history_columns(rid, "m", page_size=size)
+                    assert exact_columns(columns, "m") == history, f"columns in pages of {size}"
+                for unknown, key in ((rid, "never"), (pair.fresh(), "m")):
+                    assert list(pair.tracker.iter_history(unknown, key, page_size=1)) == []
+                    assert exact_columns(pair.tracker.history_columns(unknown, key), key) == []
 
             check()
 

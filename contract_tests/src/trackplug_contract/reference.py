@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from trackplug import Capabilities, MetricPoint, PerfRecord, Resource, Tracker, hookimpl
+from trackplug import Capabilities, Columns, MetricPoint, PerfRecord, Resource, Tracker, hookimpl
 from trackplug.plugin import Batch, MemoryBackend, ParamValue, float_bits
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "ReferenceBackend",
     "exact",
     "exact_best",
+    "exact_columns",
     "exact_history",
     "exact_latest",
     "reference_tracker",
@@ -40,6 +41,12 @@ def exact(value: float | None) -> int | None:
 def exact_history(points: Sequence[MetricPoint]) -> list[ExactPoint]:
     """A history as ``(key, step, timestamp, value bits)``, in its own order."""
     return [(p.key, p.step, p.timestamp, float_bits(p.value)) for p in points]
+
+
+def exact_columns(columns: Columns, key: str) -> list[ExactPoint]:
+    """``history_columns`` of ``key`` as :func:`exact_history` shows a history."""
+    steps, stamps, values = columns
+    return [(key, *point) for point in zip(steps, stamps, map(float_bits, values), strict=True)]
 
 
 def exact_latest(latest: dict[str, float]) -> list[tuple[str, int]]:

@@ -30,6 +30,7 @@ __all__ = [
     "period",
     "to_bits",
     "to_orders",
+    "value_column",
 ]
 
 _Series = TypeVar("_Series", bound=Hashable)
@@ -77,6 +78,17 @@ def orders_to_bits(orders: Sequence[int]) -> Sequence[int]:
 def from_orders(orders: Sequence[int]) -> list[float]:
     """The values whose ``value_order`` these are (NaN, ±inf and -0.0 exactly)."""
     return from_bits(orders_to_bits(orders))
+
+
+def value_column(orders: Sequence[int]) -> array[float]:
+    """:func:`from_orders` as an ``array("d")``: the values' bits reinterpreted in C, with
+    no float object per value (a history read as columns)."""
+    bits = orders_to_bits(orders)
+    if not (isinstance(bits, array) and bits.typecode == "q"):
+        bits = array("q", bits)
+    values = array("d")
+    values.frombytes(memoryview(bits).cast("B"))  # frombytes takes bytes, not 8-byte items
+    return values
 
 
 def best_order(order: int) -> int | None:
