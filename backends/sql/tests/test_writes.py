@@ -420,3 +420,22 @@ def test_a_spread_write_in_chunks_keeps_the_points_of_series_moved_by_a_later_ch
         assert [p.step for p in backend.history(a, "y")] == [1, 10]
         assert [p.step for p in backend.history(c, "x")] == [1]
         assert backend.latest(a) == {"x": 2.0, "y": 2.0, "z": 1.0}
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("abcdefgh"), st.sampled_from("xyz")), min_size=1),
+    st.integers(0, 6),
+)
+def test_the_resources_decide_a_spread_write_only_as_its_series_would(
+    series: list[tuple[str, str]], spread_series: int
+) -> None:
+    """The short way (the set of resource ids) says "spread" only where the series (each
+    series' latest point, the long way) say so too: the same write takes the same path."""
+    from trackplug_sql import backend as sql_backend
+
+    rids = [rid for rid, _ in series]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sql_backend, "SPREAD_SERIES", spread_series)
+        by_resources = sql_backend._spread_over_resources(rids)
+        by_series = sql_backend._spread(len(set(series)), len(series))
+    assert by_series or not by_resources
