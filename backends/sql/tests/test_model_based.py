@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from trackplug_sql import SQLBackend
 from trackplug_sql import backend as sql_backend
+from trackplug_sql import sqlite as sqlite_store
+from trackplug_sql.sqlite import CHUNK_ROWS
 
 from trackplug import MetricPoint, PerfRecord, Resource
 from trackplug.plugin import MemoryBackend, rank
@@ -134,13 +136,17 @@ def test_sqlite_file_behaves_like_the_reference(tmp_path: Path) -> None:
     run_state_machine_as_test(lambda: Compare(make), settings=settings(SETTINGS, max_examples=15))
 
 
+@pytest.mark.parametrize("chunk_rows", [CHUNK_ROWS, 2])
 def test_sqlite_spread_writes_behave_like_the_reference(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
     """Every write with fewer than two points a series goes the spread way (series and
     points by SQL, ids found by the database; ``backend._spread``): new series, series
-    moved forward or not, duplicates in a batch and against the store alike."""
+    moved forward or not, duplicates in a batch and against the store alike; in chunks of
+    two rows too, so that a chunk of a new series' points follows one that moved a series,
+    and the reverse."""
     monkeypatch.setattr(sql_backend, "SPREAD_SERIES", 0)
+    monkeypatch.setattr(sqlite_store, "CHUNK_ROWS", chunk_rows)
     counter = iter(range(10**6))
     make = lambda: SQLBackend(f"sqlite:///{tmp_path}/s{next(counter)}.db")  # noqa: E731
     run_state_machine_as_test(lambda: Compare(make), settings=SETTINGS)

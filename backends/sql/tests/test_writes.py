@@ -387,3 +387,55 @@ def test_sqlite_inserts_each_series_rows_together_and_in_their_order(series: lis
     runs = [sid for index, (sid, *_) in enumerate(rows) if index == 0 or rows[index - 1][0] != sid]
     assert len(runs) == len(set(series))
     assert all(rows[i][1] < rows[i + 1][1] for i in range(size - 1) if rows[i][0] == rows[i + 1][0])
+
+
+def test_a_spread_write_in_chunks_keeps_the_points_of_series_moved_by_a_later_chunk(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two rows: a run of chunks that created their series takes its points from
+    the series' rows, unless a later chunk moved one of those series forward (its row is
+    then the later point); a chunk that creates no series while the connection's last
+    rowid happens to equal the greatest series id plus its rows is not taken for one that
+    created them all."""
+    from trackplug_sql import backend as sql_backend
+    from trackplug_sql import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(sql_backend, "SPREAD_SERIES", 2)
+    a, b, c = Resource("a"), Resource("b"), Resource("c")
+    created = [MetricPoint(key, 1.0, 1, 1) for key in ("x", "y", "z")]
+    with contextlib.closing(SQLBackend(sqlite_url)) as backend:
+        # Chunks (a x, a y) created both; (a z, a x at 9) moved a x; (b x) created it.
+        backend.log_metric({a: [*created, MetricPoint("x", 9.0, 9, 1)], b: created[:1]})
+        assert [p.step for p in backend.history(a, "x")] == [1, 9]
+        assert [backend.history(r, k)[0].step for r, k in [(a, "y"), (a, "z"), (b, "x")]] == [1] * 3
+        # Today another table's rowid stays at or below the greatest series id (a perf row
+        # per resource, a rollup's is its series'): set it past, as a future table might.
+        backend._store._db.execute(  # type: ignore[attr-defined]
+            "INSERT INTO trackplug_meta (rowid, name, value) VALUES (6, 'probe', '')"
+        )  # 4 series stored: a chunk of 2 rows that creates none leaves it at 4 + 2
+        moved = [MetricPoint(key, 2.0, 10, 1) for key in ("x", "y")]
+        backend.log_metric({a: moved, c: created[:1]})
+        assert [p.step for p in backend.history(a, "x")] == [1, 9, 10]
+        assert [p.step for p in backend.history(a, "y")] == [1, 10]
+        assert [p.step for p in backend.history(c, "x")] == [1]
+        assert backend.latest(a) == {"x": 2.0, "y": 2.0, "z": 1.0}
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("abcdefgh"), st.sampled_from("xyz")), min_size=1),
+    st.integers(0, 6),
+)
+def test_the_resources_decide_a_spread_write_only_as_its_series_would(
+    series: list[tuple[str, str]], spread_series: int
+) -> None:
+    """The short way (the set of resource ids) says "spread" only where the series (each
+    series' latest point, the long way) say so too: the same write takes the same path."""
+    from trackplug_sql import backend as sql_backend
+
+    rids = [rid for rid, _ in series]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sql_backend, "SPREAD_SERIES", spread_series)
+        by_resources = sql_backend._spread_over_resources(rids)
+        by_series = sql_backend._spread(len(set(series)), len(series))
+    assert by_series or not by_resources

@@ -35,7 +35,7 @@ from trackplug.plugin import Watchdog, cut_socket, timeout_of
 
 from . import rollup, schema
 from .readers import Reader, Readers
-from .schema import Migration, PointColumns, SeriesRow, SpreadRow
+from .schema import Migration, PointColumns, SeriesRow, SpreadColumns
 from .store import (
     POSTGRESQL_SCHEMES,
     BuildPoints,
@@ -347,7 +347,7 @@ class _Transaction:
         self._stage(_STAGED_SERIES, _SERIES_TYPES, rows)
         return self._then(_UPSERT_STAGED_SERIES, (), _SAVEPOINT)
 
-    def write_spread(self, rows: Sequence[SpreadRow]) -> bool:
+    def write_spread(self, columns: SpreadColumns) -> bool:
         return False  # the ids' way: series staged by COPY, points by COPY (one round each)
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:

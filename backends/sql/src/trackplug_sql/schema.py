@@ -45,7 +45,7 @@ __all__ = [
     "Migration",
     "PointColumns",
     "SeriesRow",
-    "SpreadRow",
+    "SpreadColumns",
     "best_order",
     "latest_version",
     "pending",
@@ -328,20 +328,30 @@ def upsert_series_values(rows: int, placeholder: str) -> str:
     return upsert_series(f"VALUES {', '.join([row] * rows)}") + RETURNING_SERIES
 
 
-#: A point of a write spread over many series, as :func:`upsert_spread` and
-#: :func:`insert_spread` take it: ``resource, key, step, timestamp_ms, value_order, value``.
-SpreadRow = tuple[str, str, int, int, int, float]
+class SpreadColumns(NamedTuple):
+    """The points of a write spread over many series, as columns: point ``i`` is of the
+    series ``(resource[i], key[i])``. :func:`upsert_spread` and :func:`insert_spread` take
+    each point as a row of these six parameters, in this order."""
+
+    resource: Sequence[str]
+    key: Sequence[str]
+    step: Sequence[int]
+    timestamp_ms: Sequence[int]
+    value_order: Sequence[int]
+    value: Sequence[float]
+
+
 #: The rows of a spread write: ``VALUES`` of ``{rows}`` rows of six ``{placeholder}``s.
 _SPREAD = "(VALUES {values}) AS v"
 
 
 def _spread_values(rows: int, placeholder: str) -> str:
-    row = f"({', '.join([placeholder] * 6)})"  # a SpreadRow
+    row = f"({', '.join([placeholder] * len(SpreadColumns._fields))})"
     return _SPREAD.format(values=", ".join([row] * rows))
 
 
 def upsert_spread(rows: int, placeholder: str) -> str:
-    """:func:`upsert_series` of every point of ``rows`` :data:`SpreadRow` parameters, in
+    """:func:`upsert_series` of every point of ``rows`` :class:`SpreadColumns` rows, in
     order: each creates its series or moves it forward (never back), so the latest point
     of each series wins without Python finding it; the bits and ``best_order`` are derived
     from the order in SQL. (``WHERE true``: SQLite's parser needs it before ON CONFLICT.)"""
@@ -353,7 +363,7 @@ def upsert_spread(rows: int, placeholder: str) -> str:
 
 
 def insert_spread(rows: int, placeholder: str) -> str:
-    """Insert the points of ``rows`` :data:`SpreadRow` parameters (after
+    """Insert the points of ``rows`` :class:`SpreadColumns` rows (after
     :func:`upsert_spread` of the same), each series id found by the database in the series'
     unique index, exact duplicates ignored."""
     return (
@@ -365,7 +375,7 @@ def insert_spread(rows: int, placeholder: str) -> str:
 
 
 def mark_spread_stale(rows: int, placeholder: str) -> str:
-    """The rollups of the series of ``rows`` :data:`SpreadRow` parameters marked stale
+    """The rollups of the series of ``rows`` :class:`SpreadColumns` rows marked stale
     from the least step among them (as a write marks all its series from its least step)."""
     return (
         f"WITH v AS (SELECT * FROM {_spread_values(rows, placeholder)}) "

@@ -24,14 +24,14 @@ from contextlib import AbstractContextManager, contextmanager
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from trackplug import BackendError, ValidationError
 
 from . import rollup, schema
 from .codec import period
-from .schema import Migration, PointColumns, SeriesRow, SpreadRow
+from .schema import Migration, PointColumns, SeriesRow, SpreadColumns
 from .store import (
     BuildPoints,
     HistoryColumns,
@@ -86,6 +86,14 @@ _upsert_series = functools.lru_cache(maxsize=16)(
 #: The greatest series id: SQLite gives each row inserted without one the greatest + 1
 #: (while it is below 2**63 - 1), so rows that all created series got consecutive ids.
 _TOP_SERIES_ID = "SELECT coalesce(max(id), 0) FROM trackplug_series"
+#: The points of the series an upsert of a spread write created, all greater than the
+#: greatest id before it (``?``): a series created by a row holds that row's point, so no
+#: parameter is bound twice.
+_INSERT_CREATED = (
+    f"INSERT INTO trackplug_points ({schema.POINT_COLUMNS}) "
+    "SELECT id, step, timestamp_ms, value_order FROM trackplug_series WHERE id > ? "
+    "ON CONFLICT DO NOTHING"
+)
 _upsert_spread = functools.lru_cache(maxsize=4)(
     functools.partial(schema.upsert_spread, placeholder="?")
 )
@@ -324,31 +332,57 @@ class _Transaction:
             touched += self._db.execute(_upsert_series(len(part)), values).fetchall()
         return touched
 
-    def write_spread(self, rows: Sequence[SpreadRow]) -> bool:
-        """Each chunk of points by the same parameters in two statements (three where a
-        series has a rollup): the series upserted, then the points inserted with their ids
-        joined in; no id travels to Python and back (a new series: 4.5 -> 2.3 µs)."""
+    def write_spread(self, columns: SpreadColumns) -> bool:
+        """Each chunk of points upserted into the series by the same parameters, each new
+        series' id found by the database; no id travels to Python and back (a new series:
+        4.5 -> 2.3 µs). A run of chunks whose every row created its series (the usual
+        case: a run's first point into each of many resources) takes its points from those
+        series' rows, in one statement once the run ends: a statement hands the GIL over
+        twice, and the caller's thread may keep it for a switch interval each time. The
+        parameters are one flat list, filled a column at a time in C, each chunk a slice."""
         mark = bool(self._db.execute(schema.ANY_ROLLUP).fetchall())
-        per_statement = self._chunk  # 6 parameters a row: within the build's limit
-        top = self._top_id()
-        for start in range(0, len(rows), per_statement):
-            part = rows[start : start + per_statement]
-            values = list(chain.from_iterable(part))
-            self._db.execute(_upsert_spread(len(part)), values)
-            created, top = top, self._top_id()
-            if top == created + len(part):  # each row created its series: ids in row order
-                ids = range(created + 1, top + 1)
-                points = zip(ids, values[2::6], values[3::6], values[4::6], strict=True)
-                self._db.execute(_insert_points(len(part)), list(chain.from_iterable(points)))
-            else:
-                self._db.execute(_insert_spread(len(part)), values)
+        width = len(columns)
+        flat: list[Any] = [None] * (width * len(columns.resource))
+        for offset, column in enumerate(columns):
+            flat[offset::width] = column
+        per_statement = width * self._chunk  # 6 parameters a row: within the build's limit
+        top, rowid = self._top_id()
+        run = _Run(start=0, after_id=top)  # chunks that each created all their series
+        for start in range(0, len(flat), per_statement):
+            part = flat[start : start + per_statement]
+            rows = len(part) // width
+            # The connection's last inserted rowid, which an update leaves as it was: each
+            # series created got top + 1, top + 2...; every row created one iff it moved
+            # to top + rows (another table's row may have left it anywhere).
+            last = self._db.execute(_upsert_spread(rows), part).lastrowid
+            if last != rowid and last == top + rows:
+                top = rowid = last
+            else:  # a series stored or twice: its upsert may have moved the run's rows
+                self._insert_run(flat, run, start)
+                self._db.execute(_insert_spread(rows), part)
+                top, rowid = self._top_id()
+                run = _Run(start + len(part), top)
             if mark:
-                self._db.execute(_mark_spread_stale(len(part)), values)
+                self._db.execute(_mark_spread_stale(rows), part)
+        if run.after_id < top:  # nothing moved the run's series since: each row is its point
+            self._db.execute(_INSERT_CREATED, (run.after_id,))
         return True
 
-    def _top_id(self) -> int:
-        (top,) = self._db.execute(_TOP_SERIES_ID).fetchone()
-        return int(top)
+    def _insert_run(self, flat: list[Any], run: _Run, end: int) -> None:
+        """The points of a run of created series (``flat[run.start:end]``, ids from
+        ``run.after_id + 1`` in row order) by their parameters: a later upsert may have
+        moved a series of the run forward, so its row may no longer be its point."""
+        if end > run.start:
+            width = len(SpreadColumns._fields)
+            rows = flat[run.start : end]
+            ids = list(range(run.after_id + 1, run.after_id + 1 + len(rows) // width))
+            self.insert_points(PointColumns(ids, rows[2::width], rows[3::width], rows[4::width]))
+
+    def _top_id(self) -> tuple[int, int | None]:
+        """The greatest series id, and the connection's last inserted rowid."""
+        cursor = self._db.execute(_TOP_SERIES_ID)
+        (top,) = cursor.fetchone()
+        return int(top), cursor.lastrowid
 
     def series_ids(self, series: Sequence[tuple[str, str]]) -> list[Row]:
         per_statement = 3 * self._chunk  # 6 * chunk parameters: within the build's limit
@@ -369,6 +403,14 @@ class _Transaction:
         for start in range(0, len(flat), width):
             part = flat[start : start + width]
             self._db.execute(_insert_points(len(part) // len(columns)), part)
+
+
+class _Run(NamedTuple):
+    """Chunks of a spread write that each created all their series: their parameters
+    start at ``start`` of the flat list, their series' ids follow ``after_id``."""
+
+    start: int
+    after_id: int
 
 
 def _in_index_order(columns: PointColumns) -> list[int]:

@@ -16,7 +16,7 @@ from trackplug import BackendError, TrackplugError
 from trackplug.plugin import redact_chain, sample_buckets, sample_edges
 
 from . import schema
-from .schema import Migration, PointColumns, SeriesRow, SpreadRow
+from .schema import Migration, PointColumns, SeriesRow, SpreadColumns
 
 __all__ = [
     "POSTGRESQL_SCHEMES",
@@ -66,8 +66,8 @@ class Transaction(Protocol):
         the database allows (PostgreSQL: one); returns ``(resource, key, id)`` of the
         series it created or moved forward (none where the database cannot say)."""
 
-    def write_spread(self, rows: Sequence[SpreadRow]) -> bool:
-        """Write points spread over many series, one :data:`~schema.SpreadRow` each: every
+    def write_spread(self, columns: SpreadColumns) -> bool:
+        """Write points spread over many series (:class:`~schema.SpreadColumns`): every
         series created or moved forward to its latest point, every point inserted (exact
         duplicates ignored), the rollups of these series marked stale, with the series ids
         found by the database alone; False (and nothing written) where the store writes
