@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 from trackplug import BackendError, ValidationError
 
 from . import rollup, schema
+from .checkpointer import Checkpointer, checkpoint
 from .codec import period
 from .schema import Migration, PointColumns, SeriesRow, SpreadColumns
 from .store import (
@@ -539,6 +540,8 @@ class SQLiteStore:
         where = f"file {str(Path(path).resolve())!r}" if path else "memory"
         with backend_errors(f"cannot open SQLite database {url} ({where})", _FAILURES):
             self._db = _retry_busy(lambda: self._connect(path))
+        # WAL checkpoints off the writer's commits (a file's alone: memory has no log)
+        self._checkpointer = Checkpointer(path, self._db, BUSY_TIMEOUT) if path else None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -605,8 +608,11 @@ class SQLiteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
-        with self._errors(), self._lock, _immediate(self._db):
-            yield _Transaction(self._db, self._chunk)
+        with self._errors(), self._lock:
+            with _immediate(self._db):
+                yield _Transaction(self._db, self._chunk)
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
 
     def query(self, sql: str, params: Params) -> list[Row]:
         with self._errors(), self._lock:
@@ -700,11 +706,14 @@ class SQLiteStore:
 
     def sync(self) -> None:
         """A passive checkpoint fsyncs the WAL (then copies it into the database file)
-        without waiting for readers or writers of other processes."""
-        if self.persistent:
-            with self._errors(), self._lock:
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        without waiting for readers or writers of other processes; after the background
+        checkpoint running, if any (one at a time: a second would return at once, busy)."""
+        if self._checkpointer is not None:
+            with self._errors(), self._lock, self._checkpointer.lock:
+                checkpoint(self._db)
 
     def close(self) -> None:
         with self._errors(), self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self._db.close()
