@@ -17,6 +17,7 @@ import os
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,7 @@ from hypothesis import strategies as st
 import trackplug
 from trackplug import Resource, Tracker, TrackplugError
 from trackplug._urls import redact_url, secrets_of
+from trackplug.testing import Capture, capture
 
 SETTINGS = settings(
     max_examples=150,
@@ -262,6 +264,84 @@ def test_what_the_properties_found(
     _check_only_trackplug_errors(call, tracker, value)
 
 
+# -- the testing fixture's assertions --------------------------------------------------------
+
+CAPTURE_CALLS = [
+    Call("assert_latest(r, k, h)", lambda c, h: c.assert_latest("r1", "loss", h)),
+    Call("assert_latest(at_least=h)", lambda c, h: c.assert_latest("r1", "loss", at_least=h)),
+    Call("assert_latest(at_most=h)", lambda c, h: c.assert_latest("r1", "loss", at_most=h)),
+    Call("assert_latest(h, k)", lambda c, h: c.assert_latest(h, "loss")),
+    Call("assert_logged(r, h)", lambda c, h: c.assert_logged("r1", h)),
+    Call("assert_logged(steps=h)", lambda c, h: c.assert_logged("r1", "loss", steps=h)),
+    Call("assert_best(h, r)", lambda c, h: c.assert_best(h, "r1")),
+    Call("assert_best(k, r, order=h)", lambda c, h: c.assert_best("loss", "r1", order=h)),
+    Call("runs(status=h)", lambda c, h: c.runs(status=h)),
+]
+
+
+def _capture_a_connect(_: object, ignore: Any) -> None:
+    with capture(ignore=ignore), trackplug.connect("memory://"):
+        pass
+
+
+@pytest.fixture
+def captured() -> Iterator[Capture]:
+    """A capture for one test (one capture at a time: not the module's)."""
+    with capture() as c:
+        with trackplug.connect("sqlite:///never-written.db") as t:
+            t.log_metric("r1", "loss", 0.5, step=1)
+            t.log_metric("r1", "loss", 0.25, step=2)
+        yield c
+
+
+def _check_a_failure_or_a_trackplug_error(call: Call, c: Capture, value: Any) -> None:
+    """An assertion that fails says so (``AssertionError``); a bad argument is a trackplug
+    error; nothing else escapes."""
+    failure = ""
+    try:
+        _check_only_trackplug_errors(call, c, value)  # type: ignore[arg-type]
+    except AssertionError as failed:
+        failure = str(failed)
+    assert failure == "" or failure.startswith(("expected ", "no metric ", "nothing was"))
+
+
+@SETTINGS
+@given(call=st.sampled_from(CAPTURE_CALLS), value=hostile)
+def test_every_argument_of_the_testing_fixture_takes_anything(
+    captured: Capture, call: Call, value: Any
+) -> None:
+    _check_a_failure_or_a_trackplug_error(call, captured, value)
+
+
+@SETTINGS
+@given(value=hostile)
+def test_the_patterns_a_capture_ignores_take_anything(value: Any) -> None:
+    _check_only_trackplug_errors(Call("capture(ignore=h)", _capture_a_connect), None, value)  # type: ignore[arg-type]
+
+
+CAPTURE_FOUND = [
+    ("assert_latest(at_least=h)", "0.5"),  # TypeError: '>=' between float and str
+    ("assert_latest(r, k, h)", 10**400),  # OverflowError: the message's float(10**400)
+    ("assert_latest(r, k, h)", np.array([0.25, 0.25])),  # ValueError: truth of an array
+    ("assert_logged(steps=h)", [None, 1]),  # TypeError: sorted() of None and ints
+    ("assert_logged(steps=h)", True),  # TypeError: set(True)
+    ("capture(ignore=h)", 5),  # TypeError: tuple(5)
+    ("capture(ignore=h)", [b"memory*"]),  # TypeError: fnmatch of bytes, at connect
+]
+
+
+@pytest.mark.parametrize(("name", "value"), CAPTURE_FOUND, ids=[f[0] for f in CAPTURE_FOUND])
+def test_what_the_fixture_property_found(name: str, value: Any) -> None:
+    if name == "capture(ignore=h)":
+        _check_only_trackplug_errors(Call(name, _capture_a_connect), None, value)  # type: ignore[arg-type]
+        return
+    (call,) = [call for call in CAPTURE_CALLS if call.name == name]
+    with capture() as c:
+        with trackplug.connect("memory://") as t:
+            t.log_metric("r1", "loss", 0.25, step=1)
+        _check_a_failure_or_a_trackplug_error(call, c, value)
+
+
 def test_an_unknown_status_is_refused_not_an_empty_list() -> None:
     """``runs(status="finshed")`` listed nothing, silently, as if no run had finished."""
     with trackplug.connect("memory://") as t:
@@ -271,10 +351,12 @@ def test_an_unknown_status_is_refused_not_an_empty_list() -> None:
         assert [run.status for run in t.runs(status="finished")] == ["finished"]
 
 
-def test_settings_out_of_range_are_refused_with_what_to_give() -> None:
+@pytest.mark.parametrize("capturing", [False, True], ids=["connect", "connect-in-a-capture"])
+def test_settings_out_of_range_are_refused_with_what_to_give(capturing: bool) -> None:
     """A flush interval of 0, NaN or infinity was taken, and failed later in the flusher
     thread (``Event.wait(inf)``: OverflowError) or spun it; ``on_error`` naming a URL
-    not connected showed that URL's password."""
+    not connected showed that URL's password. In a capture (``trackplug.testing``) the
+    settings went unchecked: code passed its tests and failed without the capture."""
     for settings_, shown in [
         ({"flush_interval": 0}, "flush_interval 0 is invalid: give 0.001"),
         ({"flush_interval": math.inf}, "flush_interval inf is invalid"),
@@ -283,8 +365,11 @@ def test_settings_out_of_range_are_refused_with_what_to_give() -> None:
         ({"buffer_size": 10, "max_buffer": 5}, "need buffer_size <= max_buffer"),
         ({"on_error": {"postgresql://u:s3cret@h/db": "warn"}}, "not connected: postgresql"),
     ]:
-        with pytest.raises(trackplug.ValidationError, match=shown) as error:
-            _connect_and_close(**settings_)
+        with ExitStack() as stack:
+            if capturing:
+                stack.enter_context(capture())
+            with pytest.raises(trackplug.ValidationError, match=shown) as error:
+                _connect_and_close(**settings_)
         assert "s3cret" not in str(error.value)
 
 

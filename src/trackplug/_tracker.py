@@ -785,12 +785,15 @@ def connect(
     While a test captures metrics (``trackplug.testing``), the capture decides where the
     tracker writes (:mod:`trackplug.redirect`).
     """
+    from ._fanout import resolve_policies
     from ._registry import default_registry, default_url
     from .redirect import installed
 
     chosen = list(urls) or [default_url()]
     found = registry or default_registry()
-    settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+    # checked here too, not only when backends open: a capture opens none of them
+    resolve_policies(chosen, on_error)
+    settings = _checked(_Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer))
 
     def open_urls(*extra: tuple[str, object]) -> Tracker:
         """The tracker on ``chosen`` (and ``extra`` ``(url, backend)`` destinations, whose
