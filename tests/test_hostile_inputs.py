@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import traceback
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -31,6 +32,7 @@ from hypothesis import strategies as st
 import trackplug
 from trackplug import Resource, Tracker, TrackplugError
 from trackplug._urls import redact_url, secrets_of
+from trackplug._validation import check_key, to_resource
 from trackplug.testing import Capture, capture
 
 SETTINGS = settings(
@@ -453,3 +455,172 @@ def test_a_wrong_password_with_special_characters_is_hidden_by_postgresql() -> N
     url = f"postgresql://nosuchuser:a@b/{SECRET}#x@{host}"
     for text in _every_text(lambda: trackplug.connect(url, probe_timeout=2)):
         assert SECRET not in text
+
+
+# -- the same inputs, the same reads, on every store ------------------------------------------
+
+
+def _valid(check: Callable[[Any], object]) -> Callable[[Any], bool]:
+    def accepted(value: Any) -> bool:
+        try:
+            check(value)
+        except TrackplugError:
+            return False
+        return True
+
+    return accepted
+
+
+_KEY_CHARS = st.characters(categories=["L", "N"]) | st.sampled_from("_.- :/K\u212a\ufb01")
+diff_keys = st.text(_KEY_CHARS, min_size=1, max_size=8).filter(_valid(check_key))
+diff_ids = st.text(min_size=1, max_size=12).filter(_valid(to_resource))
+diff_values = st.one_of(
+    st.floats(),
+    st.sampled_from([math.nan, -0.0, 0.0, math.inf, -math.inf, 5e-324, np.float32(0.1)]),
+    st.integers(-(10**20), 10**20),
+)
+diff_steps = st.one_of(st.integers(-3, 3), st.sampled_from([-(2**63), 2**63 - 1]))
+diff_stamps = st.one_of(st.integers(0, 3), st.just(2**63 - 1))  # never None: "now" differs
+
+
+class Write(NamedTuple):
+    """One write, to a resource slot (0-2) the test maps to ids of its own."""
+
+    name: str
+    run: Callable[[Tracker, list[str]], object]
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _write(name: str, call: Callable[..., object], *args: st.SearchStrategy[Any]) -> Any:
+    def build(*drawn: Any) -> Write:
+        shown = ", ".join(_shown(value) for value in drawn)
+        return Write(f"{name}({shown})", lambda t, ids: call(t, ids, *drawn))
+
+    return st.builds(build, *args)
+
+
+def _shown(value: object) -> str:
+    return repr(value)[:60]
+
+
+slots = st.integers(0, 2)
+WRITES = st.one_of(
+    _write(
+        "log_metric",
+        lambda t, ids, r, k, v, s, ts: t.log_metric(ids[r], k, v, step=s, timestamp=ts),
+        slots,
+        diff_keys,
+        diff_values,
+        diff_steps,
+        diff_stamps,
+    ),
+    _write(
+        "log_metrics",
+        lambda t, ids, r, m, p, s, ts: t.log_metrics(ids[r], m, p, step=s, timestamp=ts),
+        slots,
+        st.dictionaries(
+            st.sampled_from(["train", "valid", "f1", "loss"]),
+            diff_values | st.dictionaries(st.sampled_from(["f1", "acc"]), diff_values),
+            max_size=3,
+        ),
+        st.sampled_from([None, "f1", "acc"]),
+        diff_steps,
+        diff_stamps,
+    ),
+    _write(
+        "log_points",
+        lambda t, ids, r, rows: t.log_points(ids[r], rows),
+        slots,
+        st.lists(st.tuples(diff_keys, diff_values, diff_steps, diff_stamps), max_size=4),
+    ),
+    _write("copy_metrics", lambda t, ids, a, b: t.copy_metrics(ids[a], ids[b]), slots, slots),
+    _write(
+        "log_prediction_metrics",
+        lambda t, ids, r, p, ts: t.log_prediction_metrics(ids[r], p, timestamp=ts),
+        slots,
+        st.lists(st.floats(), max_size=5) | st.lists(st.sampled_from(["a", "b", "é"]), max_size=5),
+        diff_stamps,
+    ),
+)
+
+
+def _outcome(write: Write, tracker: Tracker, ids: list[str]) -> str:
+    try:
+        write.run(tracker, ids)
+    except TrackplugError as error:
+        return type(error).__name__
+    return "ok"
+
+
+def _bits(values: Any) -> list[str]:
+    return [float(v).hex() if v == v else "nan" for v in values]  # -0.0 and NaN exact
+
+
+def _reads(tracker: Tracker, ids: list[str]) -> object:
+    """Everything a user can read of ``ids``, comparable exactly."""
+    found: dict[str, object] = {"resources": [rid for rid in tracker.resources() if rid in ids]}
+    keys = sorted({key for rid in ids for key in tracker.latest(rid)})
+    for rid in ids:
+        latest = tracker.latest(rid)
+        found[rid] = (list(latest), _bits(latest.values()), repr(tracker.perf(rid)))
+        for key in latest:
+            history = tracker.history(rid, key)
+            columns = tracker.history_columns(rid, key)
+            assert list(columns.steps) == [p.step for p in history]
+            assert _bits(columns.values) == _bits(p.value for p in history)
+            last = history[-1]
+            found[f"{rid}/{key}"] = (
+                [(p.step, p.timestamp, *_bits([p.value])) for p in history],
+                [p.step for p in tracker.history_sampled(rid, key, 4)],
+                len(list(tracker.iter_history(rid, key, page_size=2, since=last[2:]))),
+            )
+    for key in keys:
+        for order in ("max", "min"):
+            ranked = [(rid, *_bits([v])) for rid, v in tracker.best(key, order, 10**6)]
+            found[f"best {key} {order}"] = [row for row in ranked if row[0] in ids]
+    return found
+
+
+DIFF_PG = "TRACKPLUG_TEST_POSTGRESQL_URL"
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Tracker]]:
+    """memory://, a SQLite file, SQLite in memory, and PostgreSQL when given."""
+    pytest.importorskip("trackplug_sql")
+    urls = {
+        "memory": "memory://",
+        "sqlite": f"sqlite:///{tmp_path_factory.mktemp('diff') / 'diff.db'}",
+        "sqlite-memory": "sqlite://",
+    }
+    if os.environ.get(DIFF_PG):
+        urls["postgresql"] = os.environ[DIFF_PG]
+    outbox = tmp_path_factory.mktemp("outbox") / "outbox.db"
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(trackplug.connect(url, outbox=str(outbox)))
+            for name, url in urls.items()
+        }
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    writes=st.lists(WRITES, min_size=1, max_size=8),
+    names=st.lists(diff_ids, min_size=3, max_size=3, unique=True),
+)
+def test_the_same_writes_read_the_same_on_every_store(
+    stores: dict[str, Tracker], writes: list[Write], names: list[str]
+) -> None:
+    """A differential property: odd unicode ids and keys (lookalikes included), NaN, -0.0,
+    ±inf, subnormals, steps at both ends of 64 bits, duplicates and copies give the same
+    outcome per call and the same reads (bit-exact) on every store."""
+    example = uuid.uuid4().hex[:8]  # the stores are shared: each example's ids are its own
+    ids = [f"{example}{name}" for name in names]
+    outcomes = {name: [_outcome(w, t, ids) for w in writes] for name, t in stores.items()}
+    reads = {name: _reads(t, ids) for name, t in stores.items()}
+    first = next(iter(stores))
+    for name in stores:
+        assert outcomes[name] == outcomes[first], name
+        assert reads[name] == reads[first], name
