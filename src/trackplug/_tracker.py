@@ -304,7 +304,7 @@ class Tracker:
             self._buffer.add_row(Row(resource.id, tuple(keys), tuple(values), step, timestamp))
             return
         perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
-        self._write(LogMetrics(resource, points, perf))
+        self._write(LogMetrics(resource, tuple(points), perf))
 
     def log_points(
         self, resource: object, points: Iterable[MetricPoint], perf: PerfRecord | None = None
@@ -316,7 +316,7 @@ class Tracker:
         checked = [self._point(*check.check_point_row(row)) for row in check.check_rows(points)]
         if perf is not None:
             perf = check.check_perf(perf)
-        self._write(LogMetrics(resource, checked, perf))
+        self._write(LogMetrics(resource, tuple(checked), perf))
 
     def copy_metrics(self, source: object, target: object) -> None:
         """Copy the full history and the performance record of exactly ``source`` into
@@ -349,7 +349,7 @@ class Tracker:
         timestamp = check.check_timestamp("log_prediction_metrics", timestamp)
         summary = summarize(predictions, problem_type)
         points = [self._point(key, value, step, timestamp) for key, value in summary.items()]
-        self._write(LogPredictions(resource, points))
+        self._write(LogPredictions(resource, tuple(points)))
         return summary
 
     # -- params, tags and runs --------------------------------------------------------------
