@@ -119,10 +119,13 @@ class BackendHooks:
     def _call(self, hook: str, expected: type[T] | tuple[type, ...], **kwargs: Any) -> T:
         result = self._callers[hook](**kwargs)
         if not isinstance(result, expected):
+            kinds = expected if isinstance(expected, tuple) else (expected,)
             raise BackendError(
                 f"backend {self.name}: hook {hook} returned {type(result).__name__}, "
-                f"expected {getattr(expected, '__name__', expected)}"
+                f"expected {' or '.join(_type_name(kind) for kind in kinds)}"
             )
+        if error := _item_error(hook, result):
+            raise BackendError(f"backend {self.name}: hook {hook} returned {error}")
         return result  # type: ignore[return-value]
 
     # -- writes ---------------------------------------------------------------------------
@@ -283,6 +286,62 @@ class BackendHooks:
             self._callers["close"]()
 
 
+def _type_name(kind: type) -> str:
+    return "None" if kind is type(None) else kind.__name__
+
+
+def _is_point(item: object) -> bool:
+    return isinstance(item, MetricPoint) and type(item.value) is float
+
+
+def _is_ranked(item: object) -> bool:
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and type(item[0]) is str
+        and type(item[1]) is float
+    )
+
+
+def _is_text(item: object) -> bool:
+    return type(item) is str
+
+
+def _is_float(item: object) -> bool:
+    return type(item) is float
+
+
+#: What each item of a read's answer must be (of a mapping: each value), and its name. A
+#: list is checked at its ends, in constant time (a history may hold millions of points);
+#: a mapping (latest values, tags: a few) whole.
+_ITEMS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "history": (_is_point, "MetricPoints of float values"),
+    "history_sampled": (_is_point, "MetricPoints of float values"),
+    "latest": (_is_float, "float values"),
+    "resources": (_is_text, "str ids"),
+    "best": (_is_ranked, "(str id, float value) pairs"),
+    "get_tags": (_is_text, "str values"),
+    "tagged": (_is_text, "str ids"),
+}
+
+
+def _item_error(hook: str, result: object) -> str | None:
+    """What is wrong with the items of a read's answer, or None."""
+    rule = _ITEMS.get(hook)
+    if rule is None or not result:
+        return None
+    accepts, expected = rule
+    items = result.values() if isinstance(result, dict) else _ends(result)  # type: ignore[arg-type]
+    for item in items:
+        if not accepts(item):
+            return f"a {type(result).__name__} holding {type(item).__name__}, expected {expected}"
+    return None
+
+
+def _ends(items: Sequence[object]) -> tuple[object, object]:
+    return items[0], items[-1]
+
+
 def _page_error(
     page: HistoryPage,
     cursor: str | None,
@@ -295,6 +354,8 @@ def _page_error(
     points = page.points
     if not isinstance(points, list) or not isinstance(page.cursor, str | None):
         return "a page that is not (list of points, cursor or None)"
+    if points and not all(map(_is_point, _ends(points))):
+        return "a page holding what is not a MetricPoint of a float value"
     if len(points) > size:
         return f"{len(points)} points, more than the {size} asked for"
     if page.cursor is not None and (not points or page.cursor == cursor):
