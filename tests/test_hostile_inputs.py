@@ -433,6 +433,22 @@ def test_a_password_that_breaks_the_host_part_is_hidden(url: str) -> None:
         assert SECRET not in text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///runs%00.db",  # ValueError: embedded null byte
+        "postgresql://u:s3cret@127.0.0.1:1/d%00b",  # libpq read "d" on port 5432
+        "mlflow+sqlite:///m%00.db",  # MLflow retried its engine for ~2 minutes
+        "mlflow+sqlite:///m.db\x00",
+        "memory://?x=%00",
+    ],
+)
+def test_a_nul_in_a_url_is_refused_before_any_driver_sees_it(url: str) -> None:
+    with pytest.raises(trackplug.ValidationError, match="NUL character") as error:
+        trackplug.connect(url)
+    assert "s3cret" not in str(error.value)
+
+
 def test_an_unparsable_url_says_to_percent_encode_the_password() -> None:
     with pytest.raises(trackplug.ValidationError, match=r"percent-encode .*quote") as error:
         trackplug.connect("postgresql://u:p/Zq7Secret@127.0.0.1:1/db")

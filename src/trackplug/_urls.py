@@ -43,6 +43,13 @@ def scheme_of(url: str) -> str:
     :class:`~trackplug.ValidationError` for anything that is not a well-formed URL."""
     if not isinstance(url, str):
         raise ValidationError(f"a tracker URL is a string, not a {type(url).__name__}")
+    if "\x00" in url or "%00" in url:
+        # C drivers end the text there: 'postgresql://h:1/d%00b' reached database "d" on
+        # the default port, and MLflow retried an engine for minutes
+        raise ValidationError(
+            f"{redact_url(url).replace(chr(0), '%00')!r} holds a NUL character (\\x00 or "
+            "%00), which no store takes in a URL: remove it"
+        )
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
         raise ValidationError(
