@@ -449,6 +449,53 @@ def test_a_nul_in_a_url_is_refused_before_any_driver_sees_it(url: str) -> None:
     assert "s3cret" not in str(error.value)
 
 
+def test_a_lone_surrogate_in_a_url_is_refused() -> None:
+    """``sqlite:///runs\ud800.db`` raised UnicodeEncodeError from the SQLite backend."""
+    with pytest.raises(trackplug.ValidationError, match="lone surrogate"):
+        trackplug.connect("sqlite:///runs\ud800.db")
+
+
+def test_options_a_database_driver_cannot_read_are_a_validation_error(tmp_path: Path) -> None:
+    """SQLAlchemy's ValueError ("String is not true/false: 'maybe'") left MLflow's store
+    raw, for a file that is there (read by tables) and one that is not (MLflow's client)."""
+    pytest.importorskip("trackplug_mlflow")
+    path = tmp_path / "m.db"
+    with trackplug.connect(f"mlflow+sqlite:///{path}") as t:
+        t.log_metric("r", "loss", 1.0)
+    for name in (path, tmp_path / "not-there.db"):
+        with pytest.raises(trackplug.ValidationError, match=r"maybe.*check its path and options"):
+            trackplug.connect(f"mlflow+sqlite:///{name}?check_same_thread=maybe")
+
+
+_QUERY_NAMES = st.sampled_from(["timeout", "mode", "cache", "uri", "immutable", "x", ""])
+_QUERY_VALUES = st.text(max_size=6) | st.sampled_from(["nan", "inf", "-1", "1e400", "%zz", "&"])
+queries = st.lists(st.tuples(_QUERY_NAMES, _QUERY_VALUES), max_size=3).map(
+    lambda pairs: "&".join(f"{name}={value}" for name, value in pairs)
+)
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(
+    base=st.sampled_from(
+        ["sqlite:///q.db", "sqlite://", "memory://", "sqlite:///.", "SQLite:///Q"]
+    ),
+    mark=st.sampled_from(["?", "??", "#", ""]),
+    query=queries,
+)
+def test_any_path_and_query_opens_or_is_a_trackplug_error(
+    base: str, mark: str, query: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytest.importorskip("trackplug_sql")
+    url = base.replace(":///", f":///{tmp_path_factory.getbasetemp()}/", 1) + mark + query
+    _check_only_trackplug_errors(Call("connect", lambda _, u: _open_and_write(u)), None, url)  # type: ignore[arg-type]
+
+
+def _open_and_write(url: str) -> None:
+    with trackplug.connect(url) as t:
+        t.log_metric("r", "loss", 1.0)
+        t.latest("r")
+
+
 def test_an_unparsable_url_says_to_percent_encode_the_password() -> None:
     with pytest.raises(trackplug.ValidationError, match=r"percent-encode .*quote") as error:
         trackplug.connect("postgresql://u:p/Zq7Secret@127.0.0.1:1/db")

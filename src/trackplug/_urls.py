@@ -43,6 +43,11 @@ def scheme_of(url: str) -> str:
     :class:`~trackplug.ValidationError` for anything that is not a well-formed URL."""
     if not isinstance(url, str):
         raise ValidationError(f"a tracker URL is a string, not a {type(url).__name__}")
+    if not url.isascii() and not _utf8(url):
+        raise ValidationError(
+            f"{redact_url(url).encode('utf-8', 'backslashreplace').decode()!r} holds a lone "
+            "surrogate (text decoded wrongly?), which no store takes in a URL: remove it"
+        )
     if "\x00" in url or "%00" in url:
         # C drivers end the text there: 'postgresql://h:1/d%00b' reached database "d" on
         # the default port, and MLflow retried an engine for minutes
@@ -66,6 +71,14 @@ def scheme_of(url: str) -> str:
             "in a user name or password, e.g. with urllib.parse.quote(password, safe=''))"
         ) from None
     return scheme.lower()
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def timeout_of(url: str, given: Sequence[str], default: float) -> float:
