@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 import trackplug
 from trackplug import Resource, Tracker, TrackplugError
+from trackplug._memory import MemoryBackend
 from trackplug._urls import redact_url, secrets_of
 from trackplug._validation import check_key, to_resource
 from trackplug.testing import Capture, capture
@@ -342,6 +343,26 @@ def test_what_the_fixture_property_found(name: str, value: Any) -> None:
         with trackplug.connect("memory://") as t:
             t.log_metric("r1", "loss", 0.25, step=1)
         _check_a_failure_or_a_trackplug_error(call, c, value)
+
+
+@pytest.mark.parametrize(
+    ("backends", "options"),
+    [
+        ((MemoryBackend,), {}),  # TypeError: capabilities() missing 'self', from pluggy
+        ((np.array([1, 2]),), {}),  # TypeError: unhashable, from the plugin manager
+        ((MemoryBackend(), {}), {}),  # TypeError: unhashable
+        ((MemoryBackend(),), {"urls": np.array(["a", "b"])}),  # ValueError: truth
+        ((MemoryBackend(),), {"urls": [1]}),  # a URL that is no string
+    ],
+    ids=["a class", "an array", "a dict", "urls an array", "urls of ints"],
+)
+def test_tracker_refuses_what_is_not_a_backend_object(
+    backends: tuple[object, ...], options: dict[str, Any]
+) -> None:
+    """``Tracker(backend, …)`` (tests, the contract suite, embedded use) let pluggy's and
+    numpy's TypeError and ValueError out for an object that is no backend."""
+    with pytest.raises(TrackplugError):
+        Tracker(*backends, **options).close()
 
 
 def test_an_unknown_status_is_refused_not_an_empty_list() -> None:

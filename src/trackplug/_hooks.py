@@ -54,6 +54,27 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def check_backend_object(backend: object, name: str) -> None:
+    """A backend given as an object is an instance (not its class), and hashable (the
+    plugin manager keys on it)."""
+    try:
+        hash(backend)
+    except TypeError:
+        hashable = False
+    else:
+        hashable = True
+    if isinstance(backend, type) or not hashable:
+        what = (
+            f"the class {backend.__qualname__}"
+            if isinstance(backend, type)
+            else f"an unhashable {type(backend).__name__}"
+        )
+        raise PluginError(
+            f"backend {name} is {what}, not a backend object: pass an instance of a class "
+            "whose methods are the hooks (@trackplug.hookimpl)"
+        )
+
+
 def check_hooks(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """A hook implementation that matches no spec is a misspelling: refuse the plugin."""
     for caller in pm.get_hookcallers(plugin) or []:

@@ -152,7 +152,7 @@ class Tracker:
         from ._fanout import resolve_policies
         from ._opening import Slot
 
-        keys = list(urls) if urls else [_describe(b) for b in backends]
+        keys = (None if urls is None else _names(urls)) or [_describe(b) for b in backends]
         if len(keys) != len(backends):
             raise ValidationError(f"{len(backends)} backends but {len(keys)} urls")
         policies = resolve_policies(keys, on_error)
@@ -225,8 +225,9 @@ class Tracker:
 
     def _attach(self, backend: object, name: str) -> BackendHooks:
         """Register a backend in this tracker's plugin manager and hand out its hooks."""
-        from ._hooks import BackendHooks, check_hooks
+        from ._hooks import BackendHooks, check_backend_object, check_hooks
 
+        check_backend_object(backend, name)
         self._pm.register(backend, name=f"{len(self._pm.get_plugins())}:{name}")
         check_hooks(self._pm, backend, name)
         for destination in self._destinations:
@@ -750,6 +751,14 @@ def _raise_first(errors: list[Exception | None]) -> None:
     for error in errors:
         if error is not None:
             raise error
+
+
+def _names(urls: object) -> list[str]:
+    """``Tracker(urls=…)``: a sequence of strings, one a backend."""
+    names = check.several(urls, "urls", "a sequence of URL strings")
+    if not all(isinstance(name, str) for name in names):
+        raise InvalidTypeError(f"urls {check.short_repr(urls)} are not all strings")
+    return names  # type: ignore[return-value]
 
 
 def _given(backend: object) -> Callable[[], object]:
