@@ -139,6 +139,12 @@ def _end_a_run(t: Tracker, status: Any) -> None:
         run.end()
 
 
+def _in_a_run(t: Tracker) -> Any:
+    run = t.start_run("hostile")
+    run.end()  # its counters work as well ended: the calls need no open run
+    return run
+
+
 TRACKER_CALLS = [
     Call("iter_history(h, key)", lambda t, h: t.iter_history(h, "loss")),
     Call("iter_history(r, h)", lambda t, h: t.iter_history("r1", h)),
@@ -164,6 +170,10 @@ TRACKER_CALLS = [
     Call("start_run(n, params=h)", lambda t, h: t.start_run("n", params=h).end()),
     Call("start_run(n, tags=h)", lambda t, h: t.start_run("n", tags=h).end()),
     Call("run.end(h)", _end_a_run),
+    Call("run.log_metric(k, 1, step=h)", lambda t, h: _in_a_run(t).log_metric("k", 1.0, step=h)),
+    Call("run.log_metric(k, h)", lambda t, h: _in_a_run(t).log_metric("k", h)),
+    Call("run.log_metrics(h)", lambda t, h: _in_a_run(t).log_metrics(h)),
+    Call("run.log_metrics(m, step=h)", lambda t, h: _in_a_run(t).log_metrics({"k": 1}, h)),
     Call("runs(h)", lambda t, h: t.runs(h)),
     Call("runs(status=h)", lambda t, h: t.runs(status=h)),
     Call("runs(params=h)", lambda t, h: t.runs(params=h)),
@@ -363,6 +373,18 @@ def test_tracker_refuses_what_is_not_a_backend_object(
     numpy's TypeError and ValueError out for an object that is no backend."""
     with pytest.raises(TrackplugError):
         Tracker(*backends, **options).close()
+
+
+def test_a_run_step_is_checked_and_a_refused_call_moves_no_counter() -> None:
+    """``run.log_metric(key, v, step=(1,))`` raised TypeError (``step + 1``) before any
+    check, and a refused value moved the key's counter: the next point skipped a step."""
+    with trackplug.connect("memory://") as t, t.start_run("n") as run:
+        with pytest.raises(trackplug.InvalidTypeError, match="step"):
+            run.log_metric("loss", 1.0, step=(1,))  # type: ignore[arg-type]
+        with pytest.raises(trackplug.InvalidTypeError):
+            run.log_metric("loss", "high")  # type: ignore[arg-type]
+        run.log_metric("loss", 0.5)
+        assert [p.step for p in t.history(run.id, "loss")] == [0]
 
 
 def test_an_unknown_status_is_refused_not_an_empty_list() -> None:

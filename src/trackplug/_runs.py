@@ -38,7 +38,7 @@ from ._params import RUN_NAME_TAG as NAME
 from ._params import RUN_PID_TAG as PID
 from ._params import RUN_START_TAG as START
 from ._params import RUN_STATUS_TAG as STATUS
-from ._validation import check_key, now_ms, short_repr
+from ._validation import check_key, check_step, now_ms, short_repr
 
 if TYPE_CHECKING:
     from ._model import ParamValue
@@ -242,17 +242,18 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
 
-    def _step(self, key: str, step: int | None) -> int:
-        chosen = self._next_step.get(key, 0) if step is None else step
-        self._next_step[key] = chosen + 1
-        return chosen
+    def _step(self, key: str, step: object) -> int:
+        """The step to log ``key`` at: ``step`` (checked), else the key's next."""
+        return self._next_step.get(key, 0) if step is None else check_step(key, step)
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: int | None = None
     ) -> None:
         """Log ``value``; without ``step``, at the key's next step (0, 1, 2…)."""
         key = check_key(key)
-        self.tracker.log_metric(self.id, key, value, self._step(key, step), timestamp)
+        chosen = self._step(key, step)
+        self.tracker.log_metric(self.id, key, value, chosen, timestamp)
+        self._next_step[key] = chosen + 1  # a refused call moves no counter
 
     def log_metrics(
         self,
