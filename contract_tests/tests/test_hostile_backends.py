@@ -78,3 +78,25 @@ def test_the_suite_passes_on_a_slow_correct_backend(pytester: pytest.Pytester, n
     assert "failed" not in outcomes, f"the suite failed on the correct backend {name}"
     assert "errors" not in outcomes
     assert outcomes["passed"] >= 100, outcomes
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {"max_batch_size": 0},  # every batch: ValueError from range(0, n, 0)
+        {"max_batch_size": 2.5},
+        {"min_step": 5, "max_step": 1},
+        {"infinity": "drop"},
+        {"persistent": "yes"},
+    ],
+    ids=repr,
+)
+def test_a_capabilities_declaration_the_facade_cannot_act_on_is_a_plugin_error(
+    declared: dict[str, object],
+) -> None:
+    """``Capabilities(max_batch_size=0)`` was taken, and every batch then failed with a
+    raw ValueError (the suite failed on it, not on the declaration)."""
+    from trackplug import Capabilities, PluginError
+
+    with pytest.raises(PluginError, match=rf"Capabilities\({next(iter(declared))}="):
+        Capabilities(**declared)  # type: ignore[arg-type]
