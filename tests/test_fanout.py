@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 import trackplug
 from trackplug import MetricPoint, PerfRecord, Registry, Resource, ValidationError
 from trackplug._fanout import BackendWarning
-from trackplug._model import float_bits
+from trackplug._memory import MemoryBackend
+from trackplug._model import Batch, float_bits
 from trackplug._outbox import Outbox
 from trackplug._validation import check_value
 from trackplug._writes import CopyMetrics, LogBatch, LogMetrics, LogPredictions, from_json, to_json
@@ -228,3 +229,84 @@ def test_trackplug_sync_replays_what_a_finished_run_left_in_the_outbox(outbox: P
     assert seen == [(1, 1, SERVER)]
     assert [p.value for p in server_points()] == [0.0, 1.0, 2.0]
     assert trackplug.sync(outbox=outbox, registry=REGISTRY) == {}
+
+
+class _Consuming(MemoryBackend):
+    """Stores what it is given, then empties in place every list it was given (a writer
+    that pops a queue); with ``fail``, empties them and raises, as if cut off midway."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def _consume(self, *parts: object) -> None:
+        for part in parts:
+            if isinstance(part, list):
+                part.clear()
+
+    def _store_then_consume(self, store: Callable[[], None], *parts: object) -> None:
+        if self.fail:
+            self.fail = False
+            self._consume(*parts)
+            raise ConnectionError("cut off after popping the points")
+        store()
+        self._consume(*parts)
+
+    @trackplug.hookimpl
+    def log_metric(self, batch: Batch) -> None:
+        parts = [*batch.values(), *getattr(batch, "columns", tuple)()]
+        self._store_then_consume(lambda: super(_Consuming, self).log_metric(batch), *parts)
+
+    @trackplug.hookimpl
+    def log_metrics(
+        self, resource: Resource, points: Sequence[MetricPoint], perf: PerfRecord | None
+    ) -> None:
+        store = lambda: super(_Consuming, self).log_metrics(resource, points, perf)  # noqa: E731
+        self._store_then_consume(store, points)
+
+
+def _log_every_kind(tracker: trackplug.Tracker) -> None:
+    tracker.log_metric("r", "loss", 0.5, step=1)
+    tracker.log_metrics("r", {"x": 1.0, "y": 2.0}, step=2)
+    tracker.log_metrics("r", {"train": {"f1": 0.25}}, perf_metric="f1", step=3)
+    tracker.log_points("p", [MetricPoint("loss", 1.5, 4, 5)])
+    tracker.log_prediction_metrics("job", [1.0, 2.0])
+    tracker.flush()
+
+
+def _held(backend: MemoryBackend) -> dict[str, dict[str, float]]:
+    return {rid: backend.latest(Resource(rid)) for rid in backend.resources()}
+
+
+def test_a_backend_that_empties_what_it_is_given_takes_nothing_from_the_next() -> None:
+    """Every backend of a tracker got the same lists: one that emptied them in place left
+    the next nothing of a log_metrics with a perf metric, a log_points, or predictions
+    (the secondary held 'r' without 'train_f1', no 'p', no 'job')."""
+    reference = MemoryBackend()
+    _log_every_kind(trackplug.Tracker(reference, flush_interval=3600))
+    secondary = MemoryBackend()
+    tracker = trackplug.Tracker(_Consuming(), secondary, flush_interval=3600)
+    _log_every_kind(tracker)
+    assert _held(secondary) == _held(reference)
+
+
+def test_a_backend_that_empties_what_it_is_given_then_fails_spools_it_whole(
+    tmp_path: Path,
+) -> None:
+    """What is spooled after a failure is what the facade sent, not what the backend left:
+    a batch emptied and then refused was spooled empty, and the replay wrote nothing."""
+    reference = MemoryBackend()
+    _log_every_kind(trackplug.Tracker(reference, flush_interval=3600))
+    failing = _Consuming(fail=True)
+    tracker = trackplug.Tracker(
+        MemoryBackend(),
+        failing,
+        on_error="spool",
+        outbox=str(tmp_path / "outbox.db"),
+        flush_interval=3600,
+        retry_interval=0,
+    )
+    with pytest.warns(BackendWarning, match="cut off"):
+        _log_every_kind(tracker)
+    tracker.sync()
+    assert _held(failing) == _held(reference)

@@ -73,7 +73,7 @@ class ColumnBatch(Mapping[Resource, Sequence[MetricPoint]]):
         self._entries = entries
         self._rows = rows
         self._columns: BatchColumns | None = None
-        self._groups: dict[Resource, list[MetricPoint]] | None = None
+        self._groups: dict[Resource, tuple[MetricPoint, ...]] | None = None
 
     def columns(self) -> BatchColumns:
         """The points as columns, in arrival order (computed once)."""
@@ -93,7 +93,7 @@ class ColumnBatch(Mapping[Resource, Sequence[MetricPoint]]):
     def __repr__(self) -> str:
         return f"ColumnBatch({self._grouped()!r})"
 
-    def _grouped(self) -> dict[Resource, list[MetricPoint]]:
+    def _grouped(self) -> dict[Resource, tuple[MetricPoint, ...]]:
         """The points by resource, in arrival order (built once, from the columns)."""
         if self._groups is None:
             self._groups = _group(self.columns())
@@ -129,12 +129,12 @@ def _transpose(entries: Sequence[Entry], rows: bool) -> BatchColumns:
 def _row_columns(rows: Sequence[Row]) -> BatchColumns:
     """Rows' columns by concatenation: a call per row, none per point."""
     sizes = [len(row.keys) for row in rows]
-    return BatchColumns(
-        list(chain.from_iterable(map(repeat, [row.resource for row in rows], sizes))),
-        list(chain.from_iterable(row.keys for row in rows)),
-        list(chain.from_iterable(row.values for row in rows)),
-        list(chain.from_iterable(map(repeat, [row.step for row in rows], sizes))),
-        list(chain.from_iterable(map(repeat, [row.timestamp for row in rows], sizes))),
+    return BatchColumns(  # tuples: every backend of a tracker reads these same columns
+        tuple(chain.from_iterable(map(repeat, [row.resource for row in rows], sizes))),
+        tuple(chain.from_iterable(row.keys for row in rows)),
+        tuple(chain.from_iterable(row.values for row in rows)),
+        tuple(chain.from_iterable(map(repeat, [row.step for row in rows], sizes))),
+        tuple(chain.from_iterable(map(repeat, [row.timestamp for row in rows], sizes))),
     )
 
 
@@ -146,7 +146,7 @@ def _points_of(entry: Entry) -> Sequence[PointEntry] | Iterator[PointEntry]:
     return zip(repeat(rid), keys, values, repeat(step), repeat(stamp))
 
 
-def _group(columns: BatchColumns) -> dict[Resource, list[MetricPoint]]:
+def _group(columns: BatchColumns) -> dict[Resource, tuple[MetricPoint, ...]]:
     """Points by resource in arrival order, built in C but for one dict look-up a point."""
     rids, keys, values, steps, stamps = columns
     points = map(tuple.__new__, repeat(MetricPoint), zip(keys, values, steps, stamps, strict=True))
@@ -158,4 +158,5 @@ def _group(columns: BatchColumns) -> dict[Resource, list[MetricPoint]]:
         else:
             held.append(point)
     new = tuple.__new__
-    return {new(Resource, (rid,)): held for rid, held in groups.items()}
+    # tuples: every backend of a tracker reads these same groups
+    return {new(Resource, (rid,)): tuple(held) for rid, held in groups.items()}

@@ -21,7 +21,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, get_args
 
-from ._errors import BackendWarning, ValidationError
+from ._errors import BackendWarning, InvalidTypeError, ValidationError
+from ._validation import short_repr
 
 if TYPE_CHECKING:
     from ._hooks import BackendHooks
@@ -46,14 +47,24 @@ def resolve_policies(
         chosen = defaults
     elif isinstance(on_error, str):
         chosen = [on_error] * len(urls)
-    else:
-        unknown = set(on_error) - set(urls)
+    elif isinstance(on_error, Mapping):
+        unknown = [url for url in on_error if url not in urls]
         if unknown:
-            raise ValidationError(f"on_error names URLs that are not connected: {sorted(unknown)}")
+            from ._urls import redact_url
+
+            shown = ", ".join(sorted(redact_url(url) for url in map(str, unknown)))
+            raise ValidationError(f"on_error names URLs that are not connected: {shown}")
         chosen = [on_error.get(url, default) for url, default in zip(urls, defaults, strict=True)]
+    else:
+        raise InvalidTypeError(
+            f"on_error of type {type(on_error).__name__} is invalid: give one of {POLICIES} "
+            "or a {url: policy} mapping"
+        )
     for policy in chosen:
-        if policy not in POLICIES:
-            raise ValidationError(f"on_error {policy!r} is invalid: use one of {POLICIES}")
+        if not isinstance(policy, str) or policy not in POLICIES:
+            raise ValidationError(
+                f"on_error {short_repr(policy)} is invalid: use one of {POLICIES}"
+            )
     return chosen
 
 

@@ -61,6 +61,27 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def check_backend_object(backend: object, name: str) -> None:
+    """A backend given as an object is an instance (not its class), and hashable (the
+    plugin manager keys on it)."""
+    try:
+        hash(backend)
+    except TypeError:
+        hashable = False
+    else:
+        hashable = True
+    if isinstance(backend, type) or not hashable:
+        what = (
+            f"the class {backend.__qualname__}"
+            if isinstance(backend, type)
+            else f"an unhashable {type(backend).__name__}"
+        )
+        raise PluginError(
+            f"backend {name} is {what}, not a backend object: pass an instance of a class "
+            "whose methods are the hooks (@trackplug.hookimpl)"
+        )
+
+
 def check_hooks(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """A hook implementation that matches no spec is a misspelling: refuse the plugin."""
     for caller in pm.get_hookcallers(plugin) or []:
@@ -126,10 +147,13 @@ class BackendHooks:
     def _call(self, hook: str, expected: type[T] | tuple[type, ...], **kwargs: Any) -> T:
         result = self._callers[hook](**kwargs)
         if not isinstance(result, expected):
+            kinds = expected if isinstance(expected, tuple) else (expected,)
             raise BackendError(
                 f"backend {self.name}: hook {hook} returned {type(result).__name__}, "
-                f"expected {getattr(expected, '__name__', expected)}"
+                f"expected {' or '.join(_type_name(kind) for kind in kinds)}"
             )
+        if error := _item_error(hook, result):
+            raise BackendError(f"backend {self.name}: hook {hook} returned {error}")
         return result  # type: ignore[return-value]
 
     # -- writes ---------------------------------------------------------------------------
@@ -340,6 +364,62 @@ class BackendHooks:
             self._callers["close"]()
 
 
+def _type_name(kind: type) -> str:
+    return "None" if kind is type(None) else kind.__name__
+
+
+def _is_point(item: object) -> bool:
+    return isinstance(item, MetricPoint) and type(item.value) is float
+
+
+def _is_ranked(item: object) -> bool:
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and type(item[0]) is str
+        and type(item[1]) is float
+    )
+
+
+def _is_text(item: object) -> bool:
+    return type(item) is str
+
+
+def _is_float(item: object) -> bool:
+    return type(item) is float
+
+
+#: What each item of a read's answer must be (of a mapping: each value), and its name. A
+#: list is checked at its ends, in constant time (a history may hold millions of points);
+#: a mapping (latest values, tags: a few) whole.
+_ITEMS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "history": (_is_point, "MetricPoints of float values"),
+    "history_sampled": (_is_point, "MetricPoints of float values"),
+    "latest": (_is_float, "float values"),
+    "resources": (_is_text, "str ids"),
+    "best": (_is_ranked, "(str id, float value) pairs"),
+    "get_tags": (_is_text, "str values"),
+    "tagged": (_is_text, "str ids"),
+}
+
+
+def _item_error(hook: str, result: object) -> str | None:
+    """What is wrong with the items of a read's answer, or None."""
+    rule = _ITEMS.get(hook)
+    if rule is None or not result:
+        return None
+    accepts, expected = rule
+    items = result.values() if isinstance(result, dict) else _ends(result)  # type: ignore[arg-type]
+    for item in items:
+        if not accepts(item):
+            return f"a {type(result).__name__} holding {type(item).__name__}, expected {expected}"
+    return None
+
+
+def _ends(items: Sequence[object]) -> tuple[object, object]:
+    return items[0], items[-1]
+
+
 def _page_error(
     page: HistoryPage,
     cursor: str | None,
@@ -352,6 +432,8 @@ def _page_error(
     points = page.points
     if not isinstance(points, list) or not isinstance(page.cursor, str | None):
         return "a page that is not (list of points, cursor or None)"
+    if points and not all(map(_is_point, _ends(points))):
+        return "a page holding what is not a MetricPoint of a float value"
     first = point_order(points[0]) if points else None
     return _moving_error(len(points), first, page.cursor, cursor, size, last, strict)
 

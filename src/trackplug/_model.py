@@ -300,6 +300,32 @@ def sample_edges(low: int, high: int, buckets: int) -> list[int]:
     return sorted({low + width * b // buckets for b in range(1, buckets)} - {low})
 
 
+_CHOICES = {
+    "infinity": ("keep", "clamp", "reject"),
+    "nan": ("keep", "reject"),
+    "negative_zero": ("keep", "positive"),
+    "duplicates": ("collapse", "keep"),
+    "params": ("typed", "string"),
+}
+
+
+def _capabilities_problem(caps: Capabilities) -> str | None:
+    """What is wrong with a declaration (``field=value: why``), or None."""
+    for name, choices in _CHOICES.items():
+        value = getattr(caps, name)
+        if not isinstance(value, str) or value not in choices:
+            return f"{name}={value!r}: use one of {', '.join(choices)}"
+    if not isinstance(caps.persistent, bool):
+        return f"persistent={caps.persistent!r}: use True or False"
+    low, high = caps.min_step, caps.max_step
+    if not (type(low) is int and type(high) is int and INT64_MIN <= low <= high <= INT64_MAX):
+        return f"min_step={low!r}, max_step={high!r}: signed 64-bit, min <= max"
+    size = caps.max_batch_size
+    if size is not None and (type(size) is not int or size < 1):
+        return f"max_batch_size={size!r}: use None or a positive int"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a backend can keep, declared once; the contract suite checks it exactly.
@@ -328,6 +354,14 @@ class Capabilities:
     #: ``"typed"``: a param reads back as the JSON scalar logged; ``"string"``: as its
     #: ``str(value)`` (MLflow keeps params as text).
     params: Literal["typed", "string"] = "typed"
+
+    def __post_init__(self) -> None:
+        """A declaration the facade cannot act on is the plugin's error, said at once (a
+        ``max_batch_size`` of 0 made every batch a raw ValueError from ``range``)."""
+        if problem := _capabilities_problem(self):
+            from ._errors import PluginError
+
+            raise PluginError(f"Capabilities({problem}) is invalid")
 
     @property
     def limited(self) -> bool:

@@ -96,6 +96,14 @@ class Outbox:
             if path.exists() and path.stat().st_mode & 0o777 != PRIVATE:
                 path.chmod(PRIVATE)
 
+    def _exists(self) -> bool:
+        """Whether the file is there; a path that cannot be (a name too long for the file
+        system) is not, and says why when something is spooled to it."""
+        try:
+            return self.path.exists()
+        except OSError:
+            return False
+
     def _companion(self, suffix: str) -> Path:
         return self.path.with_name(self.path.name + suffix)
 
@@ -126,7 +134,7 @@ class Outbox:
             import fcntl
         except ImportError:  # not POSIX: replays exclude each other within this process only
             return True
-        if not self.path.exists():  # nothing waits: nothing to guard, nothing to create
+        if not self._exists():  # nothing waits: nothing to guard, nothing to create
             return True
         try:
             fd = os.open(self._companion(".lock"), os.O_RDWR | os.O_CREAT, PRIVATE)
@@ -157,7 +165,7 @@ class Outbox:
 
     def pending(self, url: str | None = None) -> int:
         """How many writes wait (for ``url``, or for every URL)."""
-        if not self.path.exists():
+        if not self._exists():
             return 0
         with self._lock:
             db = self._connection()
@@ -168,7 +176,7 @@ class Outbox:
 
     def urls(self) -> list[str]:
         """Every URL that has writes waiting."""
-        if not self.path.exists():
+        if not self._exists():
             return []
         with self._lock:
             rows = self._connection().execute("SELECT DISTINCT url FROM outbox ORDER BY url")

@@ -76,10 +76,14 @@ def _param_value(key: str, value: object) -> ParamValue:
     elif isinstance(value, numbers.Integral):
         checked = int(value)
     elif isinstance(value, numbers.Real):
-        checked = float(value)
+        try:
+            checked = float(value)
+        except OverflowError:  # Fraction(10**400, 3): finite, too large for a float
+            checked = math.inf
         if not math.isfinite(checked):
             raise ValidationError(
-                f"param {key!r} is {checked!r}: param values are JSON scalars (finite numbers)"
+                f"param {key!r} is {short_repr(value)}: param values are JSON scalars (finite "
+                "numbers)"
             )
     else:
         raise InvalidTypeError(

@@ -77,6 +77,11 @@ def _label_key(label: object) -> str:
         text = str(label)
     except ValueError:  # an int too long to print
         raise ValidationError(f"a class label of type {type(label).__name__} is too long") from None
+    except TypeError:  # a __str__ that returns no string
+        raise InvalidTypeError(
+            f"a class label of type {type(label).__name__} has no text: labels are strings, "
+            "booleans or numbers"
+        ) from None
     text = _NOT_KEY_CHARS.sub("_", text)[:200] or "_"
     return f"class_distribution.{text}"
 

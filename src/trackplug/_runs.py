@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 from ._errors import ValidationError
 from ._params import RUN_END_TAG as END
@@ -38,7 +38,7 @@ from ._params import RUN_NAME_TAG as NAME
 from ._params import RUN_PID_TAG as PID
 from ._params import RUN_START_TAG as START
 from ._params import RUN_STATUS_TAG as STATUS
-from ._validation import check_key, now_ms
+from ._validation import check_key, check_step, now_ms, short_repr
 
 if TYPE_CHECKING:
     from ._model import ParamValue
@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 RunStatus = Literal["running", "finished", "failed", "killed"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 #: Longest run name: its id adds 29 characters and stays within 250.
 MAX_NAME_LENGTH = 200
 
@@ -116,6 +117,15 @@ def check_run_name(name: object) -> str:
     return name
 
 
+def check_status(status: object, allowed: tuple[str, ...] = RUN_STATUSES) -> RunStatus:
+    """One of ``allowed`` (the statuses a run can have), compared as a string."""
+    if not isinstance(status, str) or status not in allowed:
+        raise ValidationError(
+            f"status {short_repr(status)} is invalid: use one of {', '.join(allowed)}"
+        )
+    return status  # type: ignore[return-value]
+
+
 _last_start = 0
 _start_lock = threading.Lock()
 
@@ -173,9 +183,9 @@ def run_status(tags: Mapping[str, str]) -> RunStatus:
     status = tags.get(STATUS, "running")
     if status == "running" and _died(tags.get(HOST), tags.get(PID)):
         return "killed"
-    if status not in ("running", "finished", "failed", "killed"):
+    if status not in RUN_STATUSES:
         return "running"
-    return status  # type: ignore[return-value]
+    return status
 
 
 def _process_id(pid: int) -> str:
@@ -232,17 +242,18 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
 
-    def _step(self, key: str, step: int | None) -> int:
-        chosen = self._next_step.get(key, 0) if step is None else step
-        self._next_step[key] = chosen + 1
-        return chosen
+    def _step(self, key: str, step: object) -> int:
+        """The step to log ``key`` at: ``step`` (checked), else the key's next."""
+        return self._next_step.get(key, 0) if step is None else check_step(key, step)
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: int | None = None
     ) -> None:
         """Log ``value``; without ``step``, at the key's next step (0, 1, 2…)."""
         key = check_key(key)
-        self.tracker.log_metric(self.id, key, value, self._step(key, step), timestamp)
+        chosen = self._step(key, step)
+        self.tracker.log_metric(self.id, key, value, chosen, timestamp)
+        self._next_step[key] = chosen + 1  # a refused call moves no counter
 
     def log_metrics(
         self,
@@ -271,11 +282,10 @@ class Run:
         """Record the end and its status; a second call does nothing."""
         if self.status != "running":
             return
-        if status not in ("finished", "failed", "killed"):
-            raise ValidationError(f"status {status!r} is invalid: finished, failed or killed")
+        ended = check_status(status, RUN_STATUSES[1:])
         # never before the start, which may be a little ahead of the clock (next_start_ms)
-        self.tracker._end_run(self, status, max(now_ms(), self.start))
-        self.status = status
+        self.tracker._end_run(self, ended, max(now_ms(), self.start))
+        self.status = ended
 
     def __enter__(self) -> Run:
         return self

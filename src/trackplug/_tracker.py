@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import atexit
 import enum
+import numbers
+import os
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,7 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import _validation as check
 from ._buffer import Buffer, Row
-from ._errors import ClosedError, CloseWarning, UnsupportedValueError, ValidationError
+from ._errors import (
+    ClosedError,
+    CloseWarning,
+    InvalidTypeError,
+    UnsupportedValueError,
+    ValidationError,
+)
 from ._model import Batch, Capabilities, Columns, MetricPoint, PerfRecord, Resource
 from ._validation import flatten, perf_value
 from ._writes import CopyMetrics, LogBatch, LogMetrics, LogParams, LogPredictions, SetTags, Write
@@ -55,6 +63,48 @@ class _Settings(NamedTuple):
     flush_interval: float
     buffer_size: int
     max_buffer: int
+
+
+def _checked(settings: _Settings) -> _Settings:
+    """``settings`` if each is of a type and in a range a tracker can run with."""
+    from ._outbox import Outbox
+
+    outbox, retry_interval, flush_interval, buffer_size, max_buffer = settings
+    if not (outbox is None or isinstance(outbox, Outbox) or _is_file_path(outbox)):
+        raise InvalidTypeError(
+            f"outbox {check.short_repr(outbox)} is invalid: give a file path (str or Path)"
+        )
+    _check_seconds("retry_interval", retry_interval, 0.0)
+    _check_seconds("flush_interval", flush_interval, 0.001)
+    sizes = (
+        check.check_limit(buffer_size, "buffer_size"),
+        check.check_limit(max_buffer, "max_buffer"),
+    )
+    if sizes[0] > sizes[1]:
+        raise ValidationError("need buffer_size <= max_buffer")
+    return _Settings(outbox, float(retry_interval), float(flush_interval), *sizes)
+
+
+def _is_file_path(path: object) -> bool:
+    from pathlib import Path
+
+    return isinstance(path, str | os.PathLike) and Path(path).name not in ("", "..")
+
+
+def _check_seconds(name: str, seconds: object, least: float) -> None:
+    """A number of seconds from ``least`` to a year (a thread waits that long at most)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise InvalidTypeError(
+            f"{name} {check.short_repr(seconds)} of type {type(seconds).__name__} is invalid: "
+            "give a number of seconds"
+        )
+    if not least <= seconds <= _YEAR:  # type: ignore[operator]  # NaN too
+        raise ValidationError(
+            f"{name} {check.short_repr(seconds)} is invalid: give {least:g} to {_YEAR:g} seconds"
+        )
+
+
+_YEAR = 365 * 24 * 3600.0
 
 
 class State(enum.Enum):
@@ -102,7 +152,7 @@ class Tracker:
         from ._fanout import resolve_policies
         from ._opening import Slot
 
-        keys = list(urls) if urls else [_describe(b) for b in backends]
+        keys = (None if urls is None else _names(urls)) or [_describe(b) for b in backends]
         if len(keys) != len(backends):
             raise ValidationError(f"{len(backends)} backends but {len(keys)} urls")
         policies = resolve_policies(keys, on_error)
@@ -121,9 +171,7 @@ class Tracker:
         return tracker
 
     def _open(self, slots: list[Slot], settings: _Settings) -> None:
-        outbox, retry_interval, flush_interval, buffer_size, max_buffer = settings
-        if not 0 < buffer_size <= max_buffer:
-            raise ValidationError("need 0 < buffer_size <= max_buffer")
+        outbox, retry_interval, flush_interval, buffer_size, max_buffer = _checked(settings)
         from ._hooks import new_plugin_manager
         from ._outbox import Outbox
 
@@ -177,8 +225,9 @@ class Tracker:
 
     def _attach(self, backend: object, name: str) -> BackendHooks:
         """Register a backend in this tracker's plugin manager and hand out its hooks."""
-        from ._hooks import BackendHooks, check_hooks
+        from ._hooks import BackendHooks, check_backend_object, check_hooks
 
+        check_backend_object(backend, name)
         self._pm.register(backend, name=f"{len(self._pm.get_plugins())}:{name}")
         check_hooks(self._pm, backend, name)
         for destination in self._destinations:
@@ -256,7 +305,7 @@ class Tracker:
             self._buffer.add_row(Row(resource.id, tuple(keys), tuple(values), step, timestamp))
             return
         perf = PerfRecord(check.check_key(perf_metric), perf_value(metrics, perf_metric))
-        self._write(LogMetrics(resource, points, perf))
+        self._write(LogMetrics(resource, tuple(points), perf))
 
     def log_points(
         self, resource: object, points: Iterable[MetricPoint], perf: PerfRecord | None = None
@@ -268,7 +317,7 @@ class Tracker:
         checked = [self._point(*check.check_point_row(row)) for row in check.check_rows(points)]
         if perf is not None:
             perf = check.check_perf(perf)
-        self._write(LogMetrics(resource, checked, perf))
+        self._write(LogMetrics(resource, tuple(checked), perf))
 
     def copy_metrics(self, source: object, target: object) -> None:
         """Copy the full history and the performance record of exactly ``source`` into
@@ -301,7 +350,7 @@ class Tracker:
         timestamp = check.check_timestamp("log_prediction_metrics", timestamp)
         summary = summarize(predictions, problem_type)
         points = [self._point(key, value, step, timestamp) for key, value in summary.items()]
-        self._write(LogPredictions(resource, points))
+        self._write(LogPredictions(resource, tuple(points)))
         return summary
 
     # -- params, tags and runs --------------------------------------------------------------
@@ -355,8 +404,8 @@ class Tracker:
 
         self._ensure_open()
         name = check_run_name(name)
-        checked_params = check_params(params or {})
-        checked_tags = check_tags(tags or {})
+        checked_params = check_params({} if params is None else params)
+        checked_tags = check_tags({} if tags is None else tags)
         self._require_params("runs")
         start = next_start_ms()
         run_id = new_run_id(name, start)
@@ -381,10 +430,11 @@ class Tracker:
         first, each with its params, user tags and latest metrics; ``.to_pandas()`` makes
         a DataFrame."""
         from ._params import RUN_NAME_TAG, check_params, param_text, user_tags
-        from ._runs import Runs, check_run_name, run_info
+        from ._runs import Runs, check_run_name, check_status, run_info
 
-        wanted = check_params(params or {})
+        wanted = check_params({} if params is None else params)
         name = None if name is None else check_run_name(name)
+        status = None if status is None else check_status(status)
         self._read()
         self._require_params("a list of runs")
         stored = {k: param_text(self._primary.caps.stored_param(v)) for k, v in wanted.items()}
@@ -498,6 +548,7 @@ class Tracker:
         :meth:`iter_history`'s pages; either way a long history costs its columns and a page."""
         from array import array
 
+        as_numpy = check.check_flag(numpy, "numpy")
         size = check.check_limit(page_size, "page_size")
         resource = self._read(resource)
         steps, stamps, values = array("q"), array("q"), array("d")
@@ -508,7 +559,7 @@ class Tracker:
             stamps.extend(page_stamps)
             values.extend(page_values)
             self._buffer.drain()  # read-your-writes holds page by page, as in iter_history
-        if not numpy:
+        if not as_numpy:
             return Columns(steps, stamps, values)
         try:
             import numpy as np
@@ -541,7 +592,7 @@ class Tracker:
         except ImportError:
             raise ImportError("Tracker.frame() needs pandas: pip install pandas") from None
         chosen = None if resources is None else [r.id for r in self._resources_of(resources)]
-        wanted = None if keys is None else {check.check_key(k) for k in _several(keys)}
+        wanted = None if keys is None else {check.check_key(k) for k in _several_keys(keys)}
         test = None if wanted is None else wanted.__contains__
         columns: list[list[Any]] = [[] for _ in METRIC_COLUMNS]
         for row in metric_rows(self, chosen, test):
@@ -556,8 +607,8 @@ class Tracker:
 
     def _resources_of(self, resources: object) -> list[Resource]:
         """One resource, or an iterable of them, normalized."""
-        single = isinstance(resources, str | tuple) or hasattr(resources, "id")
-        items = [resources] if single or not isinstance(resources, Iterable) else resources
+        single = isinstance(resources, tuple) or hasattr(resources, "id")
+        items = [resources] if single else check.several(resources, "resources", "resources")
         return [self._read(resource) for resource in items]
 
     def history_sampled(self, resource: object, key: str, max_points: int) -> list[MetricPoint]:
@@ -708,6 +759,14 @@ def _raise_first(errors: list[Exception | None]) -> None:
             raise error
 
 
+def _names(urls: object) -> list[str]:
+    """``Tracker(urls=…)``: a sequence of strings, one a backend."""
+    names = check.several(urls, "urls", "a sequence of URL strings")
+    if not all(isinstance(name, str) for name in names):
+        raise InvalidTypeError(f"urls {check.short_repr(urls)} are not all strings")
+    return names  # type: ignore[return-value]
+
+
 def _given(backend: object) -> Callable[[], object]:
     """Builds a backend given as an object: that object."""
     return lambda: backend
@@ -741,12 +800,15 @@ def connect(
     While a test captures metrics (``trackplug.testing``), the capture decides where the
     tracker writes (:mod:`trackplug.redirect`).
     """
+    from ._fanout import resolve_policies
     from ._registry import default_registry, default_url
     from .redirect import installed
 
     chosen = list(urls) or [default_url()]
     found = registry or default_registry()
-    settings = _Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer)
+    # checked here too, not only when backends open: a capture opens none of them
+    resolve_policies(chosen, on_error)
+    settings = _checked(_Settings(outbox, retry_interval, flush_interval, buffer_size, max_buffer))
 
     def open_urls(*extra: tuple[str, object]) -> Tracker:
         """The tracker on ``chosen`` (and ``extra`` ``(url, backend)`` destinations, whose
@@ -791,6 +853,6 @@ def _close_open_trackers() -> None:
         _close_or_warn(tracker, "at exit")
 
 
-def _several(names: str | Iterable[str]) -> list[str]:
-    """One name, or an iterable of them."""
-    return [names] if isinstance(names, str) else list(names)
+def _several_keys(keys: object) -> list[object]:
+    """One key, or an iterable of them."""
+    return check.several(keys, "keys", "metric keys")

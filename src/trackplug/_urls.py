@@ -12,13 +12,14 @@ import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import TypeVar
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from ._errors import ValidationError
 
 __all__ = [
     "MIN_BARE_SECRET",
     "REDACTED",
+    "password_of",
     "redact_chain",
     "redact_url",
     "scheme_of",
@@ -34,8 +35,6 @@ REDACTED = "***"
 #: its letters occur (they would match anywhere).
 MIN_BARE_SECRET = 4
 _SECRET_PARAMS = re.compile(r"pass(word)?|secret|token|key|auth", re.IGNORECASE)
-# The userinfo of a URL that urlsplit cannot parse (a broken IPv6 host, a bad port).
-_USERINFO = re.compile(r"(?P<scheme>://[^/?#@:]*):(?P<password>[^/?#@]*)@")
 E = TypeVar("E", bound=BaseException)
 
 
@@ -44,6 +43,18 @@ def scheme_of(url: str) -> str:
     :class:`~trackplug.ValidationError` for anything that is not a well-formed URL."""
     if not isinstance(url, str):
         raise ValidationError(f"a tracker URL is a string, not a {type(url).__name__}")
+    if not url.isascii() and not _utf8(url):
+        raise ValidationError(
+            f"{redact_url(url).encode('utf-8', 'backslashreplace').decode()!r} holds a lone "
+            "surrogate (text decoded wrongly?), which no store takes in a URL: remove it"
+        )
+    if "\x00" in url or "%00" in url:
+        # C drivers end the text there: 'postgresql://h:1/d%00b' reached database "d" on
+        # the default port, and MLflow retried an engine for minutes
+        raise ValidationError(
+            f"{redact_url(url).replace(chr(0), '%00')!r} holds a NUL character (\\x00 or "
+            "%00), which no store takes in a URL: remove it"
+        )
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
         raise ValidationError(
@@ -53,8 +64,21 @@ def scheme_of(url: str) -> str:
     try:
         _ = urlsplit(url).port  # parses the host and the port, which are checked lazily
     except ValueError as exc:
-        raise ValidationError(f"{redact_url(url)!r} is not a valid URL: {exc}") from None
+        # urlsplit's reason may quote a piece of a password that cut the host part short
+        why = "its host part does not parse" if password_of(url) is not None else str(exc)
+        raise ValidationError(
+            f"{redact_url(url)!r} is not a valid URL: {why} (percent-encode any of @ : / ? # "
+            "in a user name or password, e.g. with urllib.parse.quote(password, safe=''))"
+        ) from None
     return scheme.lower()
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def timeout_of(url: str, given: Sequence[str], default: float) -> float:
@@ -77,38 +101,64 @@ def timeout_of(url: str, given: Sequence[str], default: float) -> float:
 
 def redact_url(url: str) -> str:
     """``url`` with its password and secret-looking query values replaced by ``***``;
-    never raises, even for text that does not parse as a URL."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # still hide what looks like a password
-        return _USERINFO.sub(rf"\g<scheme>:{REDACTED}@", url)
+    never raises, even for text that does not parse as a URL (or is no text)."""
+    if not isinstance(url, str):
+        return f"<a {type(url).__name__}, not a URL>"
+    password = password_of(url)
     if password is not None:
-        userinfo, _, host = parts.netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        url = url.replace(parts.netloc, f"{user}:{REDACTED}@{host}", 1)
-    if parts.query:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if any(_SECRET_PARAMS.search(name) for name, _ in pairs):
-            query = urlencode(
-                [(k, REDACTED if _SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="/:*"
-            )
-            url = url.replace("?" + parts.query, "?" + query, 1)
+        head, sep, rest = url.partition("://")
+        url = head + sep + rest.replace(f":{password}@", f":{REDACTED}@", 1)
+    base, mark, query = url.partition("?")
+    query, hash_, fragment = query.partition("#")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(_SECRET_PARAMS.search(name) for name, _ in pairs):
+        query = urlencode(
+            [(k, REDACTED if _SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="/:*"
+        )
+        url = base + mark + query + hash_ + fragment
     return url
+
+
+def password_of(url: str) -> str | None:
+    """The password of ``url`` as written (maybe percent-encoded), or None: what follows
+    the user name's ``:`` up to the URL's last ``@``. That is more than ``urlsplit``'s
+    password when a path or query holds an ``@`` (hidden with it, harmlessly), and it
+    keeps hidden a password that holds ``@ / ? #`` unencoded, which cuts the host part
+    short or in the wrong place."""
+    user, colon, tail = url.partition("://")[2].partition(":")
+    if not colon or re.search(r"[/?#@]", user) or "@" not in tail:
+        return None
+    return tail.rpartition("@")[0]
+
+
+def _passwords(url: str) -> list[str]:
+    """:func:`password_of`, and ``urlsplit``'s reading when it differs (what a driver
+    sees, and may quote)."""
+    found = password_of(url)
+    if found is None:
+        return []
+    host_part = re.split(r"[/?#]", url.partition("://")[2].partition(":")[2], maxsplit=1)[0]
+    strict, at, _ = host_part.rpartition("@")
+    return list(dict.fromkeys((found, strict) if at else (found,)))
 
 
 def secrets_of(url: str, min_password: int = 1) -> dict[str, str]:
     """What text quoting ``url`` must not show, each with what to show instead, longest
     first: the URL (as :func:`redact_url` writes it), its password where a URL shows it
-    (``:password@``, as given and percent-decoded), and the bare password if at least
-    ``min_password`` characters long."""
+    (``:password@``, as given and percent-decoded), and the bare password (and each run of
+    letters and digits in it) if at least ``min_password`` characters long."""
     safe = redact_url(url)
     found = {url: safe} if safe != url else {}
-    match = _USERINFO.search(url)
-    if match and match["password"]:
-        raw = match["password"]
-        for password in dict.fromkeys((raw, unquote(raw))):
-            found[f":{password}@"] = f":{REDACTED}@"
+    for raw in _passwords(url):
+        # Parsers cut a password holding @ : / ? # \ in different places (SQLAlchemy at its
+        # first @, urlsplit at its last), and a driver may quote what it took for a host or
+        # path percent-encoded (%3A, +) or in a repr (\\): its runs of letters and digits
+        # are the same in every form, so each of those is a secret too.
+        whole = (raw, unquote(raw), repr(raw)[1:-1], quote(raw, safe=""))
+        pieces = re.split(r"[^A-Za-z0-9_]+", raw)
+        for password in dict.fromkeys((*whole, *pieces)):
+            if password:
+                found[f":{password}@"] = f":{REDACTED}@"
             if len(password) >= min_password:
                 found[password] = REDACTED
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))

@@ -382,6 +382,22 @@ def check_max_points(max_points: object) -> int:
     return max_points
 
 
+def several(values: object, name: str, expected: str) -> list[object]:
+    """One item (a string, or anything that is not an iterable) or an iterable of them."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        return [values]
+    return _items(values, name, expected)
+
+
+def check_flag(flag: object, name: str) -> bool:
+    """A yes/no argument: a ``bool`` (numpy's too), never an array whose truth is ambiguous."""
+    if isinstance(flag, bool) or _is_boolean(flag):
+        return bool(flag)
+    raise InvalidTypeError(
+        f"{name} {short_repr(flag)} of type {type(flag).__name__} is invalid: use True or False"
+    )
+
+
 def check_order(order: object) -> Literal["max", "min"]:
     """A ranking's order: ``"max"`` (greatest first) or ``"min"``."""
     if type(order) is str and order in ("max", "min"):

@@ -40,6 +40,12 @@ def _points_from_json(rows: list[list[Any]]) -> list[MetricPoint]:
     return [MetricPoint(str(k), float(v), int(s), int(t)) for k, v, s, t in rows]
 
 
+# A write goes to every backend of a tracker in turn, and to the outbox after a failure:
+# what one backend may change in place (a list of points, a batch's lists) would reach the
+# next one changed. Writes therefore hold points in tuples, and a ColumnBatch hands out
+# tuples (docs/plugin-authors.md: a hook's arguments are read-only).
+
+
 class LogBatch(NamedTuple):
     """Buffered ``log_metric`` calls, sent in parts of the backend's ``max_batch_size``."""
 

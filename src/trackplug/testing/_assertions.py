@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from .. import MetricPoint, Tracker
-from .._validation import to_resource
+from .. import InvalidTypeError, MetricPoint, Tracker
+from .._validation import check_step, several, short_repr, to_resource
 
 __all__ = ["MetricAssertions"]
 
@@ -46,6 +48,7 @@ class MetricAssertions(ABC):
         (``==``: pass ``pytest.approx(0.9)`` for a tolerance; NaN equals NaN), to be
         ``≥ at_least`` and ``≤ at_most``, each when given. Returns it."""
         __tracebackhide__ = True  # pytest shows the test's line, not this one
+        at_least, at_most = _bound("at_least", at_least), _bound("at_most", at_most)
         rid, points = self._points(resource, key)
         last = points[-1]  # history's order ends with the latest point
         failed = [
@@ -67,12 +70,14 @@ class MetricAssertions(ABC):
     def assert_logged(
         self, resource: object, key: str, *, steps: Iterable[int] | None = None
     ) -> list[MetricPoint]:
-        """Assert that ``key`` was logged for ``resource`` — at exactly ``steps``, when
-        given (each step once or more). Returns its history."""
+        """Assert that ``key`` was logged for ``resource`` — at exactly ``steps`` (an
+        iterable of integers, or one), when given (each step once or more). Returns its
+        history."""
         __tracebackhide__ = True  # pytest shows the test's line, not this one
+        wanted = None if steps is None else _steps_of(key, steps)
         rid, points = self._points(resource, key)
-        if steps is not None:
-            expected, logged = set(steps), {point.step for point in points}
+        if wanted is not None:
+            expected, logged = wanted, {point.step for point in points}
             if expected != logged:
                 raise AssertionError(
                     f"expected {key} for resource `{rid}` at steps {_steps(expected)}, "
@@ -148,8 +153,25 @@ class MetricAssertions(ABC):
         return f"no metrics at all from the trackers opened on: {urls}"
 
 
+def _bound(name: str, bound: float | None) -> float | None:
+    """``at_least`` or ``at_most``: None, or a real number (not bool)."""
+    if bound is None or (isinstance(bound, numbers.Real) and not isinstance(bound, bool)):
+        return bound
+    raise InvalidTypeError(
+        f"{name} {short_repr(bound)} of type {type(bound).__name__} is invalid: give a number"
+    )
+
+
+def _steps_of(key: str, steps: object) -> set[int]:
+    """``steps``: an iterable of integers (numpy's too), each checked as a logged step is."""
+    return {check_step(key, step) for step in several(steps, "steps", "an iterable of steps")}
+
+
 def _number(value: object) -> str:
-    return repr(float(value)) if isinstance(value, int | float) else repr(value)
+    if isinstance(value, int | float):
+        with contextlib.suppress(OverflowError):  # an int of 400 digits
+            return repr(float(value))
+    return short_repr(value)
 
 
 def _point(point: MetricPoint) -> str:
@@ -186,4 +208,10 @@ def _steps(steps: set[int]) -> str:
 def _equal(value: float, expected: object) -> bool:
     if isinstance(expected, float) and math.isnan(expected):
         return math.isnan(value)
-    return bool(value == expected)
+    try:
+        return bool(value == expected)
+    except (TypeError, ValueError, ArithmeticError):  # an array of several: no one truth
+        raise InvalidTypeError(
+            f"expected {short_repr(expected)} of type {type(expected).__name__} cannot be "
+            "compared with a metric: give a number or pytest.approx(number)"
+        ) from None

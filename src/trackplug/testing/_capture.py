@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .. import (
     ClosedError,
+    InvalidTypeError,
     MetricPoint,
     PerfRecord,
     Registry,
@@ -23,6 +24,7 @@ from .._memory import MemoryBackend
 from .._outbox import Outbox
 from .._registry import EXTRAS
 from .._urls import scheme_of
+from .._validation import several, short_repr
 from ..redirect import OpenURLs
 from ._assertions import MetricAssertions
 
@@ -67,10 +69,15 @@ class Capture(MetricAssertions):
     """
 
     def __init__(self, *, passthrough: bool = False, ignore: Sequence[str] = ()) -> None:
-        if isinstance(ignore, str):  # one pattern: a str is a sequence of 1-char patterns
-            ignore = [ignore]
+        # one pattern, or several: a str is one, not a sequence of 1-char patterns
+        patterns = several(ignore, "ignore", "URL patterns")
+        if not all(isinstance(pattern, str) for pattern in patterns):
+            raise InvalidTypeError(
+                f"ignore {short_repr(ignore)} is invalid: give URL patterns (str), e.g. "
+                "'mlflow+http://*'"
+            )
         self.passthrough = passthrough
-        self.ignore = tuple(ignore)
+        self.ignore: tuple[str, ...] = tuple(patterns)  # type: ignore[arg-type]
         self._store = MemoryBackend(CAPTURE_URL)
         self._reader = self._captured_tracker(CAPTURE_URL)
         self._opened: list[Tracker] = []

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from trackplug import BackendError, TrackplugError, redact_url
+from trackplug import BackendError, TrackplugError, ValidationError, redact_url
 from trackplug.plugin import redact_chain
 
 if TYPE_CHECKING:
@@ -50,6 +50,15 @@ def translate_errors(
     except failures as exc:
         detail = f"{type(exc).__name__}: {redact_chain(exc, *secrets)}"
         raise BackendError(f"MLflow at {url}: {action} failed: {detail}") from exc
+
+
+def not_as_given(url: str, exc: Exception, *secrets: str) -> ValidationError:
+    """The error for a store URL that MLflow or its database driver cannot read (a
+    ValueError or TypeError of theirs: ``?check_same_thread=maybe``)."""
+    detail = f"{type(exc).__name__}: {redact_chain(exc, *secrets)}"
+    return ValidationError(
+        f"MLflow cannot open {url!r} as given ({detail}): check its path and options"
+    )
 
 
 def unreachable(target: MLflowTarget, what: str, uri: str, detail: str) -> BackendError:

@@ -29,7 +29,7 @@ from trackplug.plugin import HistoryPage, page_of, point_order, redact_chain
 from . import bounds
 from .capabilities import CAPABILITIES_BY_KIND
 from .dbguard import DatabaseGuard, engine_of
-from .errors import translate_errors, unreachable
+from .errors import not_as_given, translate_errors, unreachable
 from .paging import Stream, server_page
 from .reads import SEARCH_PAGE, Experiment, MetricOrder, RunReads, TagFilter, canonical
 from .urls import MLflowTarget, store_kind
@@ -67,7 +67,10 @@ class RunStore(RunReads):
             self._probe_database(uri, probe_timeout)
         self._guard: DatabaseGuard | None = None
         with self.errors("opening the tracking store"):
-            self.client: Any = client or MlflowClient(tracking_uri=target.tracking_uri)
+            try:
+                self.client: Any = client or MlflowClient(tracking_uri=target.tracking_uri)
+            except (ValueError, TypeError) as exc:  # a query option the driver cannot read
+                raise not_as_given(self.url, exc, *self._secrets) from None
         if kind == "database" and scheme.partition("+")[0] == "postgresql":
             engine = engine_of(self.client)
             if engine is not None:  # MLflow's SQLAlchemy store, as every MLflow 1 to 3 has

@@ -47,7 +47,7 @@ from trackplug.plugin import HistoryPage, redact_chain
 
 from .capabilities import CAPABILITIES_BY_KIND
 from .dbguard import DatabaseGuard
-from .errors import unreachable
+from .errors import not_as_given, unreachable
 from .reads import SEARCH_PAGE, Experiment, MetricOrder, RunReads, TagFilter, canonical
 from .urls import MLflowTarget
 
@@ -141,6 +141,8 @@ def open_tables(target: MLflowTarget) -> TableReader | None:
         engine = sqlalchemy.create_engine(uri)
     except (ImportError, sqlalchemy.exc.ArgumentError):
         return None  # no such dialect or driver here: MLflow's client says what is missing
+    except (ValueError, TypeError) as exc:  # a query option the driver cannot read
+        raise not_as_given(target.url, exc, uri) from None
     try:
         connection = engine.connect()
     except sqlalchemy.exc.OperationalError as exc:
