@@ -3,6 +3,7 @@ commits: when they run, on which connection, and how sync() and close() meet the
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -117,6 +118,18 @@ def test_close_stops_the_thread_and_the_file_is_whole(
     assert not Path(f"{path}-wal").exists()  # the last connection closed checkpointed it all
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM trackplug_params").fetchone() == (150,)
+
+
+def test_a_store_dropped_without_close_takes_its_thread_with_it(
+    tmp_path: Path, checkpoints: list[tuple[str, sqlite3.Connection]]
+) -> None:
+    store = SQLiteStore("sqlite:///x.db", str(tmp_path / "x.db"))
+    write_rows(store, 150)
+    wait_until(lambda: checkpoints)
+    checkpoints.clear()  # the recorded connection would keep nothing alive, but be tidy
+    del store
+    gc.collect()
+    wait_until(lambda: not checkpoint_threads())
 
 
 def test_an_in_memory_store_has_no_log_and_no_checkpoints() -> None:

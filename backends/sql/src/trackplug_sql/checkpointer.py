@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 
 __all__ = ["BACKSTOP_PAGES", "CHECKPOINT_ROWS", "Checkpointer", "checkpoint"]
 
@@ -52,8 +53,11 @@ class Checkpointer:
         #: One checkpoint at a time: the store's ``sync()`` takes it for its own.
         self.lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._closing = False
+        # A store dropped without close(): its thread ends with it (the thread holds
+        # neither the checkpointer nor the writer, so they can be collected).
+        weakref.finalize(self, _stop_thread, self._stop, self._wake)
 
     def committed(self) -> None:
         """Count a write transaction that just committed (under the store's lock); wake
@@ -64,31 +68,44 @@ class Checkpointer:
         self._counted = changes
         if self._thread is None:  # started by the first big write: small stores never
             self._thread = threading.Thread(
-                target=self._run, name="trackplug-sqlite-checkpoint", daemon=True
+                target=_checkpoints,
+                args=(self._path, self._timeout, self.lock, self._wake, self._stop),
+                name="trackplug-sqlite-checkpoint",
+                daemon=True,
             )
             self._thread.start()
         self._wake.set()
 
-    def _run(self) -> None:
-        db = sqlite3.connect(
-            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._closing:
-                    return
-                with self.lock:
-                    checkpoint(db)
-        except sqlite3.Error:
-            return  # the backstop keeps the log bounded; sync() meets the error and reports it
-        finally:
-            db.close()
-
     def close(self) -> None:
         """Stop the thread, after the checkpoint it is running."""
-        self._closing = True
-        self._wake.set()
+        _stop_thread(self._stop, self._wake)
         if self._thread is not None:
             self._thread.join()
+
+
+def _checkpoints(
+    path: str,
+    timeout: float,
+    lock: threading.Lock,
+    wake: threading.Event,
+    stop: threading.Event,
+) -> None:
+    """The thread: a passive checkpoint each time it is woken, on a connection of its own."""
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        while True:
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
+                return
+            with lock:
+                checkpoint(db)
+    except sqlite3.Error:
+        return  # the backstop keeps the log bounded; sync() meets the error and reports it
+    finally:
+        db.close()
+
+
+def _stop_thread(stop: threading.Event, wake: threading.Event) -> None:
+    stop.set()
+    wake.set()
