@@ -296,23 +296,24 @@ def test_writing_holds_a_batch_not_the_table(file_format: Format) -> None:
 def test_the_metrics_table_reads_histories_a_page_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The first row is out after one page of the history was read, not all of it."""
+    """The first row is out after one page of columns of the history was read, not all."""
     pulled: list[int] = []
     with trackplug.connect("memory://") as t:
         t.log_points("m", [trackplug.MetricPoint("k", float(i), i, i) for i in range(5_000)])
-        paged = t.iter_history
+        paged = t._column_pages
 
-        def counting(resource: object, key: str, *, page_size: int) -> Iterator[Any]:
+        def counting(resource: object, key: str, page_size: int) -> Iterator[Any]:
             assert page_size == 100
-            for point in paged(resource, key, page_size=page_size):
-                pulled.append(point.step)
-                yield point
+            for page in paged(resource, key, page_size):
+                pulled.append(len(page[0]))
+                yield page
 
-        monkeypatch.setattr(t, "iter_history", counting)
+        monkeypatch.setattr(t, "_column_pages", counting)
         rows = metric_rows(t, page_size=100)
         first = next(rows)
-        assert (first.step, len(pulled)) == (0, 1)
+        assert (first.step, pulled) == (0, [100])
         assert sum(1 for _ in rows) == 4_999
+        assert pulled == [100] * 50
 
 
 def test_frame_imports_pandas_only_when_called() -> None:
