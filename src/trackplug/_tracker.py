@@ -590,7 +590,8 @@ class Tracker:
         ``keys`` one key or several (default: all). Rows are sorted by resource and key,
         then in history order. Wide, one column per key:
         ``df.pivot_table(index=["resource", "step"], columns="key", values="value")``.
-        Needs pandas (imported here); histories are read a page at a time."""
+        Needs pandas (imported here); histories are read a page of columns at a time
+        (no object per point)."""
         from ._export import frame_of
 
         try:
