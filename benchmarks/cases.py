@@ -232,6 +232,15 @@ CASES: tuple[Case, ...] = (
                  _READS + "raw_history", size, params, needs),
         )
     ),
+    # stop 28 (branch frame): the 1M-point store read whole by frame() and trackplug export
+    Case("tp-sqlite-frame-1m", "trackplug frame(), SQLite", "trackplug", _READS + "frame",
+         "reads", _SQLITE, (*_SQL_NEEDS, "pandas"), limit="raw-sqlite-history-1m"),
+    *(
+        Case(f"tp-sqlite-export-{fmt}-1m", f"trackplug export -f {fmt}, SQLite", "trackplug",
+             _READS + "export", "reads", {**_SQLITE, "format": fmt}, needs,
+             limit="raw-sqlite-history-1m")
+        for fmt, needs in (("csv", _SQL_NEEDS), ("parquet", (*_SQL_NEEDS, "pyarrow")))
+    ),
     *(
         case
         for read, tag in (("get_metric", "get-metric"), ("latest", "latest"), ("best", "best"))

@@ -139,6 +139,47 @@ def history_columns(context: Context) -> Result:
     return Result(seconds, len(steps), context.size, len(steps), figures, mismatch)
 
 
+def frame(context: Context) -> Result:
+    """``Tracker.frame()`` of the same metric (pandas imported outside the timer); peak
+    memory above the store opened."""
+    import pandas  # type: ignore[import-untyped]  # noqa: F401  # outside the timer
+
+    url = _history_store(context)
+    with _cold(url) as tracker:
+        memory = PeakMemory()
+        start = time.perf_counter()
+        table = tracker.frame()
+        seconds = time.perf_counter() - start
+        figures = {"peak_rss_mib": memory.mib()}
+        ordered = bool(table.step.is_monotonic_increasing)
+    mismatch = None if ordered else "the frame is not ordered by step"
+    return Result(seconds, len(table), context.size, len(table), figures, mismatch)
+
+
+def export(context: Context) -> Result:
+    """``trackplug export -f FORMAT -o FILE`` of the same store (the command in process,
+    its imports outside the timer); peak memory above the imports, the file's size."""
+    from click.testing import CliRunner
+
+    from trackplug.cli import cli
+
+    if context.params["format"] == "parquet":
+        import pyarrow.parquet  # type: ignore[import-untyped]  # noqa: F401  # outside the timer
+    url = _history_store(context)
+    out = Path(tempfile.gettempdir()) / f"trackplug_bench_export.{context.params['format']}"
+    memory = PeakMemory()
+    start = time.perf_counter()
+    args = ["export", url, "-f", context.params["format"], "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    seconds = time.perf_counter() - start
+    if result.exit_code != 0:
+        raise RuntimeError(f"export failed: {result.output}") from result.exception
+    figures = {"peak_rss_mib": memory.mib(), "file_mib": out.stat().st_size / 2**20}
+    out.unlink()
+    found = context.size if f"Wrote {context.size:,} rows" in result.stderr else 0
+    return Result(seconds, context.size, context.size, found, figures)
+
+
 def raw_history(context: Context) -> Result:
     """The same rows by the raw driver: sqlite3 ``fetchall()``; psycopg binary rows."""
     from trackplug_sql import schema

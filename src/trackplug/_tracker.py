@@ -41,7 +41,7 @@ from ._writes import CopyMetrics, LogBatch, LogMetrics, LogParams, LogPrediction
 # ``import trackplug`` (its budget is 60 ms); log_metric needs none of it.
 if TYPE_CHECKING:
     from ._fanout import Destination, Policy
-    from ._hooks import BackendHooks
+    from ._hooks import BackendHooks, ColumnArrays
     from ._model import ParamValue
     from ._opening import Slot
     from ._outbox import Outbox
@@ -549,16 +549,11 @@ class Tracker:
         from array import array
 
         as_numpy = check.check_flag(numpy, "numpy")
-        size = check.check_limit(page_size, "page_size")
-        resource = self._read(resource)
         steps, stamps, values = array("q"), array("q"), array("d")
-        for page_steps, page_stamps, page_values in self._primary.history_columns(
-            resource, check.check_key(key), size
-        ):
+        for page_steps, page_stamps, page_values in self._column_pages(resource, key, page_size):
             steps.extend(page_steps)
             stamps.extend(page_stamps)
             values.extend(page_values)
-            self._buffer.drain()  # read-your-writes holds page by page, as in iter_history
         if not as_numpy:
             return Columns(steps, stamps, values)
         try:
@@ -570,6 +565,17 @@ class Tracker:
         return Columns(
             *(np.frombuffer(column, dtype=column.typecode) for column in (steps, stamps, values))
         )
+
+    def _column_pages(
+        self, resource: object, key: str, page_size: int = 10_000
+    ) -> Iterator[ColumnArrays]:
+        """The pages of :meth:`history_columns` as they are read (``array`` columns of at
+        most ``page_size`` points each), for readers that hold one page at a time."""
+        size = check.check_limit(page_size, "page_size")
+        resource = self._read(resource)
+        for page in self._primary.history_columns(resource, check.check_key(key), size):
+            yield page
+            self._buffer.drain()  # read-your-writes holds page by page, as in iter_history
 
     def frame(
         self,
@@ -584,8 +590,9 @@ class Tracker:
         ``keys`` one key or several (default: all). Rows are sorted by resource and key,
         then in history order. Wide, one column per key:
         ``df.pivot_table(index=["resource", "step"], columns="key", values="value")``.
-        Needs pandas (imported here); histories are read a page at a time."""
-        from ._export import METRIC_COLUMNS, metric_rows
+        Needs pandas (imported here); histories are read a page of columns at a time
+        (no object per point)."""
+        from ._export import frame_of
 
         try:
             import pandas as pd  # type: ignore[import-untyped]  # an optional dependency
@@ -593,17 +600,7 @@ class Tracker:
             raise ImportError("Tracker.frame() needs pandas: pip install pandas") from None
         chosen = None if resources is None else [r.id for r in self._resources_of(resources)]
         wanted = None if keys is None else {check.check_key(k) for k in _several_keys(keys)}
-        test = None if wanted is None else wanted.__contains__
-        columns: list[list[Any]] = [[] for _ in METRIC_COLUMNS]
-        for row in metric_rows(self, chosen, test):
-            for column, cell in zip(columns, row, strict=True):
-                column.append(cell)
-        types = ("object", "object", "object", "int64", "int64", "float64")
-        data = {
-            name: pd.Series(column, dtype=kind)
-            for name, column, kind in zip(METRIC_COLUMNS, columns, types, strict=True)
-        }
-        return pd.DataFrame(data)
+        return frame_of(pd, self, chosen, None if wanted is None else wanted.__contains__)
 
     def _resources_of(self, resources: object) -> list[Resource]:
         """One resource, or an iterable of them, normalized."""

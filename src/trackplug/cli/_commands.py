@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .._errors import TrackplugError, UnsupportedOperationError
-from .._export import TableName, metric_rows, param_rows, run_rows
+from .._export import KeyFilter, TableName, metric_pages, param_rows, run_rows
 from .._model import Capabilities, Columns, MetricPoint, ParamValue, PerfRecord
 from .._outbox import Outbox
 from .._registry import ENV_URL, BackendEntry, Registry, default_registry, default_url
@@ -34,7 +34,7 @@ from .._transfer import sync as sync_outbox
 from .._urls import redact_url
 from ..spec import BackendFactory, UrlForm
 from . import _demo
-from ._export import FORMATS, Format
+from ._export import FORMATS, Format, write_metrics
 from ._export import write as write_table
 from ._output import (
     counted,
@@ -700,7 +700,6 @@ def export(
         chosen = list(resources) or None
         if chosen is not None:
             _check_resources(tracker, chosen)
-        rows = _export_rows(tracker, table, chosen, patterns)
 
         def open_output(binary: bool) -> IO[Any]:
             if output is None:
@@ -709,7 +708,12 @@ def export(
                 return files.enter_context(output.open("wb"))
             return files.enter_context(output.open("w", encoding="utf-8", newline=""))
 
-        count = write_table(table, rows, chosen_format, open_output)
+        if table == "metrics":
+            pages = metric_pages(tracker, chosen, _key_filter(patterns))
+            count = write_metrics(pages, chosen_format, open_output)
+        else:
+            rows = run_rows(tracker) if table == "runs" else param_rows(tracker, chosen)
+            count = write_table(table, rows, chosen_format, open_output)
     if output is not None:
         _note(f"Wrote {counted(count, 'row')} of {table} to {output} ({chosen_format}).")
 
@@ -719,19 +723,11 @@ def _stdout_stream(binary: bool) -> IO[Any]:
     return sys.stdout.buffer if binary else sys.stdout
 
 
-def _export_rows(
-    tracker: Tracker, table: TableName, chosen: list[str] | None, patterns: tuple[str, ...]
-) -> Iterator[Sequence[object]]:
-    """The rows of ``table``, as they are read."""
-    if table == "runs":
-        return run_rows(tracker)
-    if table == "params":
-        return param_rows(tracker, chosen)
-
-    def wanted(key: str) -> bool:
-        return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
-
-    return metric_rows(tracker, chosen, wanted if patterns else None)
+def _key_filter(patterns: tuple[str, ...]) -> KeyFilter:
+    """The keys the ``-k`` globs choose: all without one."""
+    if not patterns:
+        return None
+    return lambda key: any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
 
 
 def _format_of(output: Path | None) -> Format:
