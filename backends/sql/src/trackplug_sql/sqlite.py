@@ -343,9 +343,7 @@ class _Transaction:
         parameters are one flat list, filled a column at a time in C, each chunk a slice."""
         mark = bool(self._db.execute(schema.ANY_ROLLUP).fetchall())
         width = len(columns)
-        flat: list[Any] = [None] * (width * len(columns.resource))
-        for offset, column in enumerate(columns):
-            flat[offset::width] = column
+        flat = _interleaved(columns, len(columns.resource))
         per_statement = width * self._chunk  # 6 parameters a row: within the build's limit
         top, rowid = self._top_id()
         run = _Run(start=0, after_id=top)  # chunks that each created all their series
@@ -428,13 +426,19 @@ def _in_index_order(columns: PointColumns) -> list[int]:
     if cycle is None and len(set(series)) > 1:
         rows = sorted(zip(*columns, strict=True), key=itemgetter(0))  # stable
         return list(chain.from_iterable(rows))
-    ordered: Iterable[Iterable[int]] = columns  # one series: in its order already
+    ordered: Sequence[Iterable[int]] = columns  # one series: in its order already
     if cycle is not None and cycle > 1:
         strides = _strides(cycle)
         ordered = [chain.from_iterable(map(column.__getitem__, strides)) for column in columns]
+    return _interleaved(ordered, len(series))
+
+
+def _interleaved(columns: Sequence[Iterable[Any]], rows: int) -> list[Any]:
+    """``rows`` rows of ``columns`` as one flat list of parameters, row after row, filled
+    a column at a time by slice assignment, in C (no tuple per row)."""
     width = len(columns)
-    flat = [0] * (width * len(series))
-    for offset, column in enumerate(ordered):
+    flat: list[Any] = [None] * (width * rows)
+    for offset, column in enumerate(columns):
         flat[offset::width] = column
     return flat
 
